@@ -1,0 +1,71 @@
+#include "harness/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "harness/error.h"
+
+namespace osor::harness {
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+void write_bytes_atomic(const std::filesystem::path& path, const char* data, size_t size) {
+  static std::atomic<unsigned> counter{0};
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::filesystem::path tmp =
+      dir / ("." + path.filename().string() + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw HarnessError(path.string() + ": cannot create a temporary file: " + errno_text());
+  size_t written = 0;
+  while (written < size) {
+    const ssize_t n = ::write(fd, data + written, size - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string why = errno_text();
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw HarnessError(path.string() + ": write failed: " + why);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const std::string why = errno_text();
+    ::unlink(tmp.c_str());
+    throw HarnessError(path.string() + ": write failed: " + why);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = errno_text();
+    ::unlink(tmp.c_str());
+    throw HarnessError(path.string() + ": cannot rename the temporary file into place: " + why);
+  }
+}
+
+}  // namespace
+
+void write_file_atomic(const std::filesystem::path& path, const std::string& content) {
+  write_bytes_atomic(path, content.data(), content.size());
+}
+
+void write_file_atomic(const std::filesystem::path& path, const std::vector<unsigned char>& content) {
+  write_bytes_atomic(path, reinterpret_cast<const char*>(content.data()), content.size());
+}
+
+std::vector<unsigned char> read_file_bytes(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw HarnessError(path.string() + ": file not found");
+  if (std::filesystem::is_directory(path, ec)) throw HarnessError(path.string() + ": is a folder, expected a file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw HarnessError(path.string() + ": cannot open: " + errno_text());
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return bytes;
+}
+
+}  // namespace osor::harness

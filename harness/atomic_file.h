@@ -1,0 +1,17 @@
+// Atomic writes: the content goes to a temporary file in the same folder, is flushed, then renamed
+// over the destination, so a run killed at any moment leaves either the old file or the new one.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace osor::harness {
+
+void write_file_atomic(const std::filesystem::path& path, const std::string& content);
+void write_file_atomic(const std::filesystem::path& path, const std::vector<unsigned char>& content);
+
+// The whole file as bytes; throws HarnessError naming the file if it is missing or unreadable.
+std::vector<unsigned char> read_file_bytes(const std::filesystem::path& path);
+
+}  // namespace osor::harness

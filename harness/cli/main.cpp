@@ -1,0 +1,30 @@
+// The `osor` command line: subcommands register themselves from harness/cli/<name>.cpp. Any
+// osor::Error (or other exception) becomes one line on stderr and exit code 2 (1 is reserved for
+// "the check failed", e.g. a regression found by `osor compare`).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "harness/cli/commands.h"
+#include "model/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"OSOR: evaluation harness for object removal"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "osor 0.1.0");
+  osor::cli::add_score_command(app);
+  osor::cli::add_list_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const osor::Error& e) {
+    std::fprintf(stderr, "osor: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "osor: error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,118 @@
+#include "harness/image_io.h"
+
+#include <ATen/ATen.h>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "harness/atomic_file.h"
+#include "harness/error.h"
+#include "model/log.h"
+
+namespace osor::harness {
+namespace {
+
+std::string size_text(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
+
+cv::Mat decode(const std::filesystem::path& path) {
+  const std::vector<unsigned char> bytes = read_file_bytes(path);
+  if (bytes.empty()) throw HarnessError(path.string() + ": empty file (0 bytes)");
+  cv::Mat mat;
+  try {
+    mat = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    throw HarnessError(path.string() + ": cannot decode image: " + e.what());
+  }
+  if (mat.empty() || mat.rows == 0 || mat.cols == 0)
+    throw HarnessError(path.string() + ": cannot decode image (not a PNG/JPEG/WebP file, or corrupt)");
+  if (mat.depth() != CV_8U && mat.depth() != CV_16U)
+    throw HarnessError(path.string() + ": unsupported pixel depth (only 8-bit and 16-bit images are read)");
+  return mat;
+}
+
+}  // namespace
+
+LoadedImage read_image(const std::filesystem::path& path) {
+  cv::Mat mat = decode(path);
+  cv::Mat rgb;
+  switch (mat.channels()) {
+    case 1: cv::cvtColor(mat, rgb, cv::COLOR_GRAY2RGB); break;
+    case 3: cv::cvtColor(mat, rgb, cv::COLOR_BGR2RGB); break;
+    case 4: cv::cvtColor(mat, rgb, cv::COLOR_BGRA2RGB); break;  // alpha dropped, as PIL convert("RGB")
+    default:
+      throw HarnessError(path.string() + ": unsupported channel count " + std::to_string(mat.channels()));
+  }
+  LoadedImage out;
+  out.bit_depth = mat.depth() == CV_16U ? 16 : 8;
+  const int64_t h = rgb.rows, w = rgb.cols;
+  at::Tensor hwc;
+  if (out.bit_depth == 8) {
+    hwc = at::from_blob(rgb.data, {h, w, 3}, at::TensorOptions().dtype(at::kByte)).to(at::kFloat).div_(255.0);
+  } else {
+    cv::Mat wide;
+    rgb.convertTo(wide, CV_32S);  // torch 1.13 has no uint16
+    hwc = at::from_blob(wide.data, {h, w, 3}, at::TensorOptions().dtype(at::kInt)).to(at::kFloat).div_(65535.0);
+  }
+  out.rgb = hwc.permute({2, 0, 1}).unsqueeze(0).contiguous();
+  return out;
+}
+
+MaskPolarity parse_mask_polarity(const std::string& name) {
+  if (name == "white" || name == "white-is-object") return MaskPolarity::WhiteIsObject;
+  if (name == "black" || name == "black-is-object") return MaskPolarity::BlackIsObject;
+  throw HarnessError("unknown mask polarity '" + name + "' (expected white or black)");
+}
+
+at::Tensor read_mask(const std::filesystem::path& path, MaskPolarity polarity, int64_t height, int64_t width) {
+  cv::Mat mat = decode(path);
+  cv::Mat gray;
+  switch (mat.channels()) {
+    case 1: gray = mat; break;
+    case 3: cv::cvtColor(mat, gray, cv::COLOR_BGR2GRAY); break;
+    case 4: cv::cvtColor(mat, gray, cv::COLOR_BGRA2GRAY); break;
+    default:
+      throw HarnessError(path.string() + ": unsupported channel count " + std::to_string(mat.channels()));
+  }
+  if (gray.depth() == CV_16U) gray.convertTo(gray, CV_8U, 1.0 / 257.0);
+  if (height > 0 && width > 0 && (gray.rows != height || gray.cols != width)) {
+    log::warn(path.string() + ": mask is " + size_text(gray.rows, gray.cols) + ", image is " +
+              size_text(height, width) + "; resized with nearest neighbour");
+    cv::Mat resized;
+    cv::resize(gray, resized, cv::Size(static_cast<int>(width), static_cast<int>(height)), 0, 0,
+               cv::INTER_NEAREST_EXACT);
+    gray = resized;
+  }
+  cv::Mat binary;
+  cv::threshold(gray, binary, 127, 1, polarity == MaskPolarity::WhiteIsObject ? cv::THRESH_BINARY : cv::THRESH_BINARY_INV);
+  const at::Tensor mask = at::from_blob(binary.data, {binary.rows, binary.cols}, at::TensorOptions().dtype(at::kByte));
+  return mask.to(at::kFloat).view({1, 1, binary.rows, binary.cols}).contiguous();
+}
+
+void write_image(const std::filesystem::path& path, const at::Tensor& image) {
+  at::Tensor t = image.detach().cpu();
+  if (t.dim() == 4) {
+    if (t.size(0) != 1) throw HarnessError(path.string() + ": write_image takes one image, got a batch");
+    t = t[0];
+  }
+  if (t.dim() == 2) t = t.unsqueeze(0);
+  if (t.dim() != 3 || (t.size(0) != 1 && t.size(0) != 3))
+    throw HarnessError(path.string() + ": write_image takes [3,H,W] or [1,H,W] tensors");
+  if (t.scalar_type() != at::kByte) t = t.to(at::kDouble).clamp(0, 1).mul(255).round().to(at::kByte);
+  t = t.permute({1, 2, 0}).contiguous();
+  const int channels = static_cast<int>(t.size(2));
+  cv::Mat mat(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), channels == 3 ? CV_8UC3 : CV_8UC1, t.data_ptr());
+  cv::Mat bgr;
+  if (channels == 3) cv::cvtColor(mat, bgr, cv::COLOR_RGB2BGR); else bgr = mat;
+  std::string ext = path.extension().string();
+  if (ext.empty()) ext = ".png";
+  std::vector<unsigned char> bytes;
+  try {
+    if (!cv::imencode(ext, bgr, bytes)) throw HarnessError(path.string() + ": cannot encode as " + ext);
+  } catch (const cv::Exception& e) {
+    throw HarnessError(path.string() + ": cannot encode as " + ext + ": " + e.what());
+  }
+  write_file_atomic(path, bytes);
+}
+
+}  // namespace osor::harness

@@ -1,0 +1,39 @@
+// Per-image metrics over explicit file pairs: what `osor score` computes.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "harness/file_pairs.h"
+#include "harness/image_io.h"
+#include "metrics/pixel_options.h"
+
+namespace osor::harness {
+
+struct ScoreRequest {
+  std::string metric = "psnr";
+  metrics::PixelOptions pixels;
+  MaskPolarity polarity = MaskPolarity::WhiteIsObject;
+  std::string device = "cpu";
+};
+
+struct ScoreResult {
+  std::string metric, convention;
+  metrics::PixelOptions pixels;
+  std::vector<std::pair<std::string, double>> per_image;  // stem → value, in pair order
+  double mean = 0;
+};
+
+// Reads every pair, checks sizes and masks (errors name the files), evaluates the metric.
+ScoreResult score_pairs(const std::vector<ImagePair>& pairs, const ScoreRequest& request);
+
+// {"metric", "channels", "region", "n", "mean", "per_image": {stem: value}}; infinities as "inf".
+nlohmann::json score_json(const ScoreResult& result);
+
+// A JSON number, or the strings "inf" / "-inf" / "nan" for non-finite values.
+nlohmann::json json_number(double value);
+
+}  // namespace osor::harness

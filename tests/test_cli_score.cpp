@@ -1,0 +1,110 @@
+// End-to-end: the osor binary's `score` command, its JSON and its one-line errors.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+#include "test_paths.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs the osor binary with arguments (no shell quoting issues: arguments are simple paths here).
+CommandResult run_osor(const std::string& args) {
+  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / "cli_stderr.txt";
+  const std::string cmd = std::string(OSOR_BINARY) + " " + args + " 2>" + err_file.string();
+  CommandResult result;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) result.out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  result.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return result;
+}
+
+std::string image(const std::string& name) { return (osor::test::conformance_fixtures() / "images" / name).string(); }
+
+}  // namespace
+
+TEST_CASE("osor score --json prints the documented object, inf as a string") {
+  const auto r = run_osor("score --metric psnr --pred " + image("p09_pred.png") + " --ref " + image("p09_ref.png") + " --json");
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j.size() == 6);
+  CHECK(j["metric"] == "psnr");
+  CHECK(j["channels"] == "rgb");
+  CHECK(j["region"] == "full");
+  CHECK(j["n"] == 1);
+  CHECK(j["mean"] == "inf");
+  CHECK(j["per_image"]["p09_pred"] == "inf");
+}
+
+TEST_CASE("osor score pairs folders by stem and matches scikit-image (masked luma SSIM)") {
+  const fs::path dir = osor::test::scratch_dir("cli_score_folders");
+  for (const char* sub : {"pred", "ref", "mask"}) fs::create_directories(dir / sub);
+  std::ifstream in(osor::test::conformance_fixtures() / "psnr_ssim" / "expected.json");
+  const auto expected = nlohmann::json::parse(in);
+  double sum = 0;
+  for (const char* id : {"p01", "p02", "p03"}) {
+    fs::copy_file(image(std::string(id) + "_pred.png"), dir / "pred" / (std::string(id) + ".png"));
+    fs::copy_file(image(std::string(id) + "_ref.png"), dir / "ref" / (std::string(id) + ".png"));
+    fs::copy_file(image(std::string(id) + "_mask.png"), dir / "mask" / (std::string(id) + ".png"));
+    for (const auto& c : expected["cases"])
+      if (c["id"] == id) sum += c["expected"]["ssim_luma_gaussian_masked"].get<double>();
+  }
+  const auto r = run_osor("score --metric ssim --channels y --region mask --mask " + (dir / "mask").string() +
+                          " --pred " + (dir / "pred").string() + " --ref " + (dir / "ref").string() + " --json");
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["n"] == 3);
+  CHECK(j["region"] == "mask");
+  CHECK(j["channels"] == "y");
+  CHECK(j["mean"].get<double>() == doctest::Approx(sum / 3).epsilon(1e-12));
+}
+
+TEST_CASE("osor score errors: one line naming the file and the problem, non-zero exit") {
+  const fs::path dir = osor::test::scratch_dir("cli_score_errors");
+  std::ofstream(dir / "broken.png") << "not a png";
+  std::ofstream(dir / "empty_mask.png").close();
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"--pred " + (dir / "nope.png").string() + " --ref " + image("p01_ref.png"), "nope.png: file not found"},
+      {"--pred " + (dir / "broken.png").string() + " --ref " + image("p01_ref.png"), "broken.png: cannot decode image"},
+      {"--pred " + image("p02_pred.png") + " --ref " + image("p01_ref.png"), "differ in size"},
+      {"--region mask --mask " + (dir / "empty_mask.png").string() + " --pred " + image("p01_pred.png") + " --ref " +
+           image("p01_ref.png"),
+       "empty_mask.png: empty file"},
+      {"--region bbox --pred " + image("p01_pred.png") + " --ref " + image("p01_ref.png"), "needs --mask"},
+  };
+  // A mask with no object: p10's images are 12x17, an all-black mask of that size.
+  std::ofstream(dir / "black.pgm", std::ios::binary) << "P5\n17 12\n255\n" << std::string(12 * 17, '\0');
+  const auto no_object = run_osor("score --region mask --mask " + (dir / "black.pgm").string() + " --pred " +
+                                  image("p10_pred.png") + " --ref " + image("p10_ref.png"));
+  CHECK(no_object.exit_code == 2);
+  CHECK(no_object.err.find("black.pgm: mask has no object pixels") != std::string::npos);
+  for (const auto& c : cases) {
+    CAPTURE(c.args);
+    const auto r = run_osor("score " + c.args);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(c.message) != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);  // one line, no stack of exceptions
+  }
+  // The 12x17 pair is large enough for the Gaussian window: it scores, with finite values.
+  const auto tiny = run_osor("score --metric ssim --json --pred " + image("p10_pred.png") + " --ref " + image("p10_ref.png"));
+  CHECK(tiny.exit_code == 0);
+}
