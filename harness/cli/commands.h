@@ -1,5 +1,11 @@
-// One registration function per subcommand, each in its own file under harness/cli/.
+// Subcommands register themselves: each harness/cli/<name>.cpp defines a function that adds its
+// subcommand to the app and registers it with OSOR_REGISTER_COMMAND, so adding a command touches no
+// other file. main.cpp adds them in name order.
 #pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -7,7 +13,15 @@ class App;
 
 namespace osor::cli {
 
-void add_score_command(CLI::App& app);
-void add_list_command(CLI::App& app);
+using AddCommand = void (*)(CLI::App& app);
+
+std::vector<std::pair<std::string, AddCommand>>& registered_commands();
+
+struct CommandRegistration {
+  CommandRegistration(const char* name, AddCommand add) { registered_commands().emplace_back(name, add); }
+};
 
 }  // namespace osor::cli
+
+#define OSOR_REGISTER_COMMAND(name, add_function) \
+  static const ::osor::cli::CommandRegistration osor_command_registration_{name, add_function}

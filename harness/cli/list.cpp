@@ -9,6 +9,8 @@
 
 namespace osor::cli {
 
+namespace {
+
 void add_list_command(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("list", "List the registered metrics");
@@ -25,5 +27,9 @@ void add_list_command(CLI::App& app) {
     if (*json) std::printf("%s\n", out.dump(2).c_str());
   });
 }
+
+}  // namespace
+
+OSOR_REGISTER_COMMAND("list", add_list_command);
 
 }  // namespace osor::cli

@@ -3,18 +3,27 @@
 // "the check failed", e.g. a regression found by `osor compare`).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 
 #include "harness/cli/commands.h"
 #include "model/error.h"
 
+namespace osor::cli {
+std::vector<std::pair<std::string, AddCommand>>& registered_commands() {
+  static std::vector<std::pair<std::string, AddCommand>> commands;
+  return commands;
+}
+}  // namespace osor::cli
+
 int main(int argc, char** argv) {
   CLI::App app{"OSOR: evaluation harness for object removal"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "osor 0.1.0");
-  osor::cli::add_score_command(app);
-  osor::cli::add_list_command(app);
+  auto commands = osor::cli::registered_commands();
+  std::sort(commands.begin(), commands.end());
+  for (const auto& [name, add] : commands) add(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

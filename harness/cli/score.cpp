@@ -40,6 +40,8 @@ void run_score(const ScoreArgs& args) {
 
 }  // namespace
 
+namespace {
+
 void add_score_command(CLI::App& app) {
   auto args = std::make_shared<ScoreArgs>();
   CLI::App* cmd = app.add_subcommand("score", "Score predictions against references (files, or folders paired by stem)");
@@ -55,5 +57,9 @@ void add_score_command(CLI::App& app) {
   cmd->add_flag("--json", args->json, "print JSON");
   cmd->callback([args] { run_score(*args); });
 }
+
+}  // namespace
+
+OSOR_REGISTER_COMMAND("score", add_score_command);
 
 }  // namespace osor::cli

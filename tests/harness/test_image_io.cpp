@@ -9,7 +9,7 @@
 #include "harness/error.h"
 #include "harness/file_pairs.h"
 #include "harness/image_io.h"
-#include "test_paths.h"
+#include "tests/test_paths.h"
 
 using namespace osor;
 namespace fs = std::filesystem;

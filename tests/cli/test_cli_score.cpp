@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
-#include "test_paths.h"
+#include "tests/test_paths.h"
 
 namespace fs = std::filesystem;
 

@@ -11,7 +11,7 @@
 #include "metrics/error.h"
 #include "metrics/psnr.h"
 #include "metrics/ssim.h"
-#include "test_paths.h"
+#include "tests/test_paths.h"
 
 using namespace osor;
 using metrics::Channels;
