@@ -1,0 +1,53 @@
+#include "adapters/remover.h"
+
+#include <cstdlib>
+
+#include "adapters/error.h"
+
+namespace osor::adapters {
+
+std::string MethodSpec::text() const {
+  std::string out = name;
+  char sep = ':';
+  for (const auto& [key, value] : options) {
+    out += sep + key + "=" + value;
+    sep = ',';
+  }
+  return out;
+}
+
+MethodSpec MethodSpec::parse(const std::string& text) {
+  MethodSpec spec;
+  const size_t colon = text.find(':');
+  spec.name = text.substr(0, colon);
+  if (spec.name.empty()) throw AdapterError("method '" + text + "': empty method name");
+  if (colon == std::string::npos) return spec;
+  size_t start = colon + 1;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, end - start);
+    const size_t eq = item.find('=');
+    if (item.empty() || eq == std::string::npos || eq == 0)
+      throw AdapterError("method '" + text + "': option '" + item + "' is not key=value");
+    spec.options[item.substr(0, eq)] = item.substr(eq + 1);
+    start = end + 1;
+  }
+  return spec;
+}
+
+double option_number(const MethodSpec& spec, const std::string& key, double fallback) {
+  const auto it = spec.options.find(key);
+  if (it == spec.options.end()) return fallback;
+  char* end = nullptr;
+  const double value = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || *end != '\0')
+    throw AdapterError("method " + spec.name + ": option " + key + "=" + it->second + " is not a number");
+  return value;
+}
+
+std::string option_text(const MethodSpec& spec, const std::string& key, const std::string& fallback) {
+  const auto it = spec.options.find(key);
+  return it == spec.options.end() ? fallback : it->second;
+}
+
+}  // namespace osor::adapters

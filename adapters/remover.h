@@ -1,0 +1,57 @@
+// One interface for every removal method: image + mask → output image (+ optional alpha), with timing.
+// Methods are found by name in adapters/registry.h (`--method opencv-telea:radius=5`).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+namespace osor::adapters {
+
+struct RemovalInput {
+  std::string id;                        // sample id (file stem), for messages and file names
+  at::Tensor image;                      // [1,3,H,W] float32 in [0,1], RGB, CPU
+  at::Tensor mask;                       // [1,1,H,W] float32 in {0,1}, 1 = remove, CPU
+  std::filesystem::path image_path;      // the files they came from (external methods read these)
+  std::filesystem::path mask_path;
+};
+
+struct RemovalOutput {
+  at::Tensor image;                      // [1,3,H,W] float32 in [0,1], same size as the input, CPU
+  at::Tensor alpha;                      // [1,1,H,W] in [0,1] for methods that predict one, else undefined
+  std::map<std::string, double> stages_ms;  // per-stage wall time for in-tree models (preprocess, vae_encode, ...)
+};
+
+// Options from the command line ("name:key=value,key=value") and the run's context.
+struct MethodSpec {
+  std::string name;
+  std::map<std::string, std::string> options;
+  std::string text() const;                       // canonical "name:key=value,..." (options sorted)
+  static MethodSpec parse(const std::string& text);  // throws AdapterError on malformed text
+};
+
+struct RemoverContext {
+  std::filesystem::path weights_dir;  // --weights
+  std::string device = "cpu";         // --device cpu|cuda[:N]
+  std::string dtype = "fp32";         // --dtype fp32|fp16|bf16
+  uint64_t seed = 0;                  // --seed, for stochastic methods
+};
+
+class Remover {
+ public:
+  virtual ~Remover() = default;
+  // The canonical method text (name and the options that change outputs): results and caches key on it.
+  virtual std::string id() const = 0;
+  // Throws AdapterError (naming the method and sample) when it fails on this sample.
+  virtual RemovalOutput remove(const RemovalInput& input) = 0;
+  // Waits until queued device work is done (CUDA), so wall-clock timing around remove() is honest.
+  virtual void synchronize() {}
+};
+
+// Reads an option as a number / string with a default, rejecting malformed values (AdapterError).
+double option_number(const MethodSpec& spec, const std::string& key, double fallback);
+std::string option_text(const MethodSpec& spec, const std::string& key, const std::string& fallback);
+
+}  // namespace osor::adapters
