@@ -1,0 +1,165 @@
+#include "model/lora.h"
+
+#include <cmath>
+#include <vector>
+
+#include "model/error.h"
+#include "model/io/safetensors.h"
+#include "model/nn/layers.h"
+#include "model/unet/unet_2d_condition.h"
+
+namespace osor::model {
+namespace {
+
+bool strip_prefix(std::string& s, const std::string& prefix) {
+  if (s.rfind(prefix, 0) != 0) return false;
+  s.erase(0, prefix.size());
+  return true;
+}
+
+bool strip_suffix(std::string& s, const std::string& suffix) {
+  if (s.size() < suffix.size() || s.compare(s.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
+  s.erase(s.size() - suffix.size());
+  return true;
+}
+
+std::string canonical_name(std::string name) {
+  for (bool again = true; again;) {
+    again = false;
+    for (const char* p : {"module.", "_orig_mod.", "unet.", "base_model.model."}) again |= strip_prefix(name, p);
+  }
+  return name;
+}
+
+std::string shape_text(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? "," : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+}  // namespace
+
+LoraReport apply_osor_checkpoint(UNet2DConditionModel& unet, const std::map<std::string, at::Tensor>& tensors,
+                                 const std::string& source, const LoraOptions& options) {
+  torch::nn::Module& root = unet.module();
+  std::map<std::string, nn::Linear*> linears;
+  std::map<std::string, nn::Conv2d*> convs;
+  for (const auto& [path, l] : nn::named_linears(root)) linears[path] = l;
+  for (const auto& [path, c] : nn::named_convs(root)) convs[path] = c;
+
+  struct Pair {
+    at::Tensor a, b;
+  };
+  std::map<std::string, Pair> adapters;
+  std::map<std::string, at::Tensor> plain;
+  for (const auto& [raw, tensor] : tensors) {
+    std::string name = canonical_name(raw);
+    std::string path = name;
+    const bool is_a = strip_suffix(path, ".lora_A.default.weight") || strip_suffix(path, ".lora_A.weight");
+    const bool is_b = !is_a && (strip_suffix(path, ".lora_B.default.weight") || strip_suffix(path, ".lora_B.weight"));
+    if (is_a || is_b) {
+      if (!linears.count(path) && !convs.count(path))
+        throw ModelError("OSOR checkpoint " + source + ": " + raw + " names no Linear/Conv2d layer '" + path +
+                         "' of the UNet (wrong base model or key layout?)");
+      (is_a ? adapters[path].a : adapters[path].b) = tensor;
+    } else {
+      plain[name] = tensor;
+    }
+  }
+
+  LoraReport report;
+  double alpha = -1.0;
+  if (options.alpha) alpha = *options.alpha;
+  if (options.enable_adapters) {
+    for (const auto& [path, pair] : adapters) {
+      if (!pair.a.defined() || !pair.b.defined())
+        throw ModelError("OSOR checkpoint " + source + ": module " + path + " has only one of lora_A / lora_B");
+      const int64_t r = pair.a.size(0);
+      if (report.rank == 0) report.rank = r;
+      if (r != report.rank)
+        throw ModelError("OSOR checkpoint " + source + ": module " + path + " has rank " + std::to_string(r) +
+                         ", others " + std::to_string(report.rank));
+    }
+    if (alpha < 0) alpha = static_cast<double>(report.rank);
+    report.scaling = report.rank > 0 ? alpha / static_cast<double>(report.rank) : 1.0;
+    for (const auto& [path, pair] : adapters) {
+      nn::LoraAdapter adapter{pair.a, pair.b, report.scaling};
+      try {
+        if (auto it = linears.find(path); it != linears.end())
+          it->second->attach_lora(adapter, options.merge);
+        else
+          convs.at(path)->attach_lora(adapter, options.merge);
+      } catch (const ModelError& e) {
+        throw ModelError("OSOR checkpoint " + source + ": module " + path + ": " + e.what());
+      }
+      ++report.wrapped_modules;
+    }
+  }
+
+  // Non-LoRA tensors: the trainable terminal layer (conv_out, possibly widened) and any other trained parameter.
+  if (plain.count("conv_out.weight")) {
+    const auto bias = plain.count("conv_out.bias") ? plain.at("conv_out.bias") : at::Tensor();
+    try {
+      convs.at("conv_out")->replace(plain.at("conv_out.weight"), bias);
+    } catch (const ModelError& e) {
+      throw ModelError("OSOR checkpoint " + source + ": conv_out: " + e.what());
+    }
+    report.other_tensors += bias.defined() ? 2 : 1;
+    plain.erase("conv_out.weight");
+    plain.erase("conv_out.bias");
+  }
+  auto params = root.named_parameters();
+  at::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : plain) {
+    at::Tensor* p = params.find(name);
+    if (!p)
+      throw ModelError("OSOR checkpoint " + source + ": tensor " + name + " is neither a LoRA weight nor a UNet parameter");
+    if (!p->sizes().equals(tensor.sizes()))
+      throw ModelError("OSOR checkpoint " + source + ": tensor " + name + " has shape " + shape_text(tensor) +
+                       ", the UNet's is " + shape_text(*p));
+    p->copy_(tensor);
+    ++report.other_tensors;
+  }
+  report.conv_out_channels = convs.at("conv_out")->weight.size(0);
+  return report;
+}
+
+LoraReport apply_osor_checkpoint(UNet2DConditionModel& unet, const SafetensorsFile& file, const LoraOptions& options) {
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& name : file.names()) tensors[name] = file.tensor(name);
+  LoraOptions o = options;
+  if (!o.alpha) {
+    const auto& meta = file.metadata();
+    for (const char* key : {"lora_alpha", "alpha"})
+      if (auto it = meta.find(key); it != meta.end()) {
+        try {
+          o.alpha = std::stod(it->second);
+        } catch (const std::exception&) {
+          throw ModelError("OSOR checkpoint " + file.label() + ": metadata " + key + " = '" + it->second + "' is not a number");
+        }
+        break;
+      }
+  }
+  return apply_osor_checkpoint(unet, tensors, file.label(), o);
+}
+
+void widen_conv_out(UNet2DConditionModel& unet, int64_t channels, uint64_t seed) {
+  nn::Conv2d* conv = nullptr;
+  for (const auto& [path, c] : nn::named_convs(unet.module()))
+    if (path == "conv_out") conv = c;
+  if (!conv) throw ModelError("widen_conv_out: the UNet has no conv_out");
+  const at::Tensor w = conv->weight;
+  const int64_t old = w.size(0);
+  if (channels < old) throw ModelError("widen_conv_out: cannot narrow conv_out from " + std::to_string(old));
+  const int64_t fan_in = w.size(1) * w.size(2) * w.size(3);
+  auto gen = at::detail::createCPUGenerator(seed);
+  at::Tensor extra = at::randn({channels - old, w.size(1), w.size(2), w.size(3)}, gen, at::TensorOptions().dtype(at::kFloat)) *
+                     std::sqrt(2.0 / static_cast<double>(fan_in));
+  const at::Tensor new_w = at::cat({w.to(at::kFloat).cpu(), extra}, 0);
+  const at::Tensor new_b = conv->bias.defined()
+                               ? at::cat({conv->bias.to(at::kFloat).cpu(), at::zeros({channels - old})}, 0)
+                               : at::Tensor();
+  conv->replace(new_w, new_b);
+}
+
+}  // namespace osor::model
