@@ -1,0 +1,99 @@
+#include "model/weights_manifest.h"
+
+#include <cstdlib>
+
+#include "model/error.h"
+
+namespace osor::model {
+
+const std::vector<WeightsFileInfo>& weights_manifest() {
+  // sha256 values are of the converted .safetensors files, which depend on the converter's tensor order;
+  // none has been pinned yet, so they are empty ("unknown"). The sources' own hashes are quoted in `source`.
+  static const std::vector<WeightsFileInfo> table = {
+      {"inception-fid", "pt_inception-2015-12-05.safetensors", "fid (pytorch-fid InceptionV3, pool3)",
+       "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth, "
+       "converted with scripts/convert_pth.py (needs PyTorch)",
+       "pytorch-fid / torchvision Inception3: Conv2d_1a_3x3.conv.weight, Conv2d_1a_3x3.bn.{weight,bias,running_mean,"
+       "running_var}, ..., Mixed_7c.branch_pool.bn.running_var; fc.* ignored",
+       ""},
+      {"alexnet", "alexnet.safetensors", "lpips (alex trunk)",
+       "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth (torchvision IMAGENET1K_V1), converted with "
+       "scripts/convert_pth.py (needs PyTorch)",
+       "torchvision alexnet: features.{0,3,6,8,10}.{weight,bias}; classifier.* ignored", ""},
+      {"vgg16", "vgg16.safetensors", "lpips --net vgg (vgg16 trunk)",
+       "https://download.pytorch.org/models/vgg16-397923af.pth (torchvision IMAGENET1K_V1), converted with "
+       "scripts/convert_pth.py (needs PyTorch)",
+       "torchvision vgg16: features.{0,2,5,7,10,12,14,17,19,21,24,26,28}.{weight,bias}; classifier.* ignored", ""},
+      {"lpips-alex", "lpips_alex_v0.1.safetensors", "lpips (alex linear layers, v0.1)",
+       "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth (sha256 of the .pth: "
+       "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0), converted with scripts/convert_pth.py",
+       "lpips: lin{0..4}.model.1.weight [1,C,1,1], C = 64,192,384,256,256", ""},
+      {"lpips-vgg", "lpips_vgg_v0.1.safetensors", "lpips --net vgg (vgg linear layers, v0.1)",
+       "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth (sha256 of the .pth: "
+       "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868), converted with scripts/convert_pth.py",
+       "lpips: lin{0..4}.model.1.weight [1,C,1,1], C = 64,128,256,512,512", ""},
+      {"clip-config", "clip-vit-large-patch14-336/config.json", "cmmd (CLIP ViT-L/14@336 architecture)",
+       "https://huggingface.co/openai/clip-vit-large-patch14-336/resolve/main/config.json",
+       "HF CLIPConfig with nested vision_config and projection_dim (a CLIPVisionConfig alone is accepted)", ""},
+      {"clip-weights", "clip-vit-large-patch14-336/model.safetensors", "cmmd (CLIP ViT-L/14@336 image embeddings)",
+       "https://huggingface.co/openai/clip-vit-large-patch14-336/resolve/main/model.safetensors",
+       "HF transformers CLIPModel: vision_model.*, visual_projection.weight used; text_model.*, text_projection.weight, "
+       "logit_scale ignored",
+       ""},
+      {"sdxl-inpainting-unet", "sdxl-inpainting/unet/diffusion_pytorch_model.safetensors",
+       "method sdxl-inpaint and osor (UNet)",
+       "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (unet/), fp32 or fp16 variant",
+       "diffusers UNet2DConditionModel (9 input channels): conv_in.weight [320,9,3,3], down_blocks.*, mid_block.*, ...",
+       ""},
+      {"sdxl-inpainting-unet-config", "sdxl-inpainting/unet/config.json", "method sdxl-inpaint and osor (UNet config)",
+       "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (unet/config.json)",
+       "diffusers UNet2DConditionModel config", ""},
+      {"sdxl-inpainting-vae", "sdxl-inpainting/vae/diffusion_pytorch_model.safetensors",
+       "method sdxl-inpaint and osor (VAE)",
+       "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (vae/)",
+       "diffusers AutoencoderKL: encoder.*, decoder.*, quant_conv.*, post_quant_conv.*", ""},
+      {"sdxl-inpainting-vae-config", "sdxl-inpainting/vae/config.json", "method sdxl-inpaint and osor (VAE config)",
+       "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (vae/config.json)",
+       "diffusers AutoencoderKL config (scaling_factor 0.13025)", ""},
+      {"sdxl-inpainting-scheduler", "sdxl-inpainting/scheduler/scheduler_config.json",
+       "method sdxl-inpaint (scheduler)",
+       "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (scheduler/scheduler_config.json)",
+       "diffusers EulerDiscreteScheduler config", ""},
+      {"osor-state-dict", "osor-sdxl/state_dict.safetensors", "method osor (one-step removal weights)",
+       "the OSOR release (Zhouqm-Git/osor), converted with scripts/convert_pth.py if published as .pth",
+       "diffusers UNet names (LoRA-merged or LoRA keys) plus the alpha head", ""},
+      {"osor-prompt-embeds", "osor-sdxl/prompt_embeds.safetensors", "method osor (fixed prompt embeddings)",
+       "computed once from the SDXL text encoders for the OSOR prompt (the OSOR release)",
+       "prompt_embeds [1,77,2048], pooled_prompt_embeds [1,1280]", ""},
+  };
+  return table;
+}
+
+const WeightsFileInfo& weights_file_info(const std::string& id) {
+  for (const auto& w : weights_manifest())
+    if (w.id == id) return w;
+  std::string known;
+  for (const auto& w : weights_manifest()) known += (known.empty() ? "" : ", ") + w.id;
+  throw ModelError("unknown weights file id '" + id + "' (known: " + known + ")");
+}
+
+std::filesystem::path resolve_weights_dir(const std::string& cli_value) {
+  if (!cli_value.empty()) return cli_value;
+  if (const char* env = std::getenv("OSOR_WEIGHTS"); env && *env) return env;
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home && *home ? home : ".") / ".cache" / "osor" / "weights";
+}
+
+std::string missing_weights_message(const std::filesystem::path& weights_dir, const std::string& id) {
+  const WeightsFileInfo& w = weights_file_info(id);
+  return "missing weights file " + (weights_dir / w.relative_path).string() + " needed by " + w.needed_by +
+         "; get it from " + w.source + " (set the folder with --weights DIR or $OSOR_WEIGHTS)";
+}
+
+std::filesystem::path require_weights_file(const std::filesystem::path& weights_dir, const std::string& id) {
+  const std::filesystem::path p = weights_dir / weights_file_info(id).relative_path;
+  if (!std::filesystem::is_regular_file(p)) throw ModelError(missing_weights_message(weights_dir, id));
+  return p;
+}
+
+}  // namespace osor::model
