@@ -1,0 +1,80 @@
+// Comparison tables in the paper's layout, built from a run record (results.json, "osor-run/1", as
+// written by harness::to_json(RunRecord)) and rendered as Markdown, LaTeX, CSV or JSON.
+//
+// Layout: one row per (bench, method), grouped by bench in the run's config order; columns: latency,
+// then one group per mask setting ("object" = "Object mask", "effect" = "Object-Effect mask"), each
+// with FID CMMD LPIPS PSNR SSIM CFD and after them any other metric the run holds (e.g. ssim-uniform).
+// A cell is the aggregate mean; "—" when the metric was not computed for that row. Arrows come from
+// each metric's higher_is_better in the run's "metrics" list (the paper's direction where the run does
+// not list the metric). Per bench × mask setting × metric, the best value is bold and the second best
+// underlined, compared as displayed (rounded to the column's precision), so equal-looking values tie
+// and are all marked. Reports compute nothing beyond this ranking.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/error.h"
+
+namespace osor::reports {
+
+// A run record that lacks what a table needs (e.g. no "aggregates" list).
+class ReportError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct TableOptions {
+  // Metric columns, in order, shown in every mask group even when not computed ("—").
+  std::vector<std::string> metrics = {"fid", "cmmd", "lpips", "psnr", "ssim", "cfd"};
+  // Mask groups shown even when absent from the run.
+  std::vector<std::string> masks = {"object", "effect"};
+  // Other metrics and mask settings found in the run get columns after these.
+  bool include_other_metrics = true;
+};
+
+struct Column {
+  std::string masks, metric;
+  bool higher_is_better = true;
+  int decimals = 3;
+};
+
+struct Cell {
+  std::optional<double> mean;  // empty: not computed
+  std::string text;            // the mean as displayed (rounded), "—" when empty, "∞" for infinity
+  int rank = 0;                // 1: best (bold), 2: second best (underlined), 0: neither
+  int n = 0, n_failed = 0;
+};
+
+struct Row {
+  std::string bench, method;
+  std::optional<double> latency_ms;  // median per sample
+  std::vector<Cell> cells;           // one per column
+};
+
+struct Table {
+  std::vector<std::string> mask_groups;  // in column order
+  std::vector<Column> columns;
+  std::vector<Row> rows;
+  std::vector<std::string> notes;  // conventions, latency protocol, skipped metrics, failed samples
+};
+
+Table build_table(const nlohmann::json& results, const TableOptions& options = {});
+
+std::string mask_group_title(const std::string& masks);  // "object" -> "Object mask", ...
+std::string metric_title(const std::string& metric);      // "psnr" -> "PSNR"
+
+std::string render_markdown(const nlohmann::json& results, const TableOptions& options = {});
+std::string render_latex(const nlohmann::json& results, const TableOptions& options = {});
+// One row per aggregate (bench, method, masks, metric): mean, std, ci95_lo, ci95_hi, n, n_failed.
+std::string render_csv(const nlohmann::json& results);
+// {"format": "osor-report/1", "run_id", "aggregates": [...as in the run], "table": {columns, rows, notes}}.
+nlohmann::json render_json(const nlohmann::json& results, const TableOptions& options = {});
+
+// A number from a run record: a JSON number or "inf"/"-inf"/"nan" (null is NaN).
+double number_from_json(const nlohmann::json& j);
+
+}  // namespace osor::reports

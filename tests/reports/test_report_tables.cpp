@@ -1,0 +1,201 @@
+// The comparison tables: layout, best/second marking (direction, ties at the displayed precision),
+// "—" for what was not computed, notes, and the four text formats.
+#include <doctest/doctest.h>
+
+#include <sstream>
+
+#include "reports/table.h"
+#include "tests/reports/run_fixture.h"
+
+using osor::reports::Table;
+using nlohmann::json;
+
+namespace {
+
+const osor::reports::Cell& cell(const Table& table, const std::string& bench, const std::string& method,
+                                const std::string& masks, const std::string& metric) {
+  for (const auto& row : table.rows)
+    if (row.bench == bench && row.method == method)
+      for (size_t c = 0; c < table.columns.size(); ++c)
+        if (table.columns[c].masks == masks && table.columns[c].metric == metric) return row.cells[c];
+  FAIL("no cell " << bench << " / " << method << " / " << masks << " / " << metric);
+  throw std::logic_error("unreachable");
+}
+
+const std::string kIdentity = "identity", kTelea = "opencv-telea:radius=3,eps=1", kOsor = "osor_v1&b%";
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("table layout: rows by bench then method, the paper's columns per mask setting, extra metrics after") {
+  const Table table = osor::reports::build_table(osor::test::fixture_results());
+  REQUIRE(table.rows.size() == 6);
+  CHECK(table.rows[0].bench == "alpha");
+  CHECK(table.rows[0].method == kIdentity);
+  CHECK(table.rows[2].method == kOsor);
+  CHECK(table.rows[3].bench == "beta_set");
+  CHECK(table.mask_groups == std::vector<std::string>{"object", "effect"});
+  REQUIRE(table.columns.size() == 14);
+  const std::vector<std::string> order = {"fid", "cmmd", "lpips", "psnr", "ssim", "cfd", "ssim-uniform"};
+  for (size_t c = 0; c < 14; ++c) {
+    CHECK(table.columns[c].masks == (c < 7 ? "object" : "effect"));
+    CHECK(table.columns[c].metric == order[c % 7]);
+  }
+  CHECK_FALSE(table.columns[0].higher_is_better);  // fid
+  CHECK_FALSE(table.columns[2].higher_is_better);  // lpips
+  CHECK(table.columns[3].higher_is_better);        // psnr
+  REQUIRE(table.rows[1].latency_ms.has_value());
+  CHECK(*table.rows[1].latency_ms == doctest::Approx(101.5));
+}
+
+TEST_CASE("table marks best bold and second underlined per bench, mask setting and metric") {
+  const Table table = osor::reports::build_table(osor::test::fixture_results());
+  // Higher is better; 25.004 and 25.001 both show as 25.00: a tie, both best; 20.00 is second.
+  CHECK(cell(table, "alpha", kTelea, "object", "psnr").rank == 1);
+  CHECK(cell(table, "alpha", kOsor, "object", "psnr").rank == 1);
+  CHECK(cell(table, "alpha", kIdentity, "object", "psnr").rank == 2);
+  CHECK(cell(table, "alpha", kOsor, "object", "psnr").text == "25.00");
+  CHECK(cell(table, "alpha", kTelea, "object", "ssim").rank == 1);
+  CHECK(cell(table, "alpha", kOsor, "object", "ssim").rank == 2);
+  CHECK(cell(table, "alpha", kIdentity, "object", "ssim").rank == 0);
+  // Lower is better.
+  CHECK(cell(table, "alpha", kTelea, "object", "lpips").rank == 1);
+  CHECK(cell(table, "alpha", kOsor, "object", "lpips").rank == 2);
+  CHECK(cell(table, "alpha", kIdentity, "object", "lpips").rank == 0);
+  CHECK(cell(table, "alpha", kTelea, "object", "fid").rank == 1);
+  CHECK(cell(table, "alpha", kOsor, "object", "fid").rank == 1);
+  CHECK(cell(table, "alpha", kIdentity, "object", "fid").rank == 2);
+  // The other mask setting and the other bench are ranked on their own.
+  CHECK(cell(table, "alpha", kOsor, "effect", "psnr").rank == 1);
+  CHECK(cell(table, "alpha", kTelea, "effect", "psnr").rank == 2);
+  CHECK(cell(table, "alpha", kOsor, "effect", "lpips").rank == 1);
+  // An infinite PSNR is the best and shows as infinity.
+  CHECK(cell(table, "beta_set", kOsor, "object", "psnr").rank == 1);
+  CHECK(cell(table, "beta_set", kOsor, "object", "psnr").text == "\u221e");
+  CHECK(cell(table, "beta_set", kTelea, "object", "psnr").rank == 2);
+  // Missing for one method: the others are still ranked.
+  CHECK(cell(table, "beta_set", kTelea, "effect", "lpips").rank == 1);
+  CHECK(cell(table, "beta_set", kIdentity, "effect", "lpips").rank == 2);
+}
+
+TEST_CASE("table shows — for metrics not computed, with precision per metric") {
+  const Table table = osor::reports::build_table(osor::test::fixture_results());
+  const auto& missing = cell(table, "beta_set", kOsor, "effect", "lpips");
+  CHECK_FALSE(missing.mean.has_value());
+  CHECK(missing.text == "\u2014");
+  CHECK(missing.rank == 0);
+  for (const std::string metric : {"cmmd", "cfd"}) {
+    CHECK(cell(table, "alpha", kTelea, "object", metric).text == "\u2014");
+    CHECK(cell(table, "alpha", kTelea, "object", metric).rank == 0);
+  }
+  CHECK(cell(table, "alpha", kTelea, "object", "ssim").text == "0.9000");
+  CHECK(cell(table, "alpha", kTelea, "object", "lpips").text == "0.1000");
+  CHECK(cell(table, "alpha", kTelea, "object", "fid").text == "10.00");
+  CHECK(cell(table, "alpha", kOsor, "object", "psnr").n == 2);
+  CHECK(cell(table, "alpha", kOsor, "object", "psnr").n_failed == 1);
+}
+
+TEST_CASE("table notes: conventions, latency protocol, skipped metrics, failed samples") {
+  const Table table = osor::reports::build_table(osor::test::fixture_results());
+  std::string notes;
+  for (const auto& note : table.notes) notes += note + "\n";
+  CHECK(contains(notes, "FID: fid[pytorch-fid,sqrtm] (v1)"));
+  CHECK(contains(notes, "LPIPS: lpips[v0.1,alex] (v1)"));
+  CHECK(contains(notes, "Latency (ms per image): wall clock around one remove() call"));
+  CHECK(contains(notes, "Skipped CMMD: weights file clip-vit-l14-336.safetensors missing"));
+  CHECK(contains(notes, "alpha / osor_v1&b% / Object mask: 1 of 3 samples failed"));
+  CHECK(contains(notes, "Samples per dataset: alpha 3, beta_set 3."));
+}
+
+TEST_CASE("markdown table: grouped header, bold, underline, dashes, escaped names") {
+  const std::string md = osor::reports::render_markdown(osor::test::fixture_results());
+  const auto lines = lines_of(md);
+  REQUIRE(lines.size() > 9);
+  CHECK(lines[0].rfind("| Dataset | Method | Latency (ms) | Object mask |", 0) == 0);
+  CHECK(contains(lines[0], "| Object-Effect mask |"));
+  CHECK(contains(lines[2], "| FID\u2193 | CMMD\u2193 | LPIPS\u2193 | PSNR\u2191 | SSIM\u2191 | CFD\u2193 | SSIM-UNIFORM\u2191 |"));
+  // alpha / identity: fid second (underlined), psnr second, ssim neither.
+  CHECK(lines[3] == "| alpha | identity | 1.50 | <u>50.00</u> | \u2014 | 0.5000 | <u>20.00</u> | 0.5000 | \u2014 | "
+                    "0.4000 | 55.00 | \u2014 | 0.5500 | 19.00 | 0.4500 | \u2014 | 0.3500 |");
+  // Bench name only on its first row; '_', '&', '%'-free escapes for Markdown.
+  CHECK(lines[5].rfind("|  | osor\\_v1&b% | 202 | **10.00** |", 0) == 0);
+  CHECK(lines[6].rfind("| beta\\_set | identity |", 0) == 0);
+  CHECK(contains(md, "**\u221e**"));
+  CHECK(contains(md, "- Skipped CMMD:"));
+}
+
+TEST_CASE("latex table: booktabs, grouped header, \\textbf/\\underline, escaping") {
+  const std::string tex = osor::reports::render_latex(osor::test::fixture_results());
+  CHECK(contains(tex, "\\toprule"));
+  CHECK(contains(tex, "\\midrule"));
+  CHECK(contains(tex, "\\bottomrule"));
+  CHECK(contains(tex, "\\multicolumn{7}{c}{Object mask} & \\multicolumn{7}{c}{Object-Effect mask}"));
+  CHECK(contains(tex, "\\cmidrule(lr){4-10}\\cmidrule(lr){11-17}"));
+  CHECK(contains(tex, "FID$\\downarrow$ & CMMD$\\downarrow$ & LPIPS$\\downarrow$ & PSNR$\\uparrow$"));
+  CHECK(contains(tex, "beta\\_set & identity"));
+  CHECK(contains(tex, " & osor\\_v1\\&b\\% & 202 & \\textbf{10.00} & --- & \\underline{0.2000}"));
+  CHECK(contains(tex, "\\textbf{$\\infty$}"));
+  CHECK(contains(tex, "(50\\%\\_of\\_it)"));  // a skip reason, escaped in the caption
+  CHECK_FALSE(contains(tex, "\u2014"));          // every Unicode dash/arrow mapped
+  CHECK_FALSE(contains(tex, "\u2191"));
+  // Every body row has 3 + 14 cells.
+  for (const auto& line : lines_of(tex))
+    if (contains(line, "identity &")) {
+      size_t ampersands = 0;
+      for (size_t i = 0; i < line.size(); ++i) ampersands += line[i] == '&' && (i == 0 || line[i - 1] != '\\');
+      CHECK(ampersands == 16);
+    }
+}
+
+TEST_CASE("csv: one row per aggregate with mean, std, ci95, n, n_failed; quoted names") {
+  const json results = osor::test::fixture_results();
+  const std::string csv = osor::reports::render_csv(results);
+  const auto lines = lines_of(csv);
+  REQUIRE(lines.size() == results["aggregates"].size() + 1);
+  CHECK(lines[0] == "bench,method,masks,metric,convention,higher_is_better,mean,std,ci95_lo,ci95_hi,n,n_failed");
+  CHECK(results["aggregates"].size() == 2 * 2 * 3 * 5 - 1);  // one lpips not computed
+  bool telea = false, inf = false, fid = false;
+  for (const auto& line : lines) {
+    if (line == "alpha,\"opencv-telea:radius=3,eps=1\",object,psnr,\"psnr[skimage-0.19,rgb,full]\",true,25.004,0.01,"
+                "25.004,25.004,3,0")
+      telea = true;
+    if (line == "beta_set,osor_v1&b%,object,psnr,\"psnr[skimage-0.19,rgb,full]\",true,inf,0.01,inf,inf,3,0") inf = true;
+    if (line == "alpha,osor_v1&b%,object,fid,\"fid[pytorch-fid,sqrtm]\",false,10.0,0.0,,,2,1") fid = true;
+  }
+  CHECK(telea);
+  CHECK(inf);
+  CHECK(fid);
+}
+
+TEST_CASE("json report round-trips and carries the aggregates and the table") {
+  const json results = osor::test::fixture_results();
+  const json report = osor::reports::render_json(results);
+  const json parsed = json::parse(report.dump());
+  CHECK(parsed == report);
+  CHECK(parsed["format"] == "osor-report/1");
+  CHECK(parsed["aggregates"] == results["aggregates"]);
+  const auto& table = parsed["table"];
+  REQUIRE(table["columns"].size() == 14);
+  REQUIRE(table["rows"].size() == 6);
+  const Table built = osor::reports::build_table(results);
+  for (size_t r = 0; r < built.rows.size(); ++r)
+    for (size_t c = 0; c < built.columns.size(); ++c) {
+      CHECK(table["rows"][r]["cells"][c]["rank"] == built.rows[r].cells[c].rank);
+      CHECK(table["rows"][r]["cells"][c]["text"] == built.rows[r].cells[c].text);
+    }
+  CHECK(table["rows"][5]["cells"][3]["mean"] == "inf");   // beta_set / osor / object / psnr
+  CHECK(table["rows"][5]["cells"][9]["mean"].is_null());  // beta_set / osor / effect / lpips
+}
+
+TEST_CASE("a run record without aggregates is a clear error") {
+  CHECK_THROWS_WITH_AS(osor::reports::render_markdown(json{{"format", "osor-run/1"}}),
+                       doctest::Contains("no \"aggregates\" list"), osor::reports::ReportError);
+}
