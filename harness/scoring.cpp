@@ -18,7 +18,7 @@ std::string size_of(const at::Tensor& image) {
 }  // namespace
 
 ScoreResult score_pairs(const std::vector<ImagePair>& pairs, const ScoreRequest& request) {
-  const auto metric = metrics::make_image_metric(request.metric, request.pixels);
+  const auto metric = metrics::make_image_metric(request.metric, request.pixels, request.network);
   const at::Device device(request.device);
   ScoreResult result;
   result.metric = metric->spec().name;

@@ -1,4 +1,5 @@
-// Per-image metrics over explicit file pairs: what `osor score` computes.
+// Per-image metrics over explicit file pairs: what `osor score` computes for psnr, ssim, ssim-uniform and lpips
+// (set-level metrics: harness/set_scoring.h).
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -9,6 +10,7 @@
 
 #include "harness/file_pairs.h"
 #include "harness/image_io.h"
+#include "metrics/feature_extractor.h"
 #include "metrics/pixel_options.h"
 
 namespace osor::harness {
@@ -18,6 +20,7 @@ struct ScoreRequest {
   metrics::PixelOptions pixels;
   MaskPolarity polarity = MaskPolarity::WhiteIsObject;
   std::string device = "cpu";
+  metrics::NetworkOptions network;  // network metrics (lpips): weights folder, trunk
 };
 
 struct ScoreResult {

@@ -1,13 +1,20 @@
-// osor score: per-image metrics on explicit files or folders paired by stem.
+// osor score: per-image metrics on explicit files or folders paired by stem, and set-level metrics (fid,
+// cmmd) between a folder of predictions and a folder of references or between two feature files.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "harness/cli/commands.h"
+#include "harness/error.h"
+#include "harness/feature_cache.h"
 #include "harness/file_pairs.h"
 #include "harness/scoring.h"
+#include "harness/set_scoring.h"
 #include "metrics/pixel_options.h"
+#include "metrics/registry.h"
+#include "model/error.h"
+#include "model/weights_manifest.h"
 
 namespace osor::cli {
 namespace {
@@ -15,16 +22,64 @@ namespace {
 struct ScoreArgs {
   std::string metric = "psnr", channels = "rgb", region = "full", polarity = "white", device = "cpu";
   std::string pred, ref, mask;
-  bool json = false;
+  std::string pred_features, ref_features;
+  std::string weights, cache, preprocessing, lpips_net = "alex", sqrtm = "sqrtm";
+  int64_t batch_size = 0;
+  bool json = false, no_cache = false, mmd_float64 = false;
 };
 
+metrics::NetworkOptions network_options(const ScoreArgs& args) {
+  metrics::NetworkOptions network;
+  network.weights_dir = model::resolve_weights_dir(args.weights);
+  network.device = args.device;
+  network.preprocessing = args.preprocessing;
+  network.batch_size = args.batch_size;
+  network.lpips_net = args.lpips_net;
+  network.sqrtm = args.sqrtm;
+  network.mmd_float64 = args.mmd_float64;
+  return network;
+}
+
+void run_set_score(const ScoreArgs& args) {
+  harness::SetScoreRequest request;
+  request.metric = args.metric;
+  request.network = network_options(args);
+  if (!args.no_cache) request.cache_dir = harness::FeatureCache::resolve_dir(args.cache);
+  harness::SetScoreResult result;
+  if (!args.pred_features.empty() || !args.ref_features.empty()) {
+    if (args.pred_features.empty() || args.ref_features.empty())
+      throw HarnessError("--pred-features and --ref-features go together");
+    result = harness::score_feature_files(args.pred_features, args.ref_features, request);
+  } else {
+    if (args.pred.empty() || args.ref.empty())
+      throw HarnessError(args.metric + " needs --pred and --ref folders (or --pred-features and --ref-features)");
+    result = harness::score_image_sets(args.pred, args.ref, request);
+  }
+  if (args.json) {
+    std::printf("%s\n", harness::set_score_json(result).dump(2).c_str());
+    return;
+  }
+  std::printf("# %s\n", result.convention.c_str());
+  std::printf("%-32s %.6f  (n_pred=%lld, n_ref=%lld)\n", result.metric.c_str(), result.value,
+              static_cast<long long>(result.n_pred), static_cast<long long>(result.n_ref));
+}
+
 void run_score(const ScoreArgs& args) {
+  if (metrics::is_set_metric(args.metric)) return run_set_score(args);
+  if (!args.pred_features.empty() || !args.ref_features.empty())
+    throw HarnessError("--pred-features/--ref-features are for set metrics (fid, cmmd), not " + args.metric);
+  if (args.pred.empty() || args.ref.empty()) throw HarnessError("--pred and --ref are required");
   harness::ScoreRequest request;
   request.metric = args.metric;
   request.pixels.channels = metrics::parse_channels(args.channels);
   request.pixels.region = metrics::parse_region(args.region);
   request.polarity = harness::parse_mask_polarity(args.polarity);
   request.device = args.device;
+  if (metrics::is_image_metric(args.metric) && !metrics::metric_weights_ids(args.metric, {}).empty()) {
+    request.network = network_options(args);
+    const auto missing = metrics::missing_weights(args.metric, request.network);
+    if (!missing.empty()) throw ModelError(args.metric + " skipped: " + missing.front());
+  }
   std::optional<std::filesystem::path> mask;
   if (!args.mask.empty()) mask = args.mask;
   const auto pairs = harness::pair_files(args.pred, args.ref, mask);
@@ -38,21 +93,29 @@ void run_score(const ScoreArgs& args) {
   std::printf("%-32s %.6f  (n=%zu)\n", "mean", result.mean, result.per_image.size());
 }
 
-}  // namespace
-
-namespace {
-
 void add_score_command(CLI::App& app) {
   auto args = std::make_shared<ScoreArgs>();
-  CLI::App* cmd = app.add_subcommand("score", "Score predictions against references (files, or folders paired by stem)");
-  cmd->add_option("--metric", args->metric, "psnr | ssim | ssim-uniform")->capture_default_str();
+  CLI::App* cmd = app.add_subcommand(
+      "score", "Score predictions against references (files, or folders paired by stem; fid/cmmd: two image sets)");
+  cmd->add_option("--metric", args->metric, "psnr | ssim | ssim-uniform | lpips | fid | cmmd")->capture_default_str();
   cmd->add_option("--channels", args->channels, "rgb | y (BT.601 luma)")->capture_default_str();
   cmd->add_option("--region", args->region, "full | mask | bbox")->capture_default_str();
   cmd->add_option("--mask", args->mask, "mask file or folder (needed for --region mask|bbox)");
   cmd->add_option("--mask-polarity", args->polarity, "white | black: which mask colour marks the object")
       ->capture_default_str();
-  cmd->add_option("--pred", args->pred, "prediction file or folder")->required();
-  cmd->add_option("--ref", args->ref, "reference file or folder")->required();
+  cmd->add_option("--pred", args->pred, "prediction file or folder");
+  cmd->add_option("--ref", args->ref, "reference file or folder");
+  cmd->add_option("--pred-features", args->pred_features, "fid/cmmd: feature file of the predictions (osor features)");
+  cmd->add_option("--ref-features", args->ref_features, "fid/cmmd: feature file of the references");
+  cmd->add_option("--weights", args->weights, "weights folder (default $OSOR_WEIGHTS, then ~/.cache/osor/weights)");
+  cmd->add_option("--cache", args->cache, "feature cache folder (default ~/.cache/osor/features)");
+  cmd->add_flag("--no-cache", args->no_cache, "fid/cmmd: neither read nor write the feature cache");
+  cmd->add_option("--preprocessing", args->preprocessing,
+                  "fid: pytorch-fid (default) | clean-fid | torchmetrics; cmmd: cmmd (default) | clip-processor");
+  cmd->add_option("--sqrtm", args->sqrtm, "fid: sqrtm (scipy semantics, default) | eigh")->capture_default_str();
+  cmd->add_flag("--mmd-float64", args->mmd_float64, "cmmd: the whole MMD in float64");
+  cmd->add_option("--lpips-net", args->lpips_net, "lpips: alex | vgg")->capture_default_str();
+  cmd->add_option("--batch-size", args->batch_size, "network batch size (default: the reference's)");
   cmd->add_option("--device", args->device, "cpu | cuda[:N]")->capture_default_str();
   cmd->add_flag("--json", args->json, "print JSON");
   cmd->callback([args] { run_score(*args); });

@@ -1,0 +1,329 @@
+// End-to-end: `osor score --metric lpips|cmmd|fid`, `osor features`, `osor weights check` and `osor cache`
+// with the conformance fixture weights arranged in a weights folder under the manifest's fixed names.
+#include <doctest/doctest.h>
+
+#include <ATen/ATen.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "metrics/frechet_distance.h"
+#include "metrics/mmd.h"
+#include "model/io/safetensors.h"
+#include "tests/test_paths.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+CommandResult run_osor(const std::string& args) {
+  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / "cli_set_metrics_stderr.txt";
+  const std::string cmd = std::string(OSOR_BINARY) + " " + args + " 2>" + err_file.string();
+  CommandResult result;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) result.out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  result.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return result;
+}
+
+fs::path image(const std::string& name) { return osor::test::conformance_fixtures() / "images" / name; }
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+// pred/ and ref/ folders with the given pair ids, files named <id>.png so that stems pair up.
+void make_pair_folders(const fs::path& dir, const std::vector<std::string>& ids) {
+  fs::create_directories(dir / "pred");
+  fs::create_directories(dir / "ref");
+  for (const auto& id : ids) {
+    fs::copy_file(image(id + "_pred.png"), dir / "pred" / (id + ".png"));
+    fs::copy_file(image(id + "_ref.png"), dir / "ref" / (id + ".png"));
+  }
+}
+
+// README 2b: the conv weights of the FID Inception fixture, generated from the published formula.
+uint64_t fnv1a64(const std::string& key) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char b : key) h = (h ^ b) * 0x100000001b3ull;
+  return h;
+}
+uint64_t splitmix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+at::Tensor formula_conv_weight(const std::string& key, const std::vector<int64_t>& shape) {
+  const int64_t fan_in = shape[1] * shape[2] * shape[3];
+  const float s = static_cast<float>(std::sqrt(3.0 / static_cast<double>(fan_in)));
+  at::Tensor w = at::empty(shape, at::kFloat);
+  float* p = w.data_ptr<float>();
+  const uint64_t h = fnv1a64(key);
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    const auto m = static_cast<int32_t>(splitmix64(h + static_cast<uint64_t>(i)) >> 40);
+    p[i] = s * (static_cast<float>(m - 8388608) * (1.0f / 8388608.0f));
+  }
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("osor score --metric lpips matches lpips 0.1.4 (alex) per image, in the psnr/ssim JSON shape") {
+  const fs::path conf = osor::test::shared_conformance_dir();
+  if (conf.empty()) {
+    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
+    return;
+  }
+  const fs::path dir = osor::test::scratch_dir("cli_lpips");
+  // The fixture holds trunk and linear layers in one file; the weights folder splits them as the manifest does.
+  const auto file = osor::model::SafetensorsFile::open(conf / "lpips" / "lpips_alex_v0.1_weights.safetensors");
+  std::vector<std::pair<std::string, at::Tensor>> trunk, lin;
+  for (const auto& name : file.names()) (name.rfind("lin", 0) == 0 ? lin : trunk).emplace_back(name, file.tensor(name));
+  fs::create_directories(dir / "weights");
+  osor::model::write_safetensors(dir / "weights" / "alexnet.safetensors", trunk);
+  osor::model::write_safetensors(dir / "weights" / "lpips_alex_v0.1.safetensors", lin);
+  const std::vector<std::string> ids = {"p01", "p02", "p07", "p09"};
+  make_pair_folders(dir, ids);
+  const auto r = run_osor("score --metric lpips --weights " + (dir / "weights").string() + " --pred " +
+                          (dir / "pred").string() + " --ref " + (dir / "ref").string() + " --json");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j.size() == 6);
+  CHECK(j["metric"] == "lpips");
+  CHECK(j["channels"] == "rgb");
+  CHECK(j["region"] == "full");
+  CHECK(j["n"] == ids.size());
+  const auto expected = read_json(conf / "lpips" / "expected.json");
+  double sum = 0;
+  for (const auto& c : expected["cases"]) {
+    const std::string id = c["id"];
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
+    const double value = j["per_image"][id].get<double>(), reference = c["lpips_f64"].get<double>();
+    MESSAGE("lpips " << id << ": " << value << " vs lpips_f64 " << reference << ", abs err "
+                     << std::abs(value - reference) << " (tolerance 1e-6)");
+    CHECK(std::abs(value - reference) <= 1e-6);
+    sum += reference;
+  }
+  CHECK(j["per_image"]["p09"].get<double>() == 0.0);  // identical pair
+  CHECK(std::abs(j["mean"].get<double>() - sum / ids.size()) <= 1e-6);
+}
+
+TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end; cache and feature files agree") {
+  const fs::path conf = osor::test::shared_conformance_dir();
+  if (conf.empty()) {
+    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
+    return;
+  }
+  const fs::path dir = osor::test::scratch_dir("cli_cmmd");
+  const auto expected = read_json(conf / "cmmd" / "expected.json")["clip"];
+  // The full-CLIP layout of openai/clip-vit-large-patch14-336: nested vision_config, top-level projection_dim.
+  const fs::path clip_dir = dir / "weights" / "clip-vit-large-patch14-336";
+  fs::create_directories(clip_dir);
+  nlohmann::json vision = expected["config"];
+  std::ofstream(clip_dir / "config.json")
+      << nlohmann::json{{"projection_dim", vision["projection_dim"]}, {"vision_config", vision}}.dump(2);
+  fs::copy_file(conf / "cmmd" / "clip_vision_tiny_random_weights.safetensors", clip_dir / "model.safetensors");
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 12; ++i) ids.push_back((i < 10 ? "p0" : "p") + std::to_string(i));
+  make_pair_folders(dir, ids);
+  const std::string common = " --weights " + (dir / "weights").string() + " --cache " + (dir / "cache").string();
+  const std::string sets = " --pred " + (dir / "pred").string() + " --ref " + (dir / "ref").string();
+
+  const auto r = run_osor("score --metric cmmd --json" + common + sets);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j.size() == 5);
+  CHECK(j["metric"] == "cmmd");
+  CHECK(j["convention"] == "cmmd[clip-vit-l14-336,center-crop,sigma=10]");
+  CHECK(j["n_pred"] == 12);
+  CHECK(j["n_ref"] == 12);
+  const double value = j["value"].get<double>();
+  const double reference = expected["cmmd_end_to_end"]["cmmd_f64"].get<double>();
+  // Embeddings within 1e-5 of f64 (README 4b) move this 12-vs-12 MMD by far less than 1e-5; float32 kernels
+  // with double sums add at most 5e-6 (README 4a).
+  MESSAGE("cmmd end to end: " << value << " vs cmmd_f64 " << reference << ", abs err " << std::abs(value - reference)
+                              << " (tolerance 1e-5)");
+  CHECK(std::abs(value - reference) <= 1e-5);
+
+  // The second run reads every embedding from the cache and gives the same bits.
+  const auto again = run_osor("score --metric cmmd --json" + common + sets);
+  REQUIRE(again.exit_code == 0);
+  CHECK(nlohmann::json::parse(again.out)["value"].get<double>() == value);
+  const auto info = run_osor("cache info --json --cache " + (dir / "cache").string());
+  REQUIRE(info.exit_code == 0);
+  CHECK(nlohmann::json::parse(info.out)["entries"] == 23);  // p09 is an identical pair: one content, one entry
+
+  // Feature files: osor features, then --pred-features/--ref-features give the same value.
+  for (const char* set : {"pred", "ref"}) {
+    const auto f = run_osor("features --net clip --images " + (dir / set).string() + " --out " +
+                            (dir / (std::string(set) + ".safetensors")).string() + common);
+    REQUIRE_MESSAGE(f.exit_code == 0, f.err);
+  }
+  const auto features = osor::model::SafetensorsFile::open(dir / "ref.safetensors");
+  const at::Tensor ref_features = features.tensor("features");
+  CHECK((ref_features.sizes() == at::IntArrayRef({12, 32})));
+  CHECK((ref_features.scalar_type() == at::kFloat));
+  CHECK(nlohmann::json::parse(features.metadata().at("names")) == nlohmann::json(ids));
+  // Against the reference's own L2-normalised float64 embeddings (README 4b: 1e-5 before normalising).
+  const auto clip_expected = osor::model::SafetensorsFile::open(conf / "cmmd" / "clip_expected.safetensors");
+  const at::Tensor ref_f64 = clip_expected.tensor("cmmd_e2e/ref_embeds_l2norm_f64");
+  const double max_err = (ref_features.to(at::kDouble) - ref_f64).abs().max().item<double>();
+  MESSAGE("normalised embeddings: max abs err " << max_err << " (tolerance 1e-5)");
+  CHECK(max_err <= 1e-5);
+  const auto from_files = run_osor("score --metric cmmd --json --pred-features " + (dir / "pred.safetensors").string() +
+                                   " --ref-features " + (dir / "ref.safetensors").string());
+  REQUIRE_MESSAGE(from_files.exit_code == 0, from_files.err);
+  CHECK(nlohmann::json::parse(from_files.out)["value"].get<double>() == doctest::Approx(value).epsilon(1e-12));
+  // The reference embeddings themselves through the library's MMD: the same value to float64 precision.
+  osor::metrics::MmdOptions f64;
+  f64.precision = osor::metrics::MmdPrecision::Float64;
+  CHECK(osor::metrics::mmd(clip_expected.tensor("cmmd_e2e/pred_embeds_l2norm_f64"), ref_f64, f64) ==
+        doctest::Approx(reference).epsilon(1e-9));
+  // Features of one extractor are refused by the other metric.
+  const auto wrong = run_osor("score --metric fid --pred-features " + (dir / "pred.safetensors").string() +
+                              " --ref-features " + (dir / "ref.safetensors").string());
+  CHECK(wrong.exit_code == 2);
+  CHECK(wrong.err.find("features of 'clip-vit-l14-336', but fid needs 'inception-fid'") != std::string::npos);
+
+  const auto cleared = run_osor("cache clear --cache " + (dir / "cache").string());
+  CHECK(cleared.exit_code == 0);
+  CHECK(cleared.out.find("removed 23 entries") != std::string::npos);
+}
+
+TEST_CASE("osor score --metric fid and osor features --net inception-fid with the formula Inception weights") {
+  const fs::path conf = osor::test::shared_conformance_dir();
+  if (conf.empty()) {
+    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
+    return;
+  }
+  const fs::path dir = osor::test::scratch_dir("cli_fid");
+  // One weights file under pytorch-fid's names: formula conv weights + the batch-norm fixture.
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  const auto keys = read_json(conf / "fid" / "inception_state_dict_keys.json");
+  for (const auto& k : keys["tensors"])
+    if (k["source"] == "formula")
+      tensors.emplace_back(k["name"].get<std::string>(),
+                           formula_conv_weight(k["name"].get<std::string>(), k["shape"].get<std::vector<int64_t>>()));
+  REQUIRE(tensors.size() == 94);
+  const auto bn = osor::model::SafetensorsFile::open(conf / "fid" / "inception_fid_bn.safetensors");
+  for (const auto& name : bn.names()) tensors.emplace_back(name, bn.tensor(name));
+  fs::create_directories(dir / "weights");
+  osor::model::write_safetensors(dir / "weights" / "pt_inception-2015-12-05.safetensors", tensors);
+  // The six images with reference pool3 features: three against three.
+  fs::create_directories(dir / "a");
+  fs::create_directories(dir / "b");
+  const std::vector<std::string> a = {"p12_ref", "p01_ref", "p02_ref"}, b = {"p05_ref", "p07_pred", "p10_ref"};
+  for (const auto& n : a) fs::copy_file(image(n + ".png"), dir / "a" / (n + ".png"));
+  for (const auto& n : b) fs::copy_file(image(n + ".png"), dir / "b" / (n + ".png"));
+  const std::string common = " --weights " + (dir / "weights").string() + " --cache " + (dir / "cache").string();
+
+  const auto r = run_osor("score --metric fid --json --pred " + (dir / "a").string() + " --ref " +
+                          (dir / "b").string() + common);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.err.find("3 samples for 2048-d features") != std::string::npos);  // the small-sample warning
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j.size() == 5);
+  CHECK(j["convention"] == "fid[pytorch-fid,sqrtm]");
+  CHECK(j["n_pred"] == 3);
+  CHECK(j["n_ref"] == 3);
+  // Reference: the Fréchet distance (validated against pytorch-fid in tests/metrics) of pytorch-fid's own
+  // float64 pool3 features of the same images.
+  const auto pool3 = osor::model::SafetensorsFile::open(conf / "fid" / "inception_pool3_expected.safetensors");
+  const auto stack = [&](const std::vector<std::string>& names) {
+    std::vector<at::Tensor> rows;
+    for (const auto& n : names) rows.push_back(pool3.tensor(n + "/pool3_f64"));
+    return at::stack(rows);
+  };
+  const double reference = osor::metrics::frechet_distance(osor::metrics::gaussian_statistics(stack(a)),
+                                                           osor::metrics::gaussian_statistics(stack(b)));
+  const double value = j["value"].get<double>();
+  MESSAGE("fid end to end: " << value << " vs FD of pool3_f64 " << reference << ", rel err "
+                             << std::abs(value - reference) / reference << " (tolerance 1e-4)");
+  CHECK(std::abs(value - reference) <= 1e-4 * reference);
+
+  const auto f = run_osor("features --net inception-fid --images " + (dir / "a").string() + " --out " +
+                          (dir / "a.safetensors").string() + common);
+  REQUIRE_MESSAGE(f.exit_code == 0, f.err);
+  CHECK(f.err.find("(3 from the cache)") != std::string::npos);
+  const auto features = osor::model::SafetensorsFile::open(dir / "a.safetensors");
+  const at::Tensor got = features.tensor("features");
+  CHECK((got.sizes() == at::IntArrayRef({3, 2048})));
+  // Files are listed sorted by name: p01_ref, p02_ref, p12_ref.
+  CHECK(nlohmann::json::parse(features.metadata().at("names")) == nlohmann::json({"p01_ref", "p02_ref", "p12_ref"}));
+  const double max_err = (got.to(at::kDouble) - stack({"p01_ref", "p02_ref", "p12_ref"})).abs().max().item<double>();
+  MESSAGE("pool3 through osor features: max abs err " << max_err << " (tolerance 2e-3)");
+  CHECK(max_err <= 2e-3);
+}
+
+TEST_CASE("network metrics without weights: one line naming the missing file and where to get it") {
+  const fs::path dir = osor::test::scratch_dir("cli_missing_weights");
+  fs::create_directories(dir / "empty");
+  const std::string sets = " --pred " + image("p01_pred.png").string() + " --ref " + image("p01_ref.png").string();
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"score --metric fid" + sets, "fid skipped: missing weights file " + (dir / "empty" / "pt_inception-2015-12-05.safetensors").string()},
+      {"score --metric cmmd" + sets, "cmmd skipped: missing weights file " + (dir / "empty" / "clip-vit-large-patch14-336" / "config.json").string()},
+      {"score --metric lpips" + sets, "lpips skipped: missing weights file " + (dir / "empty" / "alexnet.safetensors").string()},
+      {"score --metric lpips --lpips-net vgg" + sets, "lpips skipped: missing weights file " + (dir / "empty" / "vgg16.safetensors").string()},
+      {"features --net clip --images " + image("p01_pred.png").string() + " --out " + (dir / "f.safetensors").string(),
+       "missing weights file " + (dir / "empty" / "clip-vit-large-patch14-336" / "config.json").string()},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.args);
+    const auto r = run_osor(c.args + " --weights " + (dir / "empty").string());
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(c.message) != std::string::npos);
+    CHECK(r.err.find("get it from") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+  const auto check = run_osor("weights check --json --weights " + (dir / "empty").string());
+  REQUIRE(check.exit_code == 0);
+  const auto j = nlohmann::json::parse(check.out);
+  CHECK(j["files"].size() >= 7);
+  for (const auto& row : j["files"]) CHECK(row["status"] == "missing");
+  std::ofstream(dir / "empty" / "alexnet.safetensors") << "x";
+  const auto again = nlohmann::json::parse(run_osor("weights check --json --weights " + (dir / "empty").string()).out);
+  for (const auto& row : again["files"]) CHECK(row["status"] == (row["id"] == "alexnet" ? "present" : "missing"));
+}
+
+TEST_CASE("feature files: malformed names metadata and missing tensors are reported with the file") {
+  const fs::path dir = osor::test::scratch_dir("cli_feature_files");
+  osor::model::write_safetensors(dir / "bad_names.safetensors", {{"features", at::zeros({3, 4}, at::kFloat)}},
+                                 {{"names", "[\"a\", \"b\"]"}});
+  osor::model::write_safetensors(dir / "no_features.safetensors", {{"x", at::zeros({3, 4}, at::kFloat)}});
+  osor::model::write_safetensors(dir / "ok.safetensors", {{"features", at::rand({5, 4}, at::kDouble)}});
+  const auto r1 = run_osor("score --metric fid --pred-features " + (dir / "bad_names.safetensors").string() +
+                           " --ref-features " + (dir / "ok.safetensors").string());
+  CHECK(r1.exit_code == 2);
+  CHECK(r1.err.find("bad_names.safetensors: metadata 'names' lists 2 stems for 3 feature rows") != std::string::npos);
+  const auto r2 = run_osor("score --metric cmmd --pred-features " + (dir / "no_features.safetensors").string() +
+                           " --ref-features " + (dir / "ok.safetensors").string());
+  CHECK(r2.exit_code == 2);
+  CHECK(r2.err.find("no_features.safetensors: no tensor 'features'") != std::string::npos);
+  // Float64 features without metadata are accepted.
+  const auto r3 = run_osor("score --metric fid --json --sqrtm eigh --pred-features " + (dir / "ok.safetensors").string() +
+                           " --ref-features " + (dir / "ok.safetensors").string());
+  REQUIRE_MESSAGE(r3.exit_code == 0, r3.err);
+  const auto j = nlohmann::json::parse(r3.out);
+  CHECK(j["convention"] == "fid[pytorch-fid,eigh]");
+  CHECK(std::abs(j["value"].get<double>()) < 1e-9);
+}
