@@ -1,0 +1,27 @@
+// osor-sdxl: OSOR one-step removal on SDXL-Inpainting (model/osor/one_step.h), with the official script's image
+// handling: the input resized to the processing size with Pillow's bicubic (8-bit, bit-exact), the mask with
+// Pillow's nearest; the output truncated to 8 bits ((x·255).astype(uint8)) and resized back with Pillow's bicubic.
+// Options: short_side=512 (resize policy), t=400, lora=merged|runtime, alpha=input|processing (size of the
+// returned alpha: the input's, or the processing size as the official script saves it), noise=FILE (safetensors
+// with `posterior` and `eps`: the recorded draws of an official run; otherwise drawn from --seed).
+#pragma once
+
+#include <memory>
+
+#include "adapters/remover.h"
+
+namespace osor::adapters {
+
+class OsorSdxlRemover final : public Remover {
+ public:
+  OsorSdxlRemover(const MethodSpec& spec, const RemoverContext& context);
+  ~OsorSdxlRemover() override;
+  std::string id() const override;
+  RemovalOutput remove(const RemovalInput& input) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace osor::adapters

@@ -1,0 +1,51 @@
+// `osor remove --method osor-sdxl` reproduces the official OSOR inference (osor_sdxl_e2e fixture: tiny backbones,
+// float32, recorded noise) end to end through the weights-directory layout: the output PNG (original size, after
+// Pillow's bicubic resizes both ways) and the alpha PNG (processing size) within ±1 level of the reference.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
+#include "harness/image_io.h"
+#include "model/io/safetensors.h"
+#include "tests/model/test_osor_fixture.h"
+
+TEST_CASE("osor remove --method osor-sdxl reproduces the official OSOR inference PNGs (osor_sdxl_e2e)") {
+  const auto fx = osor::test::open_model_fixture("osor_sdxl_e2e");
+  if (!fx) return;
+  const auto weights = osor::test::arrange_osor_sdxl_weights(*fx);
+  const auto work = osor::test::scratch_dir("osor_sdxl_e2e_cli");
+  osor::model::write_safetensors(work / "noise.safetensors",
+                                 {{"posterior", fx->tensor("noise.posterior")}, {"eps", fx->tensor("noise.eps")}});
+  const std::string cmd = std::string(OSOR_BINARY) + " remove --method osor-sdxl:alpha=processing --image " +
+                          fx->file(".input.png").string() + " --mask " + fx->file(".mask.png").string() + " --out " +
+                          (work / "out.png").string() + " --alpha " + (work / "alpha.png").string() + " --weights " +
+                          weights.string() + " --device cpu --dtype fp32 --noise " +
+                          (work / "noise.safetensors").string() + " 2>" + (work / "stderr.txt").string();
+  REQUIRE(std::system(cmd.c_str()) == 0);
+
+  auto levels = [](const std::filesystem::path& p) {
+    return (osor::harness::read_image(p).rgb * 255.0).round().to(at::kInt);
+  };
+  const int64_t d_out = (levels(work / "out.png") - levels(fx->file(".output.png"))).abs().max().item<int64_t>();
+  const int64_t d_alpha = (levels(work / "alpha.png") - levels(fx->file(".alpha.png"))).abs().max().item<int64_t>();
+  MESSAGE("osor_sdxl_e2e: output max level difference " << d_out << ", alpha " << d_alpha << " (allowed 1)");
+  CHECK(d_out <= 1);
+  CHECK(d_alpha <= 1);
+}
+
+TEST_CASE("osor remove --method osor-sdxl without weights names the missing files in one line") {
+  const auto empty = osor::test::scratch_dir("osor_sdxl_cli_no_weights");
+  const auto fixtures = osor::test::conformance_fixtures() / "images";
+  const std::string cmd = std::string(OSOR_BINARY) + " remove --method osor-sdxl --image " +
+                          (fixtures / "p01_pred.png").string() + " --mask " + (fixtures / "p01_mask.png").string() +
+                          " --out " + (empty / "o.png").string() + " --weights " + empty.string() + " 2>" +
+                          (empty / "err.txt").string();
+  CHECK(std::system(cmd.c_str()) != 0);
+  std::ifstream in(empty / "err.txt");
+  const std::string err((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(err.find("sdxl-inpainting/unet/config.json") != std::string::npos);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+}
