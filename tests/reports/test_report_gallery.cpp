@@ -8,6 +8,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
+#include <sys/wait.h>
 
 #include "reports/gallery.h"
 #include "tests/reports/run_fixture.h"
