@@ -10,6 +10,7 @@
 #include "metrics/error.h"
 #include "metrics/frechet_distance.h"
 #include "model/io/safetensors.h"
+#include "model/log.h"
 #include "tests/test_paths.h"
 
 namespace fs = std::filesystem;
@@ -117,4 +118,28 @@ TEST_CASE("frechet distance errors name the problem") {
                        osor::MetricError);
   // The plain eigenvalue method clamps instead: tr S1 + tr S2 - 2 Σ sqrt(max(λ,0)) = 2 + (1 - 4) - 2·1 = -3.
   CHECK(osor::metrics::frechet_distance(a, b, SqrtmMethod::Eigh) == doctest::Approx(-3.0));
+}
+
+TEST_CASE("the low-rank route (N < D) gives the full eigenvalue route's value") {
+  osor::log::set_level(osor::log::Level::Quiet);
+  at::manual_seed(11);
+  const at::Tensor mixing = at::randn({48, 48}, at::kDouble);
+  const auto features = [&](int64_t n) { return at::relu(at::mm(at::randn({n, 48}, at::kDouble), mixing) + 0.5); };
+  const auto few1 = osor::metrics::gaussian_statistics(features(20));
+  const auto few2 = osor::metrics::gaussian_statistics(features(30));
+  const auto many = osor::metrics::gaussian_statistics(features(400));
+  REQUIRE(few1.factor.defined());
+  REQUIRE_FALSE(many.factor.defined());
+  const auto full = [](osor::metrics::GaussianStatistics s) {
+    s.factor = at::Tensor();  // force the D×D route
+    return s;
+  };
+  for (const auto& [a, b] : {std::pair{few1, few2}, std::pair{few1, many}, std::pair{many, few2}}) {
+    const double low_rank = osor::metrics::frechet_distance(a, b, SqrtmMethod::Eigh);
+    const double dense = osor::metrics::frechet_distance(full(a), full(b), SqrtmMethod::Eigh);
+    MESSAGE("low-rank " << low_rank << " vs D×D " << dense << ": rel " << rel(low_rank, dense));
+    // The D×D route adds the square roots of the zero eigenvalues' rounding noise (~1e-8 each here).
+    CHECK(rel(low_rank, dense) <= 1e-6);
+  }
+  osor::log::set_level(osor::log::Level::Warning);
 }
