@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "metrics/networks/clip_vision.h"
 #include "metrics/networks/inception_fid.h"
@@ -35,10 +36,15 @@ std::vector<std::filesystem::path> conformance_inception_files(const std::filesy
 
 void write_text(const std::filesystem::path& p, const std::string& text) { std::ofstream(p) << text; }
 
-const char* kTinyClipVision =
-    R"({"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4,
-        "patch_size": 14, "image_size": 336, "projection_dim": 32, "layer_norm_eps": 1e-05,
-        "hidden_act": "quick_gelu", "num_channels": 3})";
+// The image keys of a fixture file that have a tensor named "<key><suffix>" (keys are not hard-coded: the
+// hidden conformance set uses other pictures).
+std::vector<std::string> keys_with(const SafetensorsFile& f, const std::string& suffix) {
+  std::vector<std::string> keys;
+  for (const auto& name : f.names())
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      keys.push_back(name.substr(0, name.size() - suffix.size()));
+  return keys;
+}
 
 }  // namespace
 
@@ -58,7 +64,7 @@ TEST_CASE("inception_fid: formula weights match the keys file's sha256 and load 
                        doctest::Contains("94 missing keys: Conv2d_1a_3x3.conv.weight"), ModelError);
 }
 
-TEST_CASE("inception_fid: pool3 from the reference's resized inputs (p05_ref, p10_ref) within 2e-3 of pool3_f64") {
+TEST_CASE("inception_fid: pool3 from the reference's resized inputs within 2e-3 of pool3_f64") {
   const auto conf = test::shared_conformance_dir();
   if (conf.empty()) {
     MESSAGE("SKIPPED: ../shared/conformance absent (set OSOR_CONFORMANCE_DIR)");
@@ -67,7 +73,9 @@ TEST_CASE("inception_fid: pool3 from the reference's resized inputs (p05_ref, p1
   const auto net = metrics::InceptionFid::load(conformance_inception_files(conf, nullptr), c10::Device(c10::kCPU));
   const SafetensorsFile inputs = SafetensorsFile::open(conf / "fid" / "inception_intermediates_f32.safetensors");
   const SafetensorsFile expected = SafetensorsFile::open(conf / "fid" / "inception_pool3_expected.safetensors");
-  for (const std::string key : {"p05_ref", "p10_ref"}) {
+  const std::vector<std::string> keys = keys_with(inputs, "/input_resized_normalized");
+  CHECK(keys.size() >= 1);
+  for (const std::string& key : keys) {
     CAPTURE(key);
     const at::Tensor x = inputs.tensor(key + "/input_resized_normalized").unsqueeze(0);
     const at::Tensor pool3 = net.pool3(x);
@@ -87,34 +95,41 @@ TEST_CASE("clip_vision: image_embeds from the reference pixel_values within 1e-5
   // The fixture has no config.json: write both accepted forms (full CLIPConfig with nested vision_config and
   // top-level projection_dim; a vision-only config) and check they build the same tower.
   const auto dir = test::scratch_dir("clip_config");
-  const std::string vision = kTinyClipVision;
-  std::string vision_without_projection = vision;
-  vision_without_projection.replace(vision_without_projection.find("\"projection_dim\": 32,"), 21, "");
-  write_text(dir / "full.json", "{\"projection_dim\": 32, \"vision_config\": " + vision_without_projection +
-                                    ", \"text_config\": {\"hidden_size\": 16}}");
-  write_text(dir / "vision.json", vision);
+  std::ifstream expected_json(conf / "cmmd" / "expected.json");
+  const nlohmann::json vision = nlohmann::json::parse(expected_json).at("clip").at("config");
+  nlohmann::json vision_without_projection = vision;
+  vision_without_projection.erase("projection_dim");
+  const nlohmann::json full = {{"projection_dim", vision.at("projection_dim")},
+                               {"vision_config", vision_without_projection},
+                               {"text_config", {{"hidden_size", 16}}}};
+  write_text(dir / "full.json", full.dump());
+  write_text(dir / "vision.json", vision.dump());
   const auto weights = conf / "cmmd" / "clip_vision_tiny_random_weights.safetensors";
   const SafetensorsFile expected = SafetensorsFile::open(conf / "cmmd" / "clip_expected.safetensors");
-  const at::Tensor pixels = expected.tensor("p02_ref/clip_processor/pixel_values_f32").unsqueeze(0);
+  const std::vector<std::string> keys = keys_with(expected, "/clip_processor/pixel_values_f32");
+  REQUIRE(keys.size() >= 1);
+  const std::string key = keys.front();
+  CAPTURE(key);
+  const at::Tensor pixels = expected.tensor(key + "/clip_processor/pixel_values_f32").unsqueeze(0);
   for (const std::string config : {"full.json", "vision.json"}) {
     CAPTURE(config);
     const auto clip = metrics::ClipVision::load(dir / config, weights, c10::Device(c10::kCPU));
-    CHECK(clip.config().hidden_size == 64);
-    CHECK(clip.config().projection_dim == 32);
+    CHECK(clip.config().hidden_size == vision.at("hidden_size").get<int64_t>());
+    CHECK(clip.config().projection_dim == vision.at("projection_dim").get<int64_t>());
     const at::Tensor embeds = clip.image_embeds(pixels);
-    const double err = max_abs(embeds, expected.tensor("p02_ref/clip_processor/image_embeds_f64"));
+    const double err = max_abs(embeds, expected.tensor(key + "/clip_processor/image_embeds_f64"));
     MESSAGE(config << ": max |image_embeds - f64| = " << err << " (tolerance 1e-5)");
     CHECK(err <= 1e-5);
     for (const auto& [name, value] : clip.hidden_states(pixels)) {
       CAPTURE(name);
-      const at::Tensor ref = expected.tensor("p02_ref/clip_processor/hidden_f64_as_f32/" + name);
+      const at::Tensor ref = expected.tensor(key + "/clip_processor/hidden_f64_as_f32/" + name);
       // Hidden states are up to ~10 in magnitude; float32 vs the float64 reference.
       CHECK(max_abs(value[0], ref) <= 1e-4);
     }
   }
 }
 
-TEST_CASE("lpips_net: AlexNet taps of p08_ref match the reference trunk (float32)") {
+TEST_CASE("lpips_net: AlexNet taps match the reference trunk's intermediates (float32)") {
   const auto conf = test::shared_conformance_dir();
   if (conf.empty()) {
     MESSAGE("SKIPPED: ../shared/conformance absent (set OSOR_CONFORMANCE_DIR)");
@@ -126,12 +141,16 @@ TEST_CASE("lpips_net: AlexNet taps of p08_ref match the reference trunk (float32
   // The fixture gives the input after the scaling layer; undo it to get the [-1,1] input.
   const at::Tensor shift = at::tensor({-0.030f, -0.088f, -0.188f}).view({3, 1, 1});
   const at::Tensor scale = at::tensor({0.458f, 0.448f, 0.450f}).view({3, 1, 1});
-  const at::Tensor x = (f.tensor("p08_ref/input_scaled") * scale + shift).unsqueeze(0);
+  const std::vector<std::string> keys = keys_with(f, "/input_scaled");
+  REQUIRE(keys.size() == 1);
+  const std::string key = keys.front();
+  CAPTURE(key);
+  const at::Tensor x = (f.tensor(key + "/input_scaled") * scale + shift).unsqueeze(0);
   const std::vector<at::Tensor> taps = net.taps_from_signed(x);
   REQUIRE(taps.size() == 5);
   for (int k = 0; k < 5; ++k) {
     CAPTURE(k);
-    const at::Tensor ref = f.tensor("p08_ref/relu" + std::to_string(k + 1));
+    const at::Tensor ref = f.tensor(key + "/relu" + std::to_string(k + 1));
     const double rel = max_abs(taps[k][0], ref) / ref.abs().max().item<double>();
     CHECK(rel <= 1e-5);  // the un-scaling round trip costs ~1 ulp of the input
   }
