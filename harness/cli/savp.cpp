@@ -2,6 +2,7 @@
 // pairs with effect-aware masks (harness/savp/, ../shared/spec/savp.md).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -30,7 +31,18 @@ std::vector<std::string> command_argv(const std::vector<std::string>& words, con
       throw HarnessError(std::string(option) + ": expected a JSON array of strings: " + e.what());
     }
   }
-  return words;
+  // CLI11 unpacks a "[a,b]" value itself into the list's items, each still a JSON string literal.
+  const bool unpacked = !words.empty() && std::all_of(words.begin(), words.end(), [](const std::string& w) {
+    return w.size() >= 2 && w.front() == '"' && w.back() == '"';
+  });
+  if (!unpacked) return words;
+  std::vector<std::string> argv;
+  try {
+    for (const std::string& w : words) argv.push_back(nlohmann::json::parse(w).get<std::string>());
+  } catch (const nlohmann::json::exception& e) {
+    throw HarnessError(std::string(option) + ": expected a JSON array of strings: " + e.what());
+  }
+  return argv;
 }
 
 void run(const SavpArgs& a) {
