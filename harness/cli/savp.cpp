@@ -31,18 +31,18 @@ std::vector<std::string> command_argv(const std::vector<std::string>& words, con
       throw HarnessError(std::string(option) + ": expected a JSON array of strings: " + e.what());
     }
   }
-  // CLI11 unpacks a "[a,b]" value itself into the list's items, each still a JSON string literal.
-  const bool unpacked = !words.empty() && std::all_of(words.begin(), words.end(), [](const std::string& w) {
-    return w.size() >= 2 && w.front() == '"' && w.back() == '"';
-  });
+  // CLI11 unpacks a "[a,b]" value itself, splitting at every comma (even inside the strings): join the
+  // pieces back and parse the array.
+  const bool unpacked = !words.empty() && words.front().size() >= 1 && words.front().front() == '"' &&
+                        words.back().size() >= 1 && words.back().back() == '"';
   if (!unpacked) return words;
-  std::vector<std::string> argv;
+  std::string joined = "[";
+  for (size_t i = 0; i < words.size(); ++i) joined += (i ? "," : "") + words[i];
   try {
-    for (const std::string& w : words) argv.push_back(nlohmann::json::parse(w).get<std::string>());
+    return nlohmann::json::parse(joined + "]").get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
     throw HarnessError(std::string(option) + ": expected a JSON array of strings: " + e.what());
   }
-  return argv;
 }
 
 void run(const SavpArgs& a) {
