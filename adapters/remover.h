@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace osor::adapters {
 
@@ -14,14 +15,18 @@ struct RemovalInput {
   std::string id;                        // sample id (file stem), for messages and file names
   at::Tensor image;                      // [1,3,H,W] float32 in [0,1], RGB, CPU
   at::Tensor mask;                       // [1,1,H,W] float32 in {0,1}, 1 = remove, CPU
-  std::filesystem::path image_path;      // the files they came from (external methods read these)
+  std::filesystem::path image_path;      // the files they came from (for messages; masks may be in another polarity)
   std::filesystem::path mask_path;
+  std::string bench;                     // benchmark name and mask setting ("object" | "effect"), e.g. for
+  std::string masks;                     // precomputed outputs laid out per benchmark and mask setting
 };
 
 struct RemovalOutput {
   at::Tensor image;                      // [1,3,H,W] float32 in [0,1], same size as the input, CPU
   at::Tensor alpha;                      // [1,1,H,W] in [0,1] for methods that predict one, else undefined
   std::map<std::string, double> stages_ms;  // per-stage wall time for in-tree models (preprocess, vae_encode, ...)
+  double latency_ms = -1;  // set by methods that time themselves (a batch run amortised over its samples);
+                           // otherwise the caller's wall clock around remove() is the latency
 };
 
 // Options from the command line ("name:key=value,key=value") and the run's context.
@@ -37,6 +42,7 @@ struct RemoverContext {
   std::string device = "cpu";         // --device cpu|cuda[:N]
   std::string dtype = "fp32";         // --dtype fp32|fp16|bf16
   uint64_t seed = 0;                  // --seed, for stochastic methods
+  std::filesystem::path work_dir;     // scratch space for methods that exchange files (default: a temp folder)
 };
 
 class Remover {
@@ -44,6 +50,11 @@ class Remover {
   virtual ~Remover() = default;
   // The canonical method text (name and the options that change outputs): results and caches key on it.
   virtual std::string id() const = 0;
+  // Called once with every sample still to do, before remove() is called on them: methods that process a
+  // whole folder in one invocation (an external program) do their work here.
+  virtual void prepare(const std::vector<RemovalInput>& inputs) {}
+  // True for methods that want prepare() (the caller then loads every pending input up front).
+  virtual bool processes_folders() const { return false; }
   // Throws AdapterError (naming the method and sample) when it fails on this sample.
   virtual RemovalOutput remove(const RemovalInput& input) = 0;
   // Waits until queued device work is done (CUDA), so wall-clock timing around remove() is honest.

@@ -12,7 +12,8 @@ at::Tensor eight_bit_values(const at::Tensor& images) {
     throw MetricError("pixel metrics take uint8 or floating images in [0,1], got dtype " +
                       std::string(c10::toString(images.scalar_type())));
   // Multiply in float64 so that float32(u/255) * 255 lands within 1e-5 of the integer u.
-  return images.to(at::kDouble).clamp(0.0, 1.0).mul(255.0).round();
+  // In place after one conversion: large temporaries cost page faults on every call.
+  return images.to(at::kDouble, /*non_blocking=*/false, /*copy=*/true).clamp_(0.0, 1.0).mul_(255.0).round_();
 }
 
 at::Tensor luma_bt601(const at::Tensor& rgb255) {

@@ -18,7 +18,7 @@ at::Tensor psnr(const at::Tensor& pred, const at::Tensor& ref, const PixelOption
   at::Tensor result = at::empty({n}, at::kDouble);
   auto out = result.accessor<double, 1>();
   for (int64_t i = 0; i < n; ++i) {
-    at::Tensor sq = (x[i] - y[i]).square();  // [C,H,W]
+    at::Tensor sq = (x[i] - y[i]).square_();  // [C,H,W]
     double sse = 0, count = 0;
     if (options.region == Region::Full) {
       sse = sq.sum().item<double>();

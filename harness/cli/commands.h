@@ -17,6 +17,12 @@ using AddCommand = void (*)(CLI::App& app);
 
 std::vector<std::pair<std::string, AddCommand>>& registered_commands();
 
+// Thrown by a command that finished its work but must exit non-zero (1: a check failed, e.g. a
+// regression found or a benchmark incomplete); main() returns the code without printing an error.
+struct ExitStatus {
+  int code;
+};
+
 struct CommandRegistration {
   CommandRegistration(const char* name, AddCommand add) { registered_commands().emplace_back(name, add); }
 };

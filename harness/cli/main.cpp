@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const osor::cli::ExitStatus& status) {
+    return status.code;
   } catch (const osor::Error& e) {
     std::fprintf(stderr, "osor: error: %s\n", e.what());
     return 2;

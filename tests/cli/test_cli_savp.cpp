@@ -171,8 +171,8 @@ TEST_CASE("osor savp resumes: finished triplets are not recomputed, a missing on
 TEST_CASE("osor savp runs an external detector and segmenter from an argument vector") {
   const TripletSet t = make_triplets("cli_savp_commands");
   const fs::path out = t.dir / "out";
-  const auto r = run_osor({"savp", "--triplets", t.manifest.string(), "--detector",
-                           nlohmann::json::array({"cat", (t.dir / "det" / "{id}.json").string()}).dump(),
+  const auto r = run_osor({"savp", "--triplets", t.manifest.string(), "--detector", "cat",
+                           (t.dir / "det" / "{id}.json").string(),
                            "--segmenter", "cp", (t.dir / "masks" / "{id}.png").string(), "{out}", "--out",
                            out.string(), "--json"});
   CAPTURE(r.err);
@@ -182,13 +182,16 @@ TEST_CASE("osor savp runs an external detector and segmenter from an argument ve
   CHECK(j["phase2"] == 2);
   CHECK_FALSE(fs::exists(out / ".segmenter_tmp"));
   // A detector that fails: the triplet is recorded as failed with the program's stderr.
-  const auto bad = run_osor({"savp", "--triplets", t.manifest.string(), "--detector",
-                             nlohmann::json::array({"sh", "-c", "echo no model weights >&2; exit 4"}).dump(), "--object-masks", (t.dir / "masks").string(),
+  const fs::path failing = t.dir / "failing_detector.sh";
+  std::ofstream(failing) << "#!/bin/sh\necho no model weights >&2\nexit 4\n";
+  fs::permissions(failing, fs::perms::owner_all);
+  const auto bad = run_osor({"savp", "--triplets", t.manifest.string(), "--detector", failing.string(),
+                             "--object-masks", (t.dir / "masks").string(),
                              "--out", (t.dir / "out_bad").string(), "--json"});
   CAPTURE(bad.err);
   REQUIRE(bad.exit_code == 0);
   CHECK(nlohmann::json::parse(bad.out)["errors"] == 3);  // frag is rejected before detection
-  CHECK(bad.err.find("sh: exit status 4 (stderr: no model weights)") != std::string::npos);
+  CHECK(bad.err.find("failing_detector.sh: exit status 4 (stderr: no model weights)") != std::string::npos);
 }
 
 TEST_CASE("osor savp errors: one line naming the file, failed triplets recorded unless --fail-fast") {

@@ -1,0 +1,67 @@
+// Benchmarks: one JSON spec per published benchmark in bench_data/<name>.json saying where its files are
+// relative to a data root (`--data DIR`, default $OSOR_DATA), read in the layout as published.
+//
+// Spec fields: name, title, root (folder under the data root, or absolute; with "root_relative_to": "spec"
+// it is relative to the spec file — the bundled sample), input / gt / object_mask / effect_mask patterns
+// with "{id}" standing for the sample id and an optional ".*" extension meaning any image extension
+// (effect_mask may be null), mask_polarity ("white" | "black"), expected_count (or null), resolution
+// ("native": metrics at the ground truth's size), layout_status, licence, source, notes.
+// Sample ids are the {id} parts of the files matching the input pattern, sorted.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/image_io.h"
+
+namespace osor::harness {
+
+struct BenchmarkSpec {
+  std::string name, title;
+  std::filesystem::path spec_file;
+  std::string root;
+  bool root_relative_to_spec = false;
+  std::string input, gt, object_mask, effect_mask;  // patterns; effect_mask may be empty
+  MaskPolarity polarity = MaskPolarity::WhiteIsObject;
+  std::optional<int> expected_count;
+  std::string resolution = "native", layout_status, licence, source, notes;
+};
+
+struct BenchmarkSample {
+  std::string id;
+  std::filesystem::path input, gt, object_mask, effect_mask;  // effect_mask empty when the benchmark has none
+};
+
+// The folder holding bench_data/*.json: $OSOR_BENCH_DIR, else the source tree's bench_data/.
+std::filesystem::path default_bench_dir();
+// The data root: the given one, else $OSOR_DATA, else empty.
+std::filesystem::path resolve_data_dir(const std::filesystem::path& given);
+
+BenchmarkSpec read_benchmark_spec(const std::filesystem::path& file);  // HarnessError names the file and field
+std::vector<BenchmarkSpec> list_benchmarks(const std::filesystem::path& bench_dir);
+BenchmarkSpec find_benchmark(const std::string& name, const std::filesystem::path& bench_dir);
+
+// The benchmark's folder on disk; HarnessError when the data root is needed but not given or missing.
+std::filesystem::path benchmark_root(const BenchmarkSpec& spec, const std::filesystem::path& data_dir);
+
+// Every sample, with paths resolved. A sample whose gt or mask file is missing keeps an empty path (bench
+// check reports it; the runner records the sample as failed).
+std::vector<BenchmarkSample> list_samples(const BenchmarkSpec& spec, const std::filesystem::path& data_dir);
+
+// `osor bench check`: counts, missing files, unreadable images, mask/image size mismatches, and optional
+// sha256 verification against a "sha256  relative/path" list.
+struct BenchmarkCheck {
+  std::string name;
+  std::filesystem::path root;
+  int samples = 0;
+  std::optional<int> expected;
+  std::vector<std::string> problems;  // one line each, naming the file
+  int checked_hashes = 0;
+  bool ok() const { return problems.empty() && (!expected || *expected == samples); }
+};
+BenchmarkCheck check_benchmark(const BenchmarkSpec& spec, const std::filesystem::path& data_dir,
+                               const std::filesystem::path& sha256_list = {});
+
+}  // namespace osor::harness

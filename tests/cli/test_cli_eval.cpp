@@ -1,0 +1,174 @@
+// End-to-end `osor eval` on the bundled sample: the run folder, the results.json contract, identity as the
+// lower bound, and a run killed with SIGKILL that resumes to the same results without recomputing anything.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "tests/test_paths.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+extern char** environ;
+
+namespace {
+
+// Runs osor with an argument vector; returns the exit code. stdout/stderr go to files in `dir`.
+pid_t spawn_osor(const std::vector<std::string>& args, const fs::path& log) {
+  std::vector<std::string> argv = {OSOR_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, (log.string() + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, cargv[0], &actions, nullptr, cargv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int run_osor(const std::vector<std::string>& args, const fs::path& log) { return wait_exit(spawn_osor(args, log)); }
+
+json read_json(const fs::path& file) {
+  std::ifstream in(file);
+  REQUIRE(in.good());
+  return json::parse(in);
+}
+
+size_t count_records(const fs::path& run) {
+  size_t n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(run / "records", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() > 5 && name.find(".removal.") == std::string::npos && name[0] != '.' && name.rfind("_set_", 0) != 0)
+      ++n;
+  }
+  return n;
+}
+
+// (bench, method, masks, id) → metric values of every ok sample.
+std::map<std::string, std::map<std::string, double>> sample_values(const json& results) {
+  std::map<std::string, std::map<std::string, double>> out;
+  for (const auto& s : results["samples"]) {
+    const std::string key = s["bench"].get<std::string>() + "|" + s["method"].get<std::string>() + "|" +
+                            s["masks"].get<std::string>() + "|" + s["id"].get<std::string>();
+    for (const auto& [name, value] : s["metrics"].items()) out[key][name] = value.get<double>();
+  }
+  return out;
+}
+
+std::vector<std::string> eval_args(const fs::path& out) {
+  std::vector<std::string> args = {"eval", "--metrics", "psnr,ssim", "--bootstrap", "200", "--out", out.string()};
+  return args;
+}
+
+}  // namespace
+
+TEST_CASE("osor eval on the sample: results.json contract, identity is the lower bound, samples.csv") {
+  const fs::path dir = osor::test::scratch_dir("eval_full");
+  REQUIRE(run_osor(eval_args(dir / "run"), dir / "log.txt") == 0);
+  const json results = read_json(dir / "run" / "results.json");
+  CHECK(results["format"] == "osor-run/1");
+  REQUIRE(results["aggregates"].is_array());
+  std::map<std::string, std::map<std::string, double>> means;  // "masks|metric" → method → mean
+  for (const auto& a : results["aggregates"]) {
+    for (const char* key : {"bench", "method", "masks", "metric", "mean", "ci95", "n"}) CHECK(a.contains(key));
+    CHECK(a["n"] == 24);
+    CHECK(a["ci95"][0].get<double>() <= a["mean"].get<double>());
+    CHECK(a["mean"].get<double>() <= a["ci95"][1].get<double>());
+    means[a["masks"].get<std::string>() + "|" + a["metric"].get<std::string>()][a["method"].get<std::string>()] =
+        a["mean"].get<double>();
+  }
+  CHECK(means.size() == 4);  // {object, effect} x {psnr, ssim}
+  for (const auto& [setting, by_method] : means) {
+    CAPTURE(setting);
+    REQUIRE(by_method.size() == 3);
+    for (const auto& [method, mean] : by_method)
+      if (method != "identity") CHECK(by_method.at("identity") < mean);
+  }
+  CHECK(results["samples"].size() == 3 * 2 * 24);
+  CHECK(fs::exists(dir / "run" / "samples.csv"));
+  std::ifstream csv(dir / "run" / "samples.csv");
+  size_t lines = 0;
+  for (std::string line; std::getline(csv, line);) ++lines;
+  CHECK(lines == 1 + 3 * 2 * 24);
+  // An existing run is never overwritten by accident.
+  CHECK(run_osor(eval_args(dir / "run"), dir / "again.txt") == 2);
+}
+
+TEST_CASE("osor eval killed with SIGKILL resumes to the same results, computing no sample twice") {
+  const fs::path dir = osor::test::scratch_dir("eval_resume");
+  REQUIRE(run_osor(eval_args(dir / "reference"), dir / "reference.txt") == 0);
+  const json reference = read_json(dir / "reference" / "results.json");
+
+  const pid_t pid = spawn_osor(eval_args(dir / "killed"), dir / "killed.txt");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (count_records(dir / "killed") < 40 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  kill(pid, SIGKILL);
+  wait_exit(pid);
+  const size_t done_before = count_records(dir / "killed");
+  MESSAGE("killed after " << done_before << " of 144 records");
+  CHECK(done_before >= 40);
+  CHECK(done_before < 144);
+  CHECK(!fs::exists(dir / "killed" / "results.json"));
+
+  std::vector<std::string> resume = {"eval", "--resume", "--out", (dir / "killed").string()};
+  REQUIRE(run_osor(resume, dir / "resumed.txt") == 0);
+  const json resumed = read_json(dir / "killed" / "results.json");
+  CHECK(sample_values(resumed) == sample_values(reference));
+  REQUIRE(resumed["aggregates"].size() == reference["aggregates"].size());
+  for (size_t i = 0; i < reference["aggregates"].size(); ++i) {
+    CHECK(resumed["aggregates"][i]["mean"] == reference["aggregates"][i]["mean"]);
+    CHECK(resumed["aggregates"][i]["ci95"] == reference["aggregates"][i]["ci95"]);
+  }
+  // Every method call is logged once in events.jsonl: none may repeat across the kill and the resume.
+  std::ifstream events(dir / "killed" / "events.jsonl");
+  std::multiset<std::string> calls;
+  for (std::string line; std::getline(events, line);) {
+    const json e = json::parse(line);
+    if (e["event"] == "remove") calls.insert(e["method"].get<std::string>() + e["masks"].get<std::string>() + e["id"].get<std::string>());
+  }
+  CHECK(calls.size() == 144);
+  for (const auto& c : calls) CHECK(calls.count(c) == 1);
+  // Nothing half-written remains.
+  for (const auto& e : fs::recursive_directory_iterator(dir / "killed"))
+    CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+}
+
+TEST_CASE("osor eval records a failing method per sample and goes on") {
+  const fs::path dir = osor::test::scratch_dir("eval_failures");
+  std::vector<std::string> args = {"eval", "--metrics", "psnr", "--masks", "object", "--limit", "3",
+                                   "--method", "identity", "--method", "command:argv=/nonexistent/remover {input} {output}",
+                                   "--out", (dir / "run").string()};
+  REQUIRE(run_osor(args, dir / "log.txt") == 0);
+  const json results = read_json(dir / "run" / "results.json");
+  int failed = 0;
+  for (const auto& s : results["samples"])
+    if (s["status"] == "failed") {
+      ++failed;
+      CHECK(s["error"].get<std::string>().find("cannot start the program") != std::string::npos);
+    }
+  CHECK(failed == 3);
+}
