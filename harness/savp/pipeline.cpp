@@ -9,10 +9,14 @@
 #include "harness/atomic_file.h"
 #include "harness/error.h"
 #include "harness/file_pairs.h"
-#include "harness/savp/external_command.h"
+#include "adapters/external_command.h"
 
 namespace osor::harness::savp {
 namespace fs = std::filesystem;
+using adapters::CommandOutput;
+using adapters::describe_failure;
+using adapters::run_command;
+using adapters::substitute;
 
 namespace {
 

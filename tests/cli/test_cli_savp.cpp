@@ -7,19 +7,19 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "harness/savp/external_command.h"
+#include "adapters/external_command.h"
 #include "tests/harness/test_savp_scenes.h"
 #include "tests/test_paths.h"
 
 namespace fs = std::filesystem;
 namespace scenes = osor::test::savp;
-using osor::harness::savp::CommandOutput;
+using osor::adapters::CommandOutput;
 
 namespace {
 
 CommandOutput run_osor(std::vector<std::string> args) {
   args.insert(args.begin(), OSOR_BINARY);
-  return osor::harness::savp::run_command(args, 300);
+  return osor::adapters::run_command(args, 300);
 }
 
 std::string slurp(const fs::path& p) {

@@ -7,11 +7,12 @@
 
 #include "harness/error.h"
 #include "harness/savp/config.h"
-#include "harness/savp/external_command.h"
+#include "adapters/external_command.h"
 #include "harness/savp/triplets.h"
 #include "tests/test_paths.h"
 
 using namespace osor::harness::savp;
+using namespace osor::adapters;
 namespace fs = std::filesystem;
 
 namespace {
