@@ -1,5 +1,6 @@
 // End-to-end: `osor compare` as a CI step — exit 0 without regression, 1 on a regression, 2 on errors.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -20,7 +21,7 @@ struct CommandResult {
 };
 
 CommandResult run_osor_compare(const std::string& args) {
-  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / "cli_compare_stderr.txt";
+  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / ("cli_compare_stderr." + std::to_string(::getpid()) + ".txt");
   const std::string cmd = std::string(OSOR_BINARY) + " compare " + args + " 2>" + err_file.string();
   CommandResult result;
   FILE* pipe = popen(cmd.c_str(), "r");

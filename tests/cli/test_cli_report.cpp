@@ -1,5 +1,6 @@
 // End-to-end: `osor report` renders a stored run in every format, to stdout or atomically to a file.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -23,7 +24,7 @@ struct CommandResult {
 };
 
 CommandResult run_osor_report(const std::string& args) {
-  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / "cli_report_stderr.txt";
+  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / ("cli_report_stderr." + std::to_string(::getpid()) + ".txt");
   const std::string cmd = std::string(OSOR_BINARY) + " report " + args + " 2>" + err_file.string();
   CommandResult result;
   FILE* pipe = popen(cmd.c_str(), "r");

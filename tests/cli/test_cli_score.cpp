@@ -1,5 +1,6 @@
 // End-to-end: the osor binary's `score` command, its JSON and its one-line errors.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -20,7 +21,7 @@ struct CommandResult {
 
 // Runs the osor binary with arguments (no shell quoting issues: arguments are simple paths here).
 CommandResult run_osor(const std::string& args) {
-  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / "cli_stderr.txt";
+  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / ("cli_stderr." + std::to_string(::getpid()) + ".txt");
   const std::string cmd = std::string(OSOR_BINARY) + " " + args + " 2>" + err_file.string();
   CommandResult result;
   FILE* pipe = popen(cmd.c_str(), "r");

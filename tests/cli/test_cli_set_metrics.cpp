@@ -1,6 +1,7 @@
 // End-to-end: `osor score --metric lpips|cmmd|fid`, `osor features`, `osor weights check` and `osor cache`
 // with the conformance fixture weights arranged in a weights folder under the manifest's fixed names.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <ATen/ATen.h>
 #include <sys/wait.h>
@@ -26,7 +27,7 @@ struct CommandResult {
 };
 
 CommandResult run_osor(const std::string& args) {
-  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / "cli_set_metrics_stderr.txt";
+  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / ("cli_set_metrics_stderr." + std::to_string(::getpid()) + ".txt");
   const std::string cmd = std::string(OSOR_BINARY) + " " + args + " 2>" + err_file.string();
   CommandResult result;
   FILE* pipe = popen(cmd.c_str(), "r");
