@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "tests/reports/run_fixture.h"
+#include "tests/cli/osor_command.h"
 #include "tests/test_paths.h"
 
 namespace fs = std::filesystem;
@@ -18,26 +19,7 @@ using nlohmann::json;
 
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-CommandResult run_osor_report(const std::string& args) {
-  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / ("cli_report_stderr." + std::to_string(::getpid()) + ".txt");
-  const std::string cmd = std::string(OSOR_BINARY) + " report " + args + " 2>" + err_file.string();
-  CommandResult result;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) result.out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  result.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return result;
-}
+osor::test::CommandResult run_osor_report(const std::string& args) { return osor::test::run_osor("report " + args); }
 
 std::string read_text(const fs::path& file) {
   std::ifstream in(file);

@@ -8,33 +8,15 @@
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
+#include "tests/cli/osor_command.h"
 #include "tests/test_paths.h"
+
+using osor::test::run_osor;
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-// Runs the osor binary with arguments (no shell quoting issues: arguments are simple paths here).
-CommandResult run_osor(const std::string& args) {
-  const fs::path err_file = fs::path(OSOR_TEST_SCRATCH_DIR) / ("cli_stderr." + std::to_string(::getpid()) + ".txt");
-  const std::string cmd = std::string(OSOR_BINARY) + " " + args + " 2>" + err_file.string();
-  CommandResult result;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) result.out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  result.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return result;
-}
 
 std::string image(const std::string& name) { return (osor::test::conformance_fixtures() / "images" / name).string(); }
 

@@ -3,6 +3,7 @@
 // CLIP tower from the reference's pixel_values, the LPIPS AlexNet taps. PNG-to-feature checks are in
 // tests/conformance/test_networks_conformance.cpp.
 #include <doctest/doctest.h>
+#include <unistd.h>
 #include <ATen/ATen.h>
 
 #include <fstream>
@@ -27,7 +28,8 @@ double max_abs(const at::Tensor& a, const at::Tensor& b) {
 
 // The conformance Inception weights: formula conv file (generated into the scratch folder) + BN file.
 std::vector<std::filesystem::path> conformance_inception_files(const std::filesystem::path& conf, test::FormulaWeightsReport* report) {
-  const auto dir = test::scratch_dir("inception_formula");
+  // Per process: several test cases call this, and ctest runs them in parallel.
+  const auto dir = test::scratch_dir("inception_formula." + std::to_string(::getpid()));
   const auto formula = dir / "inception_formula_conv.safetensors";
   const test::FormulaWeightsReport r = test::write_formula_weights(conf / "fid" / "inception_state_dict_keys.json", formula);
   if (report) *report = r;
