@@ -89,7 +89,8 @@ EulerDiscreteScheduler::EulerDiscreteScheduler(const EulerDiscreteConfig& config
 }
 
 void EulerDiscreteScheduler::set_timesteps(int64_t n) {
-  if (n < 1) throw ModelError("EulerDiscreteScheduler: num_inference_steps must be at least 1 (got " + std::to_string(n) + ")");
+  if (n < 1)
+    throw ModelError("EulerDiscreteScheduler: num_inference_steps must be at least 1 (got " + std::to_string(n) + ")");
   const int64_t T = config_.betas.num_train_timesteps;
   std::vector<float> ts;
   if (config_.timestep_spacing == "leading") {
