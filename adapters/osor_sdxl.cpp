@@ -9,6 +9,7 @@
 #include "metrics/resize.h"
 #include "model/io/safetensors.h"
 #include "model/osor/one_step.h"
+#include "model/stage_timer.h"
 
 namespace osor::adapters {
 namespace {
@@ -46,6 +47,7 @@ struct OsorSdxlRemover::Impl {
   uint64_t seed = 0;
   int64_t short_side = 512, t = 400;
   bool alpha_at_processing = false;
+  at::Device device = at::kCPU;
 };
 
 OsorSdxlRemover::OsorSdxlRemover(const MethodSpec& spec, const RemoverContext& context)
@@ -69,11 +71,18 @@ OsorSdxlRemover::OsorSdxlRemover(const MethodSpec& spec, const RemoverContext& c
         if (!file.contains(key)) throw AdapterError("method osor-sdxl: noise file " + noise + " has no tensor '" + key + "'");
       impl_->noise = model::OneStepNoise{file.tensor("posterior").clone(), file.tensor("eps").clone()};
     }
-    model::LoraOptions lora_options;
-    lora_options.merge = lora == "merged";
-    impl_->model = std::make_unique<model::OsorSdxl>(model::OsorSdxl::load(
-        model::OsorSdxlFiles::locate(context.weights_dir), at::Device(context.device), parse_dtype(context.dtype),
-        lora_options));
+    impl_->device = at::Device(context.device);
+    if (context.random_weights) {
+      if (lora == "runtime")
+        throw AdapterError("method osor-sdxl: lora=runtime needs the OSOR checkpoint (not with random weights)");
+      impl_->model = std::make_unique<model::OsorSdxl>(
+          model::OsorSdxl::random(context.weights_dir, impl_->device, parse_dtype(context.dtype), context.seed));
+    } else {
+      model::LoraOptions lora_options;
+      lora_options.merge = lora == "merged";
+      impl_->model = std::make_unique<model::OsorSdxl>(model::OsorSdxl::load(
+          model::OsorSdxlFiles::locate(context.weights_dir), impl_->device, parse_dtype(context.dtype), lora_options));
+    }
   } catch (const AdapterError&) {
     throw;
   } catch (const Error& e) {
@@ -85,6 +94,8 @@ OsorSdxlRemover::~OsorSdxlRemover() = default;
 
 std::string OsorSdxlRemover::id() const { return impl_->spec.text(); }
 
+void OsorSdxlRemover::synchronize() { model::synchronize_device(impl_->device); }
+
 RemovalOutput OsorSdxlRemover::remove(const RemovalInput& input) {
   RemovalOutput out;
   try {
@@ -95,9 +106,11 @@ RemovalOutput OsorSdxlRemover::remove(const RemovalInput& input) {
         metrics::pil_resize_u8(to_u8(input.image), ph, pw, metrics::PilFilter::Bicubic).to(at::kFloat) / 255.0;
     const at::Tensor mask = pil_nearest(input.mask, ph, pw);
     out.stages_ms["preprocess"] = ms_since(t0);
+    out.stage_calls["preprocess"] = 1;
 
     const auto result = impl_->model->run(lq, mask, impl_->noise, impl_->seed, impl_->t);
     out.stages_ms.insert(result.stages_ms.begin(), result.stages_ms.end());
+    out.stage_calls.insert(result.stage_calls.begin(), result.stage_calls.end());
 
     t0 = std::chrono::steady_clock::now();
     // As the script saves them: (x·255).astype(uint8) truncates, then Pillow's bicubic back to the input size.
@@ -108,6 +121,7 @@ RemovalOutput OsorSdxlRemover::remove(const RemovalInput& input) {
                                  : at::upsample_bilinear2d(result.alpha, {h, w}, /*align_corners=*/false);
     out.alpha = at::floor(alpha * 255.0) / 255.0;
     out.stages_ms["postprocess"] = ms_since(t0);
+    out.stage_calls["postprocess"] = 1;
   } catch (const AdapterError&) {
     throw;
   } catch (const std::exception& e) {

@@ -4,6 +4,7 @@
 // Options: short_side=512 (resize policy), t=400, lora=merged|runtime, alpha=input|processing (size of the
 // returned alpha: the input's, or the processing size as the official script saves it), noise=FILE (safetensors
 // with `posterior` and `eps`: the recorded draws of an official run; otherwise drawn from --seed).
+// With RemoverContext::random_weights the networks are random, built from the configs (OsorSdxl::random).
 #pragma once
 
 #include <memory>
@@ -18,6 +19,7 @@ class OsorSdxlRemover final : public Remover {
   ~OsorSdxlRemover() override;
   std::string id() const override;
   RemovalOutput remove(const RemovalInput& input) override;
+  void synchronize() override;
 
  private:
   struct Impl;

@@ -24,7 +24,9 @@ struct RemovalInput {
 struct RemovalOutput {
   at::Tensor image;                      // [1,3,H,W] float32 in [0,1], same size as the input, CPU
   at::Tensor alpha;                      // [1,1,H,W] in [0,1] for methods that predict one, else undefined
-  std::map<std::string, double> stages_ms;  // per-stage wall time for in-tree models (preprocess, vae_encode, ...)
+  std::map<std::string, double> stages_ms;  // per-stage time for in-tree models (preprocess, vae_encode, unet, ...),
+                                            // summed over calls, measured by model/stage_timer.h
+  std::map<std::string, int64_t> stage_calls;  // how often each stage ran (a multi-step backbone: once per step)
   double latency_ms = -1;  // set by methods that time themselves (a batch run amortised over its samples);
                            // otherwise the caller's wall clock around remove() is the latency
 };
@@ -43,6 +45,10 @@ struct RemoverContext {
   std::string dtype = "fp32";         // --dtype fp32|fp16|bf16
   uint64_t seed = 0;                  // --seed, for stochastic methods
   std::filesystem::path work_dir;     // scratch space for methods that exchange files (default: a temp folder)
+  // Build the networks from the config.json files under weights_dir (same layout, no weight files) with random
+  // parameters drawn from `seed`: for latency and memory measurements (`osor latency --random-weights DIR`).
+  // Methods with in-tree networks honour it; methods without networks ignore it.
+  bool random_weights = false;
 };
 
 class Remover {

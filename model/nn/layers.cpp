@@ -1,6 +1,8 @@
 #include "model/nn/layers.h"
 
 #include <cmath>
+#include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "model/error.h"
@@ -151,6 +153,9 @@ std::vector<std::pair<std::string, Conv2d*>> named_convs(torch::nn::Module& root
 void randomize_parameters(torch::nn::Module& root, uint64_t seed) {
   at::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(seed);
+  // Parameters on a device are drawn there with the device's generator: drawing 2.6 billion values on the CPU
+  // and copying them over would dominate the load time of a full-size network on a GPU.
+  std::optional<at::Generator> device_gen;
   for (const auto& item : root.named_modules("", false)) {
     torch::nn::Module* m = item.value().get();
     auto init = [&](at::Tensor& w, at::Tensor& b, bool norm) {
@@ -159,9 +164,17 @@ void randomize_parameters(torch::nn::Module& root, uint64_t seed) {
         w.fill_(1.0);
       } else {
         const int64_t fan_in = w.numel() / w.size(0);
-        const at::Tensor r = at::randn(w.sizes(), gen, at::TensorOptions().dtype(at::kFloat)) /
-                             std::sqrt(static_cast<double>(fan_in));
-        w.copy_(r);
+        const double scale = std::sqrt(static_cast<double>(fan_in));
+        if (w.is_cpu()) {
+          w.copy_(at::randn(w.sizes(), gen, at::TensorOptions().dtype(at::kFloat)) / scale);
+        } else {
+          if (!device_gen) {
+            device_gen = at::globalContext().defaultGenerator(w.device());
+            std::lock_guard<std::mutex> lock(device_gen->mutex());
+            device_gen->set_current_seed(seed);
+          }
+          w.normal_(0.0, 1.0 / scale, *device_gen);
+        }
       }
       if (b.defined()) b.zero_();
     };

@@ -1,10 +1,11 @@
 #include "model/osor/one_step.h"
 
-#include <chrono>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include "model/error.h"
 #include "model/io/safetensors.h"
 #include "model/schedule.h"
+#include "model/stage_timer.h"
 #include "model/unet/unet_2d_condition.h"
 #include "model/vae/autoencoder_kl.h"
 
@@ -12,15 +13,6 @@ namespace osor::model {
 namespace {
 
 int64_t ceil16(int64_t v) { return (v + 15) / 16 * 16; }
-
-// Waits for queued device work so that stage timings are honest on CUDA (a no-op on the CPU).
-void sync(const at::Tensor& t) {
-  if (t.defined() && !t.is_cpu()) (void)t.flatten()[0].item<float>();
-}
-
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
 
 std::filesystem::path first_existing(const std::filesystem::path& dir, std::initializer_list<const char*> names) {
   for (const char* n : names)
@@ -106,6 +98,35 @@ OsorSdxl OsorSdxl::load(const OsorSdxlFiles& files, const at::Device& device, at
                   prompts.tensor("prompt_embeds").to(options), prompts.tensor("pooled_prompt_embeds").to(options));
 }
 
+OsorSdxl OsorSdxl::random(const std::filesystem::path& config_dir, const at::Device& device, at::ScalarType dtype,
+                          uint64_t seed) {
+  const auto base = config_dir / "sdxl-inpainting";
+  const auto unet_config = base / "unet" / "config.json", vae_config = base / "vae" / "config.json";
+  const auto scheduler_config = base / "scheduler" / "scheduler_config.json";
+  std::string missing;
+  for (const auto* p : {&unet_config, &vae_config, &scheduler_config})
+    if (!std::filesystem::exists(*p)) missing += (missing.empty() ? "" : ", ") + p->string();
+  if (!missing.empty())
+    throw ModelError("osor-sdxl with random weights: missing config file(s) " + missing +
+                     " (model/configs/full holds the SDXL-Inpainting configs)");
+  const auto options = at::TensorOptions().device(device).dtype(dtype);
+  const UNetConfig unet_cfg = UNetConfig::from_file(unet_config);
+  auto unet = std::make_unique<UNet2DConditionModel>(unet_cfg, options);
+  unet->randomize(seed);
+  widen_conv_out(*unet, 5, seed + 1);
+  auto vae = std::make_unique<AutoencoderKL>(VaeConfig::from_file(vae_config), options);
+  vae->randomize(seed + 2);
+  auto schedule = std::make_unique<DdpmSchedule>(DdpmScheduleConfig::from_file(scheduler_config));
+  // The pooled embedding is what add_embedding takes besides the six time ids.
+  const int64_t pooled_dim = unet_cfg.projection_class_embeddings_input_dim - 6 * unet_cfg.addition_time_embed_dim;
+  if (pooled_dim <= 0) throw ModelError(unet_config.string() + ": projection_class_embeddings_input_dim leaves no pooled embedding");
+  auto gen = at::detail::createCPUGenerator(seed + 3);
+  const auto cpu = at::TensorOptions().dtype(at::kFloat);
+  at::Tensor prompt = at::randn({1, 77, unet_cfg.cross_attention_dim}, gen, cpu).to(options);
+  at::Tensor pooled = at::randn({1, pooled_dim}, gen, cpu).to(options);
+  return OsorSdxl(std::move(unet), std::move(vae), std::move(schedule), std::move(prompt), std::move(pooled));
+}
+
 bool OsorSdxl::has_alpha_head() const {
   return impl_->unet->conv_out_channels() > 4;
 }
@@ -124,7 +145,8 @@ OneStepResult OsorSdxl::run(const at::Tensor& image, const at::Tensor& mask, con
   OneStepResult r;
   auto& trace = r.trace;
 
-  auto t0 = std::chrono::steady_clock::now();
+  StageTimer timer(options.device());
+  timer.begin("vae_encode");
   const at::Tensor lq = (image.to(options) * 2.0 - 1.0);
   trace["vae_encode_input"] = lq;
   const Posterior post = vae.encode(lq);
@@ -141,13 +163,12 @@ OneStepResult OsorSdxl::run(const at::Tensor& image, const at::Tensor& mask, con
   if (!posterior_noise.sizes().equals(post.mean.sizes()) || !eps_noise.sizes().equals(post.mean.sizes()))
     throw ModelError("osor-sdxl: the noise tensors must have the latent shape [1,4,h/8,w/8]");
   const at::Tensor z_lq = post.sample(posterior_noise) * scaling;
-  sync(z_lq);
-  r.stages_ms["vae_encode"] = ms_since(t0);
+  timer.end();
   trace["posterior_mean"] = post.mean;
   trace["posterior_std"] = post.std;
   trace["z_lq"] = z_lq;
 
-  t0 = std::chrono::steady_clock::now();
+  timer.begin("unet");
   const at::Tensor mask_latent = at::max_pool2d(mask.to(options), {8, 8}, {8, 8});
   const at::Tensor z_t = impl_->schedule->add_noise(z_lq, eps_noise, timestep);
   const at::Tensor z_in = at::cat({z_t, mask_latent, z_lq}, 1);
@@ -160,10 +181,9 @@ OneStepResult OsorSdxl::run(const at::Tensor& image, const at::Tensor& mask, con
   trace["z_in"] = z_in;
   trace["time_ids"] = time_ids;
   const at::Tensor out = unet.forward(z_in, t, impl_->prompt_embeds, impl_->pooled, time_ids);
-  sync(out);
-  r.stages_ms["unet"] = ms_since(t0);
+  timer.end();
 
-  t0 = std::chrono::steady_clock::now();
+  timer.begin("vae_decode");
   const at::Tensor eps = out.narrow(1, 0, 4);
   const at::Tensor x0 = impl_->schedule->predict_x0(eps, timestep, z_t);
   at::Tensor alpha;
@@ -181,9 +201,12 @@ OneStepResult OsorSdxl::run(const at::Tensor& image, const at::Tensor& mask, con
   trace["vae_decode_input"] = z_out / scaling;
   const at::Tensor decoded = vae.decode((z_out / scaling).to(options));
   trace["vae_decode_output"] = decoded;
-  r.image = at::clamp((decoded.to(at::kFloat) + 1.0) / 2.0, 0.0, 1.0).cpu();
-  sync(decoded);
-  r.stages_ms["vae_decode"] = ms_since(t0);
+  const at::Tensor image01 = at::clamp((decoded.to(at::kFloat) + 1.0) / 2.0, 0.0, 1.0);
+  timer.end();
+  r.image = image01.cpu();
+  const StageTimes times = timer.finish();
+  r.stages_ms = times.ms;
+  r.stage_calls = times.calls;
   trace["x"] = r.image;
   r.alpha = alpha.cpu();
   r.alpha_image = at::upsample_bilinear2d(r.alpha, {h, w}, /*align_corners=*/false);

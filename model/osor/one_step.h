@@ -52,7 +52,8 @@ struct OneStepResult {
   at::Tensor alpha;        // [1,1,h/8,w/8] float32: sigmoid of the alpha logit, or the latent mask (Phase I)
   at::Tensor alpha_image;  // [1,1,h,w] float32: alpha bilinearly resized (align_corners=False) to the image
   std::map<std::string, at::Tensor> trace;  // intermediates by the fixture's names (z_lq, z_t, eps, x0, ...)
-  std::map<std::string, double> stages_ms;  // vae_encode, unet, vae_decode
+  std::map<std::string, double> stages_ms;     // vae_encode, unet, vae_decode (model/stage_timer.h)
+  std::map<std::string, int64_t> stage_calls;  // how often each ran (1 each here)
 };
 
 class OsorSdxl {
@@ -61,6 +62,14 @@ class OsorSdxl {
   // default) and reads the prompt cache.
   static OsorSdxl load(const OsorSdxlFiles& files, const at::Device& device, at::ScalarType dtype,
                        const LoraOptions& lora = {});
+  // Random networks built from the configs alone, for latency and memory measurements without weight files:
+  // `config_dir`/sdxl-inpainting/{unet/config.json, vae/config.json, scheduler/scheduler_config.json}
+  // (model/configs/full holds the real SDXL-Inpainting configs, model/configs/tiny a tiny one of the same
+  // structure). Parameters as model/nn/layers.h randomize_parameters (drawn on `device`), the Phase II alpha head
+  // (conv_out widened to 5 channels, as OSOR's released checkpoint; merged LoRA costs nothing at run time) and a
+  // random prompt cache of the shapes the UNet config implies. ModelError names a missing config file.
+  static OsorSdxl random(const std::filesystem::path& config_dir, const at::Device& device, at::ScalarType dtype,
+                         uint64_t seed = 0);
   // Random full-size (or any config) networks, for measurements: no files needed beyond the configs given.
   OsorSdxl(std::unique_ptr<UNet2DConditionModel> unet, std::unique_ptr<AutoencoderKL> vae,
            std::unique_ptr<DdpmSchedule> schedule, at::Tensor prompt_embeds, at::Tensor pooled_prompt_embeds);
