@@ -1,22 +1,29 @@
 #include "adapters/registry.h"
 
 #include "adapters/error.h"
-#include "adapters/command.h"
 #include "adapters/identity.h"
-#include "adapters/opencv_inpaint.h"
 #include "adapters/osor_sdxl.h"
+// Methods that read or write image files exist only in builds with OpenCV (adapters/CMakeLists.txt).
+#if OSOR_WITH_OPENCV
+#include "adapters/command.h"
+#include "adapters/opencv_inpaint.h"
 #include "adapters/precomputed.h"
+#endif
 
 namespace osor::adapters {
 
 const std::vector<MethodEntry>& method_entries() {
   static const std::vector<MethodEntry> entries = {
       {"identity", "returns the input unchanged (lower bound)"},
+#if OSOR_WITH_OPENCV
       {"opencv-telea", "cv::inpaint, Telea fast marching; options radius=3, dilate=0"},
       {"opencv-ns", "cv::inpaint, Navier-Stokes; options radius=3, dilate=0"},
+#endif
       {"osor-sdxl", "OSOR one-step removal on SDXL-Inpainting (in-tree); options short_side=512, t=400, lora=merged|runtime, alpha=input|processing, noise=FILE"},
+#if OSOR_WITH_OPENCV
       {"precomputed", "outputs of a method's official code: dir=PATH ({bench}, {masks} expanded), filter=cubic, name=LABEL"},
       {"command", "an external program: argv=PROG ARGS with {input} {mask} {output} or {input_dir} {mask_dir} {output_dir}, timeout=600, name=LABEL"},
+#endif
   };
   return entries;
 }
@@ -27,12 +34,14 @@ std::unique_ptr<Remover> make_remover(const MethodSpec& spec, const RemoverConte
     return std::make_unique<IdentityRemover>();
   }
   if (spec.name == "osor-sdxl") return std::make_unique<OsorSdxlRemover>(spec, context);
+#if OSOR_WITH_OPENCV
   if (spec.name == "opencv-telea")
     return std::make_unique<OpenCvInpaintRemover>(OpenCvInpaintRemover::Algorithm::Telea, spec);
   if (spec.name == "opencv-ns")
     return std::make_unique<OpenCvInpaintRemover>(OpenCvInpaintRemover::Algorithm::NavierStokes, spec);
   if (spec.name == "precomputed") return std::make_unique<PrecomputedRemover>(spec);
   if (spec.name == "command") return std::make_unique<CommandRemover>(spec, context);
+#endif
   std::string known;
   for (const auto& e : method_entries()) known += (known.empty() ? "" : ", ") + e.name;
   throw AdapterError("unknown method '" + spec.name + "' (known: " + known + ")");
