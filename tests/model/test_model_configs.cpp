@@ -1,0 +1,80 @@
+// The config-only weights layouts under model/configs (used by `--random-weights`): full/ must be the real
+// SDXL-Inpainting architecture (its parameter counts equal the reference), tiny/ the conformance fixture's
+// architecture; and OsorSdxl::random runs end to end from them. Where a GPU is present, the one-step model on CUDA
+// equals the CPU with the same random weights.
+#include <doctest/doctest.h>
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+
+#include "model/error.h"
+#include "model/osor/one_step.h"
+#include "model/unet/unet_2d_condition.h"
+#include "model/vae/autoencoder_kl.h"
+
+namespace {
+
+std::filesystem::path configs(const std::string& name) {
+  return std::filesystem::path(OSOR_MODEL_CONFIGS_DIR) / name / "sdxl-inpainting";
+}
+
+// Copies every parameter of `from` into the same-named parameter of `to` (any device or dtype).
+void copy_parameters(torch::nn::Module& from, torch::nn::Module& to) {
+  at::NoGradGuard no_grad;
+  auto target = to.named_parameters();
+  for (const auto& p : from.named_parameters()) target[p.key()].copy_(p.value());
+}
+
+}  // namespace
+
+TEST_CASE("model configs: full/ builds the reference SDXL-Inpainting parameter counts (meta device)") {
+  const auto meta = at::TensorOptions().device(at::kMeta).dtype(at::kFloat);
+  const auto unet_config = osor::model::UNetConfig::from_file(configs("full") / "unet" / "config.json");
+  CHECK(osor::model::UNet2DConditionModel(unet_config, meta).parameter_count() == 2567478084LL);
+  const auto vae_config = osor::model::VaeConfig::from_file(configs("full") / "vae" / "config.json");
+  CHECK(osor::model::AutoencoderKL(vae_config, meta).parameter_count() == 83653863);
+  CHECK(vae_config.scaling_factor == doctest::Approx(0.13025));
+}
+
+TEST_CASE("model configs: OsorSdxl::random runs the tiny architecture; a missing config is named") {
+  const auto model = osor::model::OsorSdxl::random(configs("tiny").parent_path(), at::kCPU, at::kFloat, 3);
+  CHECK(model.has_alpha_head());
+  at::manual_seed(0);
+  const at::Tensor image = at::rand({1, 3, 32, 48});
+  const at::Tensor mask = at::zeros({1, 1, 32, 48});
+  mask.slice(2, 8, 24).slice(3, 12, 36).fill_(1);
+  const auto r = model.run(image, mask, std::nullopt, 5);
+  CHECK((r.image.sizes() == at::IntArrayRef({1, 3, 32, 48})));
+  CHECK(r.image.min().item<float>() >= 0.0f);
+  CHECK(r.image.max().item<float>() <= 1.0f);
+  for (const char* stage : {"vae_encode", "unet", "vae_decode"}) {
+    CHECK(r.stages_ms.count(stage) == 1);
+    CHECK(r.stage_calls.at(stage) == 1);
+  }
+  CHECK_THROWS_WITH_AS(osor::model::OsorSdxl::random("/nonexistent", at::kCPU, at::kFloat),
+                       doctest::Contains("/nonexistent/sdxl-inpainting/unet/config.json"), osor::ModelError);
+}
+
+TEST_CASE("osor one-step on CUDA equals the CPU with the same random tiny weights (skipped without a GPU)") {
+  if (!at::hasCUDA()) {
+    MESSAGE("SKIPPED: no CUDA device; the one-step model was not run on CUDA");
+    return;
+  }
+  const auto dir = configs("tiny").parent_path();
+  auto cpu = osor::model::OsorSdxl::random(dir, at::kCPU, at::kFloat, 3);
+  auto cuda = osor::model::OsorSdxl::random(dir, at::Device("cuda"), at::kFloat, 3);
+  copy_parameters(cpu.unet().module(), cuda.unet().module());  // CUDA draws its own random values
+  copy_parameters(cpu.vae().module(), cuda.vae().module());
+  at::manual_seed(0);
+  const at::Tensor image = at::rand({1, 3, 64, 64});
+  const at::Tensor mask = at::zeros({1, 1, 64, 64});
+  mask.slice(2, 16, 48).slice(3, 16, 48).fill_(1);
+  const auto a = cpu.run(image, mask, std::nullopt, 11), b = cuda.run(image, mask, std::nullopt, 11);
+  const double d_image = (a.image - b.image).abs().max().item<double>();
+  const double d_alpha = (a.alpha - b.alpha).abs().max().item<double>();
+  // cuDNN may use TF32 for float32 convolutions (LibTorch's default), ~1e-3 relative per layer.
+  MESSAGE("osor one-step CUDA vs CPU (fp32): max |image diff| " << d_image << ", max |alpha diff| " << d_alpha
+                                                                << " (allowed 5e-3)");
+  CHECK(d_image <= 5e-3);
+  CHECK(d_alpha <= 5e-3);
+}
