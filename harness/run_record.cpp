@@ -46,6 +46,7 @@ json to_json(const SampleRecord& s) {
   j["gt"] = s.gt;
   j["mask"] = s.mask;
   j["mask_polarity"] = s.mask_polarity;
+  if (s.latency_warmup) j["latency_warmup"] = true;
   return j;
 }
 
@@ -63,6 +64,7 @@ SampleRecord sample_from_json(const json& j) {
   s.mask = j.value("mask", "");
   s.mask_polarity = j.value("mask_polarity", "white");
   if (j.contains("latency_ms")) s.latency_ms = value_from_json(j["latency_ms"]);
+  s.latency_warmup = j.value("latency_warmup", false);
   if (j.contains("metrics"))
     for (const auto& [name, value] : j["metrics"].items()) s.metrics[name] = value_from_json(value);
   return s;
@@ -86,7 +88,8 @@ json to_json(const RunRecord& run) {
   json latency = json::array();
   for (const auto& l : run.latency)
     latency.push_back({{"bench", l.bench}, {"method", l.method}, {"masks", l.masks},
-                       {"median_ms", json_value(l.median_ms)}, {"mean_ms", json_value(l.mean_ms)}, {"n", l.n}});
+                       {"median_ms", json_value(l.median_ms)}, {"mean_ms", json_value(l.mean_ms)}, {"n", l.n},
+                       {"n_warmup", l.n_warmup}});
   json skipped = json::array();
   for (const auto& [metric, reason] : run.skipped_metrics) skipped.push_back({{"metric", metric}, {"reason", reason}});
   return {{"format", kRunFormat},
@@ -134,7 +137,7 @@ RunRecord run_from_json(const json& j) {
   for (const auto& l : j.value("latency", json::array()))
     run.latency.push_back({l.at("bench").get<std::string>(), l.at("method").get<std::string>(),
                            l.at("masks").get<std::string>(), value_from_json(l.at("median_ms")),
-                           value_from_json(l.value("mean_ms", json(0.0))), l.value("n", 0)});
+                           value_from_json(l.value("mean_ms", json(0.0))), l.value("n", 0), l.value("n_warmup", 0)});
   for (const auto& s : j.value("skipped_metrics", json::array()))
     run.skipped_metrics.emplace_back(s.value("metric", ""), s.value("reason", ""));
   return run;

@@ -9,12 +9,14 @@
 //   "provenance": {"git_revision", "osor_version", "libtorch", "opencv", "compiler", "host", "device", "weights": {}},
 //   "metrics": [{"name", "convention", "version", "higher_is_better", "per_image"}],
 //   "latency_protocol": "wall clock around one remove() call per sample, device-synchronised, model load excluded;
-//                        median over samples",
+//                        the first call of each method is warm-up, excluded from the median; median over samples",
 //   "samples": [{"bench", "method", "masks", "id", "status": "ok"|"failed", "error", "output" (run-relative path),
-//                "latency_ms", "metrics": {name: value}, "input", "gt", "mask", "mask_polarity"}],
+//                "latency_ms", "latency_warmup": true (only on a method's first timed call), "metrics": {name: value},
+//                "input", "gt", "mask", "mask_polarity"}],
 //   "aggregates": [{"bench", "method", "masks", "metric", "convention", "mean", "std", "ci95": [lo, hi] | null,
 //                   "n", "n_failed"}],
-//   "latency": [{"bench", "method", "masks", "median_ms", "mean_ms", "n"}],
+//   "latency": [{"bench", "method", "masks", "median_ms", "mean_ms", "n", "n_warmup"}],  (n: samples in the median;
+//               n_warmup: warm-up samples left out of it)
 //   "skipped_metrics": [{"metric", "reason"}]
 // }
 // Non-finite numbers are written as the strings "inf", "-inf", "nan". Set-level metrics (fid, cmmd) have one
@@ -49,6 +51,7 @@ struct SampleRecord {
   std::string input, gt, mask;  // the benchmark's files (absolute), for galleries
   std::string mask_polarity = "white";
   double latency_ms = 0;
+  bool latency_warmup = false;  // the method's first remove() call in its process: excluded from latency medians
   std::map<std::string, double> metrics;
 };
 
@@ -62,7 +65,8 @@ struct Aggregate {
 struct LatencySummary {
   std::string bench, method, masks;
   double median_ms = 0, mean_ms = 0;
-  int n = 0;
+  int n = 0;         // samples in the median and mean
+  int n_warmup = 0;  // warm-up samples excluded from them
 };
 
 struct RunRecord {

@@ -22,6 +22,7 @@
 #include "harness/error.h"
 #include "harness/feature_cache.h"
 #include "harness/image_io.h"
+#include "harness/latency/system_info.h"
 #include "harness/progress.h"
 #include "harness/set_scoring.h"
 #include "harness/statistics.h"
@@ -35,10 +36,15 @@ using nlohmann::json;
 namespace osor::harness {
 namespace {
 
+// The same measurement as `osor latency` (harness/latency/latency_profiler.h) with one call per sample: the first
+// timed call of each method in a process pays one-time costs (allocator growth, kernel selection, lazy
+// initialisation), so it is recorded with latency_warmup and left out of the median rather than adding an untimed
+// extra call (which would double the cost of slow methods on small benchmarks).
 constexpr const char* kLatencyProtocol =
-    "wall clock (steady clock) around one remove() call per sample, device-synchronised, model load and image "
-    "decoding excluded; median over the benchmark's samples (methods that process a folder in one call report "
-    "their total time divided by the number of samples)";
+    "wall clock (steady clock) around one remove() call per sample, device-synchronised before and after, model "
+    "load and image decoding excluded; the first call of each method is warm-up and excluded; median over the "
+    "benchmark's other samples (methods that process a folder in one call report their total time divided by the "
+    "number of samples, with no warm-up)";
 
 // A folder name for a method id: readable, and unique through a hash of the full id.
 std::string method_slug(const std::string& id) {
@@ -150,6 +156,7 @@ json provenance(const EvalConfig& config) {
           {"compiler", __VERSION__},
           {"host", host},
           {"device", config.device},
+          {"device_name", device_label(at::Device(config.device))},
           {"dtype", config.dtype}};
 }
 
@@ -248,6 +255,7 @@ RunRecord run_eval(const EvalConfig& requested, const EvalOptions& options) {
   Progress progress("osor eval", total);
   std::vector<std::pair<std::string, std::string>> method_ids;  // (id, folder slug) per method, in order
   for (const auto& method_spec : method_specs) {
+    bool first_timed_call = true;  // this method's warm-up (kLatencyProtocol)
     const auto load_start = std::chrono::steady_clock::now();
     const std::unique_ptr<adapters::Remover> remover = adapters::make_remover(method_spec, context);
     const std::string method_id = remover->id(), slug = method_slug(method_id);
@@ -306,17 +314,22 @@ RunRecord run_eval(const EvalConfig& requested, const EvalOptions& options) {
             if (fs::exists(paths.removal, ec)) {  // removal finished before an interruption: reuse its output
               const json removal = read_json_file(paths.removal);
               record.latency_ms = value_from_json(removal.at("latency_ms"));
+              record.latency_warmup = removal.value("latency_warmup", false);
               output = read_image(paths.output).rgb;
             } else {
               const adapters::RemovalInput input = load_input(*s);
+              const bool warmup = first_timed_call;
+              first_timed_call = false;
               remover->synchronize();
               const auto start = std::chrono::steady_clock::now();
               adapters::RemovalOutput result = remover->remove(input);
               remover->synchronize();
               const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
               record.latency_ms = result.latency_ms >= 0 ? result.latency_ms : wall;
+              record.latency_warmup = warmup && result.latency_ms < 0;
               append_event(run_dir, {{"event", "remove"}, {"bench", spec.name}, {"method", method_id}, {"masks", masks},
-                                     {"id", s->id}, {"latency_ms", record.latency_ms}});
+                                     {"id", s->id}, {"latency_ms", record.latency_ms},
+                                     {"latency_warmup", record.latency_warmup}});
               output = result.image.to(at::kFloat).cpu();
               if (output.sizes() != input.image.sizes())
                 throw AdapterError(method_id + ": sample " + s->id + ": output size differs from the input");
@@ -324,7 +337,9 @@ RunRecord run_eval(const EvalConfig& requested, const EvalOptions& options) {
               if (result.alpha.defined()) write_image(paths.output.parent_path() / (s->id + ".alpha.png"), result.alpha);
               json stages = json::object();
               for (const auto& [stage, ms] : result.stages_ms) stages[stage] = ms;
-              write_file_atomic(paths.removal, json{{"latency_ms", record.latency_ms}, {"stages_ms", stages}}.dump() + "\n");
+              write_file_atomic(paths.removal, json{{"latency_ms", record.latency_ms},
+                                                    {"latency_warmup", record.latency_warmup},
+                                                    {"stages_ms", stages}}.dump() + "\n");
               output = read_image(paths.output).rgb;  // score exactly what was saved (8-bit)
             }
             if (!plan.image.empty()) {
@@ -461,10 +476,15 @@ RunRecord assemble_run(const fs::path& run_dir) {
   for (const auto& [key, members] : groups) {
     const SampleRecord& first = *members.front();
     int failed = 0;
-    std::vector<double> latencies;
+    std::vector<double> latencies, warmup_latencies;
     for (const auto* s : members) {
       if (s->status != "ok") ++failed;
-      else latencies.push_back(s->latency_ms);
+      else (s->latency_warmup ? warmup_latencies : latencies).push_back(s->latency_ms);
+    }
+    int n_warmup = static_cast<int>(warmup_latencies.size());
+    if (latencies.empty()) {  // only the warm-up call succeeded: report it rather than nothing
+      latencies = warmup_latencies;
+      n_warmup = 0;
     }
     for (const auto& info : run.metrics) {
       if (!info.per_image) continue;
@@ -485,7 +505,8 @@ RunRecord assemble_run(const fs::path& run_dir) {
       const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
       double sum = 0;
       for (double v : sorted) sum += v;
-      run.latency.push_back({first.bench, first.method, first.masks, median, sum / static_cast<double>(n), static_cast<int>(n)});
+      run.latency.push_back({first.bench, first.method, first.masks, median, sum / static_cast<double>(n), static_cast<int>(n),
+                             n_warmup});
     }
     // Set-level metrics stored beside the group's records.
     const fs::path group_dir = run_dir / "records" / first.bench / fs::path(members.front()->output).parent_path().parent_path().filename() / first.masks;

@@ -227,6 +227,28 @@ Table build_table(const json& results, const TableOptions& options) {
   if (!conventions.empty()) table.notes.push_back("Metric conventions: " + conventions + ".");
   const std::string protocol = string_field(results, "latency_protocol");
   if (!protocol.empty()) table.notes.push_back("Latency (ms per image): " + protocol + ".");
+  // The short form under each table: how many samples the medians hold and what they ran on.
+  if (results.contains("latency") && results["latency"].is_array() && !results["latency"].empty()) {
+    int n_min = -1, n_max = -1;
+    bool warmup_recorded = false;
+    for (const auto& l : results["latency"]) {
+      const int n = l.value("n", 0);
+      n_min = n_min < 0 ? n : std::min(n_min, n);
+      n_max = std::max(n_max, n);
+      warmup_recorded = warmup_recorded || l.contains("n_warmup");
+    }
+    std::string device;
+    if (results.contains("provenance") && results["provenance"].is_object()) {
+      device = string_field(results["provenance"], "device_name");
+      if (device.empty()) device = string_field(results["provenance"], "device");
+    }
+    std::string note = "latency: median over " + std::to_string(n_min) +
+                       (n_max != n_min ? "–" + std::to_string(n_max) : std::string()) + " samples";
+    if (warmup_recorded) note += ", warm-up excluded";
+    note += ", device-synchronised";
+    if (!device.empty()) note += ", " + device;
+    table.notes.push_back(note + ".");
+  }
   if (results.contains("skipped_metrics") && results["skipped_metrics"].is_array())
     for (const auto& s : results["skipped_metrics"])
       table.notes.push_back("Skipped " + metric_title(string_field(s, "metric")) + ": " + string_field(s, "reason") +

@@ -172,3 +172,30 @@ TEST_CASE("osor eval records a failing method per sample and goes on") {
     }
   CHECK(failed == 3);
 }
+
+TEST_CASE("osor eval latency: each method's first call is warm-up, left out of the median the tables state") {
+  const fs::path dir = osor::test::scratch_dir("eval_latency_warmup");
+  REQUIRE(run_osor({"eval", "--method", "identity", "--method", "opencv-telea", "--metrics", "psnr", "--masks",
+                    "object,effect", "--limit", "4", "--out", (dir / "run").string()},
+                   dir / "log.txt") == 0);
+  const json results = read_json(dir / "run" / "results.json");
+  std::map<std::string, int> warmups;  // method → samples marked warm-up
+  for (const auto& s : results["samples"])
+    if (s.value("latency_warmup", false)) ++warmups[s["method"].get<std::string>()];
+  CHECK(warmups == std::map<std::string, int>{{"identity", 1}, {"opencv-telea:radius=3", 1}});
+  // The warm-up call is in the first (object) group of each method: 3 of its 4 samples remain there.
+  int checked = 0;
+  for (const auto& l : results["latency"]) {
+    const bool first_group = l["masks"] == "object";
+    CHECK(l["n"] == (first_group ? 3 : 4));
+    CHECK(l["n_warmup"] == (first_group ? 1 : 0));
+    ++checked;
+  }
+  CHECK(checked == 4);
+  CHECK(results["provenance"]["device_name"].get<std::string>().find("(cpu,") != std::string::npos);
+  const fs::path md = dir / "table.md";
+  REQUIRE(run_osor({"report", (dir / "run").string(), "--format", "md", "--out", md.string()}, dir / "report.txt") == 0);
+  std::ifstream in(md);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text.find("latency: median over 3–4 samples, warm-up excluded, device-synchronised, ") != std::string::npos);
+}

@@ -199,3 +199,19 @@ TEST_CASE("a run record without aggregates is a clear error") {
   CHECK_THROWS_WITH_AS(osor::reports::render_markdown(json{{"format", "osor-run/1"}}),
                        doctest::Contains("no \"aggregates\" list"), osor::reports::ReportError);
 }
+
+TEST_CASE("table notes: the latency footnote states the samples, warm-up and device") {
+  json results = osor::test::fixture_results();
+  Table table = osor::reports::build_table(results);
+  std::string notes;
+  for (const auto& note : table.notes) notes += note + "\n";
+  CHECK(notes.find("latency: median over 3 samples, device-synchronised.\n") != std::string::npos);  // old run
+  results["provenance"] = {{"device", "cuda"}, {"device_name", "NVIDIA H200 (cuda)"}};
+  for (auto& l : results["latency"]) l["n_warmup"] = l["masks"] == "object" ? 1 : 0;
+  results["latency"][0]["n"] = 2;
+  table = osor::reports::build_table(results);
+  notes.clear();
+  for (const auto& note : table.notes) notes += note + "\n";
+  CHECK(notes.find("latency: median over 2–3 samples, warm-up excluded, device-synchronised, NVIDIA H200 (cuda).\n") !=
+        std::string::npos);
+}
