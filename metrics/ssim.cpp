@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 #include <ATen/ATen.h>
 
+#include <vector>
+
 #include "metrics/error.h"
 #include "metrics/pixel_inputs.h"
 #include "metrics/ssim_filter.h"
@@ -48,20 +50,30 @@ at::Tensor ssim_map_tensor(const at::Tensor& x, const at::Tensor& y, const SsimF
 
 namespace {
 
-// Mean SSIM of one image pair [C,H,W] over the pixels of region_mask ([H,W] uint8) or skimage's crop.
-double ssim_one(const at::Tensor& x, const at::Tensor& y, const SsimFilter& filter, const at::Tensor& region_mask) {
+// Mean SSIM of image `index` over its channels, on the CPU kernel (plane sources read the images in place).
+// `mask` ([H,W] uint8) selects the region's pixels, or nullptr for skimage's crop; `box` restricts the image.
+double ssim_one_cpu(const at::Tensor& ref, const at::Tensor& pred, int64_t index, Channels channels,
+                    const SsimFilter& filter, const uint8_t* mask, const BoundingBox& box) {
+  const int64_t c = channels == Channels::Luma ? 1 : 3;
+  const int64_t h = box.bottom - box.top, w = box.right - box.left;
+  std::vector<double> per_channel(c);
+  at::parallel_for(0, c, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      PlaneSource x = plane_source(ref, index, k, channels, box.top, box.left);
+      PlaneSource y = plane_source(pred, index, k, channels, box.top, box.left);
+      x.width = y.width = w;
+      per_channel[k] = ssim_channel_cpu(x, y, h, w, filter, mask, nullptr);
+    }
+  });
+  double total = 0;
+  for (double v : per_channel) total += v;
+  return total / static_cast<double>(c);
+}
+
+// The same on another device, with the tensor-op definition. x, y: [C,H,W] float64 0..255.
+double ssim_one_tensor(const at::Tensor& x, const at::Tensor& y, const SsimFilter& filter,
+                       const at::Tensor& region_mask) {
   const int64_t c = x.size(0), h = x.size(1), w = x.size(2);
-  if (x.is_cpu()) {
-    std::vector<double> per_channel(c);
-    const uint8_t* m = region_mask.defined() ? region_mask.data_ptr<uint8_t>() : nullptr;
-    at::parallel_for(0, c, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t k = begin; k < end; ++k)
-        per_channel[k] = ssim_channel_cpu(x[k].data_ptr<double>(), y[k].data_ptr<double>(), h, w, filter, m, nullptr);
-    });
-    double total = 0;
-    for (double v : per_channel) total += v;
-    return total / static_cast<double>(c);
-  }
   const at::Tensor map = ssim_map_tensor(x, y, filter);
   if (region_mask.defined()) {
     const at::Tensor on = region_mask.to(map.device()).to(at::kBool);
@@ -79,28 +91,43 @@ at::Tensor ssim(const at::Tensor& pred, const at::Tensor& ref, const SsimOptions
   const std::string name = options.window == SsimWindow::Gaussian ? "ssim" : "ssim-uniform";
   check_pixel_inputs(name, pred, ref, options.pixels, mask);
   const SsimFilter filter = ssim_filter(options.window);
-  const at::Tensor x = channel_values(ref, options.pixels.channels);
-  const at::Tensor y = channel_values(pred, options.pixels.channels);
-  const int64_t n = x.size(0);
+  const Channels channels = options.pixels.channels;
+  const bool on_cpu = pred.is_cpu() && ref.is_cpu();
+  at::Tensor x, y;  // CPU: the images as plane sources read them; else float64 8-bit values on the device
+  if (on_cpu) {
+    x = plane_source_storage(ref);
+    y = plane_source_storage(pred);
+  } else {
+    x = channel_values(ref, channels);
+    y = channel_values(pred, channels);
+  }
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  const BoundingBox whole{0, h, 0, w};
   at::Tensor result = at::empty({n}, at::kDouble);
   auto out = result.accessor<double, 1>();
   for (int64_t i = 0; i < n; ++i) {
     switch (options.pixels.region) {
       case Region::Full:
-        out[i] = ssim_one(x[i], y[i], filter, {});
+        out[i] = on_cpu ? ssim_one_cpu(x, y, i, channels, filter, nullptr, whole)
+                        : ssim_one_tensor(x[i], y[i], filter, {});
         break;
       case Region::Mask: {
         const at::Tensor m = mask[i][0].gt(0.5).to(at::kByte).cpu().contiguous();
         if (m.sum().item<int64_t>() == 0) mask_bounding_box(name, m);  // throws: no object in the mask
-        out[i] = ssim_one(x[i], y[i], filter, x.is_cpu() ? m : m.to(x.device()));
+        out[i] = on_cpu ? ssim_one_cpu(x, y, i, channels, filter, m.data_ptr<uint8_t>(), whole)
+                        : ssim_one_tensor(x[i], y[i], filter, m.to(x.device()));
         break;
       }
       case Region::BBox: {
         const BoundingBox box = mask_bounding_box(name, mask[i][0].cpu());
-        auto crop = [&](const at::Tensor& t) {
-          return t.index({Slice(), Slice(box.top, box.bottom), Slice(box.left, box.right)}).contiguous();
-        };
-        out[i] = ssim_one(crop(x[i]), crop(y[i]), filter, {});
+        if (on_cpu) {
+          out[i] = ssim_one_cpu(x, y, i, channels, filter, nullptr, box);
+        } else {
+          auto crop = [&](const at::Tensor& t) {
+            return t.index({Slice(), Slice(box.top, box.bottom), Slice(box.left, box.right)}).contiguous();
+          };
+          out[i] = ssim_one_tensor(crop(x[i]), crop(y[i]), filter, {});
+        }
         break;
       }
     }
@@ -113,20 +140,21 @@ at::Tensor ssim_map(const at::Tensor& pred, const at::Tensor& ref, SsimWindow wi
   full.channels = channels;
   check_pixel_inputs("ssim", pred, ref, full, {});
   const SsimFilter filter = ssim_filter(window);
-  const at::Tensor x = channel_values(ref, channels);
-  const at::Tensor y = channel_values(pred, channels);
-  if (!x.is_cpu()) {
+  if (!pred.is_cpu() || !ref.is_cpu()) {
+    const at::Tensor x = channel_values(ref, channels);
+    const at::Tensor y = channel_values(pred, channels);
     std::vector<at::Tensor> maps;
     for (int64_t i = 0; i < x.size(0); ++i) maps.push_back(ssim_map_tensor(x[i], y[i], filter));
     return at::stack(maps).cpu();
   }
-  at::Tensor map = at::empty(x.sizes(), at::kDouble);
-  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const at::Tensor x = plane_source_storage(ref), y = plane_source_storage(pred);
+  const int64_t n = x.size(0), c = channels == Channels::Luma ? 1 : 3, h = x.size(2), w = x.size(3);
+  at::Tensor map = at::empty({n, c, h, w}, at::kDouble);
   at::parallel_for(0, n * c, 1, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
-      const at::Tensor xs = x[k / c][k % c], ys = y[k / c][k % c];
-      ssim_channel_cpu(xs.data_ptr<double>(), ys.data_ptr<double>(), h, w, filter, nullptr,
-                       map[k / c][k % c].data_ptr<double>());
+      const PlaneSource xs = plane_source(x, k / c, k % c, channels);
+      const PlaneSource ys = plane_source(y, k / c, k % c, channels);
+      ssim_channel_cpu(xs, ys, h, w, filter, nullptr, map[k / c][k % c].data_ptr<double>());
     }
   });
   return map;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "metrics/plane_source.h"
 #include "metrics/ssim.h"
 
 namespace osor::metrics {
@@ -22,10 +23,10 @@ SsimFilter ssim_filter(SsimWindow window);
 // scipy.ndimage 'reflect' (half-sample symmetric) index for any i, also when i is far outside [0, n).
 int64_t reflect_index(int64_t i, int64_t n);
 
-// One channel on the CPU. x, y: h*w row-major float64 (0..255). Returns the mean of the SSIM map over
-// the region: the pixels where mask != 0 when mask is given, else skimage's crop [r:h-r, r:w-r].
-// map_out (h*w), when given, receives the full map. Throws MetricError if the region is empty.
-double ssim_channel_cpu(const double* x, const double* y, int64_t h, int64_t w, const SsimFilter& filter,
+// One channel on the CPU. Returns the mean of the SSIM map over the region: the pixels where mask != 0 (h*w,
+// row-major) when mask is given, else skimage's crop [r:h-r, r:w-r]. map_out (h*w), when given, receives the
+// full map. Throws MetricError if the region is empty.
+double ssim_channel_cpu(const PlaneSource& x, const PlaneSource& y, int64_t h, int64_t w, const SsimFilter& filter,
                         const uint8_t* mask, double* map_out);
 
 // The same definition as float64 tensor operations (used on non-CPU devices, and as a second,
