@@ -6,16 +6,20 @@
 #include <ATen/ATen.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "metrics/frechet_distance.h"
 #include "metrics/mmd.h"
 #include "model/io/safetensors.h"
 #include "tests/cli/osor_command.h"
+#include "tests/network_weights_dir.h"
 #include "tests/test_paths.h"
 
 using osor::test::run_osor;
@@ -42,31 +46,6 @@ void make_pair_folders(const fs::path& dir, const std::vector<std::string>& ids)
   }
 }
 
-// README 2b: the conv weights of the FID Inception fixture, generated from the published formula.
-uint64_t fnv1a64(const std::string& key) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char b : key) h = (h ^ b) * 0x100000001b3ull;
-  return h;
-}
-uint64_t splitmix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-at::Tensor formula_conv_weight(const std::string& key, const std::vector<int64_t>& shape) {
-  const int64_t fan_in = shape[1] * shape[2] * shape[3];
-  const float s = static_cast<float>(std::sqrt(3.0 / static_cast<double>(fan_in)));
-  at::Tensor w = at::empty(shape, at::kFloat);
-  float* p = w.data_ptr<float>();
-  const uint64_t h = fnv1a64(key);
-  for (int64_t i = 0; i < w.numel(); ++i) {
-    const auto m = static_cast<int32_t>(splitmix64(h + static_cast<uint64_t>(i)) >> 40);
-    p[i] = s * (static_cast<float>(m - 8388608) * (1.0f / 8388608.0f));
-  }
-  return w;
-}
-
 }  // namespace
 
 TEST_CASE("osor score --metric lpips matches lpips 0.1.4 (alex) per image, in the psnr/ssim JSON shape") {
@@ -77,12 +56,7 @@ TEST_CASE("osor score --metric lpips matches lpips 0.1.4 (alex) per image, in th
   }
   const fs::path dir = osor::test::scratch_dir("cli_lpips");
   // The fixture holds trunk and linear layers in one file; the weights folder splits them as the manifest does.
-  const auto file = osor::model::SafetensorsFile::open(conf / "lpips" / "lpips_alex_v0.1_weights.safetensors");
-  std::vector<std::pair<std::string, at::Tensor>> trunk, lin;
-  for (const auto& name : file.names()) (name.rfind("lin", 0) == 0 ? lin : trunk).emplace_back(name, file.tensor(name));
-  fs::create_directories(dir / "weights");
-  osor::model::write_safetensors(dir / "weights" / "alexnet.safetensors", trunk);
-  osor::model::write_safetensors(dir / "weights" / "lpips_alex_v0.1.safetensors", lin);
+  osor::test::write_lpips_alex_weights(conf, dir / "weights");
   const std::vector<std::string> ids = {"p01", "p02", "p07", "p09"};
   make_pair_folders(dir, ids);
   const auto r = run_osor("score --metric lpips --weights " + (dir / "weights").string() + " --pred " +
@@ -118,12 +92,7 @@ TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end; cache
   const fs::path dir = osor::test::scratch_dir("cli_cmmd");
   const auto expected = read_json(conf / "cmmd" / "expected.json")["clip"];
   // The full-CLIP layout of openai/clip-vit-large-patch14-336: nested vision_config, top-level projection_dim.
-  const fs::path clip_dir = dir / "weights" / "clip-vit-large-patch14-336";
-  fs::create_directories(clip_dir);
-  nlohmann::json vision = expected["config"];
-  std::ofstream(clip_dir / "config.json")
-      << nlohmann::json{{"projection_dim", vision["projection_dim"]}, {"vision_config", vision}}.dump(2);
-  fs::copy_file(conf / "cmmd" / "clip_vision_tiny_random_weights.safetensors", clip_dir / "model.safetensors");
+  osor::test::write_clip_weights(conf, dir / "weights");
   std::vector<std::string> ids;
   for (int i = 1; i <= 12; ++i) ids.push_back((i < 10 ? "p0" : "p") + std::to_string(i));
   make_pair_folders(dir, ids);
@@ -199,17 +168,7 @@ TEST_CASE("osor score --metric fid and osor features --net inception-fid with th
   }
   const fs::path dir = osor::test::scratch_dir("cli_fid");
   // One weights file under pytorch-fid's names: formula conv weights + the batch-norm fixture.
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  const auto keys = read_json(conf / "fid" / "inception_state_dict_keys.json");
-  for (const auto& k : keys["tensors"])
-    if (k["source"] == "formula")
-      tensors.emplace_back(k["name"].get<std::string>(),
-                           formula_conv_weight(k["name"].get<std::string>(), k["shape"].get<std::vector<int64_t>>()));
-  REQUIRE(tensors.size() == 94);
-  const auto bn = osor::model::SafetensorsFile::open(conf / "fid" / "inception_fid_bn.safetensors");
-  for (const auto& name : bn.names()) tensors.emplace_back(name, bn.tensor(name));
-  fs::create_directories(dir / "weights");
-  osor::model::write_safetensors(dir / "weights" / "pt_inception-2015-12-05.safetensors", tensors);
+  osor::test::write_inception_weights(conf, dir / "weights");
   // The six images with reference pool3 features: three against three.
   fs::create_directories(dir / "a");
   fs::create_directories(dir / "b");
@@ -310,4 +269,54 @@ TEST_CASE("feature files: malformed names metadata and missing tensors are repor
   const auto j = nlohmann::json::parse(r3.out);
   CHECK(j["convention"] == "fid[pytorch-fid,eigh]");
   CHECK(std::abs(j["value"].get<double>()) < 1e-9);
+}
+
+TEST_CASE("osor eval computes lpips, fid and cmmd on the sample with weights; without them the table shows a dash") {
+  const fs::path conf = osor::test::shared_conformance_dir();
+  if (conf.empty()) {
+    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
+    return;
+  }
+  const fs::path dir = osor::test::scratch_dir("cli_eval_networks");
+  osor::test::write_network_weights_dir(conf, dir / "weights");
+  const std::string common = " --method identity --method opencv-telea --masks object --bootstrap 50 --cache " +
+                             (dir / "cache").string() + " --metrics psnr,lpips,fid,cmmd --json";
+  const auto r = run_osor("eval --weights " + (dir / "weights").string() + " --out " + (dir / "run").string() + common);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const auto results = read_json(dir / "run" / "results.json");
+  // method → metric → aggregate value; the set metrics carry their convention in the record.
+  std::map<std::string, std::map<std::string, double>> value;
+  for (const auto& a : results["aggregates"]) value[a["method"]][a["metric"]] = a["mean"].get<double>();
+  REQUIRE(value.size() == 2);
+  for (const auto& [method, metrics] : value) {
+    CAPTURE(method);
+    for (const char* m : {"psnr", "lpips"}) CHECK(metrics.count(m) == 1);
+    const bool has_fid = std::any_of(metrics.begin(), metrics.end(), [](const auto& kv) { return kv.first.rfind("fid", 0) == 0; });
+    const bool has_cmmd = std::any_of(metrics.begin(), metrics.end(), [](const auto& kv) { return kv.first.rfind("cmmd", 0) == 0; });
+    CHECK(has_fid);
+    CHECK(has_cmmd);
+    for (const auto& [name, v] : metrics) {
+      CAPTURE(name);
+      CHECK(std::isfinite(v));
+      if (name != "psnr") CHECK(v >= -1e-6);  // a distance (CMMD's unbiased estimator may dip below 0 by rounding)
+    }
+  }
+  // The identity output is the input: its LPIPS to the ground truth is the largest of the two methods'.
+  CHECK(value["identity"]["lpips"] > value["opencv-telea"]["lpips"]);
+  std::ifstream table_file(dir / "run" / "reports" / "table.md");
+  const std::string table((std::istreambuf_iterator<char>(table_file)), std::istreambuf_iterator<char>());
+  for (const char* column : {"LPIPS", "FID", "CMMD"}) CHECK(table.find(column) != std::string::npos);
+
+  // Without the weights: the run still completes, the set and network metrics show "—" and the log says which
+  // file is missing.
+  fs::create_directories(dir / "empty");
+  const auto bare = run_osor("eval --weights " + (dir / "empty").string() + " --out " + (dir / "bare").string() + common);
+  REQUIRE_MESSAGE(bare.exit_code == 0, bare.err);
+  for (const char* missing : {"pt_inception-2015-12-05.safetensors", "alexnet.safetensors", "config.json"})
+    CHECK(bare.err.find(missing) != std::string::npos);
+  std::ifstream bare_file(dir / "bare" / "reports" / "table.md");
+  const std::string bare_table((std::istreambuf_iterator<char>(bare_file)), std::istreambuf_iterator<char>());
+  CHECK(bare_table.find("\u2014") != std::string::npos);
+  const auto bare_results = read_json(dir / "bare" / "results.json");
+  for (const auto& a : bare_results["aggregates"]) CHECK(a["metric"] == "psnr");
 }
