@@ -3,6 +3,7 @@
 #include "adapters/error.h"
 #include "adapters/identity.h"
 #include "adapters/osor_sdxl.h"
+#include "adapters/sdxl_inpaint.h"
 // Methods that read or write image files exist only in builds with OpenCV (adapters/CMakeLists.txt).
 #if OSOR_WITH_OPENCV
 #include "adapters/command.h"
@@ -20,6 +21,7 @@ const std::vector<MethodEntry>& method_entries() {
       {"opencv-ns", "cv::inpaint, Navier-Stokes; options radius=3, dilate=0"},
 #endif
       {"osor-sdxl", "OSOR one-step removal on SDXL-Inpainting (in-tree); options short_side=512, t=400, lora=merged|runtime, alpha=input|processing, noise=FILE"},
+      {"sdxl-inpaint", "SDXL-Inpainting multi-step baseline (in-tree, diffusers' pipeline); options steps=20, guidance=8, strength=0.99, size=1024, prompt=FILE, noise=FILE"},
 #if OSOR_WITH_OPENCV
       {"precomputed", "outputs of a method's official code: dir=PATH ({bench}, {masks} expanded), filter=cubic, name=LABEL"},
       {"command", "an external program: argv=PROG ARGS with {input} {mask} {output} or {input_dir} {mask_dir} {output_dir}, timeout=600, name=LABEL"},
@@ -34,6 +36,7 @@ std::unique_ptr<Remover> make_remover(const MethodSpec& spec, const RemoverConte
     return std::make_unique<IdentityRemover>();
   }
   if (spec.name == "osor-sdxl") return std::make_unique<OsorSdxlRemover>(spec, context);
+  if (spec.name == "sdxl-inpaint") return std::make_unique<SdxlInpaintRemover>(spec, context);
 #if OSOR_WITH_OPENCV
   if (spec.name == "opencv-telea")
     return std::make_unique<OpenCvInpaintRemover>(OpenCvInpaintRemover::Algorithm::Telea, spec);

@@ -58,7 +58,10 @@ void add_remove_command(CLI::App& app) {
   cmd->add_option("--device", args->device, "cpu | cuda[:N]")->capture_default_str();
   cmd->add_option("--dtype", args->dtype, "fp32 | fp16 | bf16")->capture_default_str();
   auto* seed = cmd->add_option("--seed", args->seed, "seed of the random draws")->capture_default_str();
-  cmd->add_option("--noise", args->noise, "safetensors file with the recorded noise (posterior, eps)")->excludes(seed);
+  cmd->add_option("--noise", args->noise,
+                  "safetensors file with the method's recorded noise (osor-sdxl: posterior, eps; sdxl-inpaint: "
+                  "image_posterior, latents, masked_image_posterior)")
+      ->excludes(seed);
   cmd->callback([args] { run_remove(*args); });
 }
 

@@ -39,6 +39,14 @@ bool vae_force_upcast(const std::filesystem::path& config) {
   }
 }
 
+// The VAE in the pipeline dtype, or in float32 for an fp16 pipeline when its config sets force_upcast (diffusers
+// then runs it upcast); load() rounds the weights through fp16 afterwards.
+std::unique_ptr<AutoencoderKL> make_vae(const std::filesystem::path& config, const at::TensorOptions& options,
+                                        bool* upcast) {
+  *upcast = options.dtype() == at::kHalf && vae_force_upcast(config);
+  return std::make_unique<AutoencoderKL>(VaeConfig::from_file(config), *upcast ? options.dtype(at::kFloat) : options);
+}
+
 }  // namespace
 
 SdxlInpaintFiles SdxlInpaintFiles::under(const std::filesystem::path& weights_dir) {
@@ -112,12 +120,10 @@ SdxlInpaint SdxlInpaint::load(const SdxlInpaintFiles& files, const at::Device& d
   const auto options = at::TensorOptions().device(device).dtype(dtype);
   auto unet = std::make_unique<UNet2DConditionModel>(UNetConfig::from_file(files.unet_config), options);
   unet->load({files.unet_weights});
-  // diffusers' fp16 pipelines run a force_upcast VAE in float32 (its weights are the fp16 ones, upcast).
-  const bool upcast = dtype == at::kHalf && vae_force_upcast(files.vae_config);
-  auto vae = std::make_unique<AutoencoderKL>(VaeConfig::from_file(files.vae_config),
-                                             upcast ? options.dtype(at::kFloat) : options);
+  bool upcast = false;
+  auto vae = make_vae(files.vae_config, options, &upcast);
   vae->load({files.vae_weights});
-  if (upcast) {
+  if (upcast) {  // diffusers upcasts the fp16 weights: their values are the fp16 ones
     at::NoGradGuard no_grad;
     for (auto& p : vae->module().parameters()) p.copy_(p.to(dtype).to(at::kFloat));
   }
@@ -128,6 +134,35 @@ SdxlInpaint SdxlInpaint::load(const SdxlInpaintFiles& files, const at::Device& d
       throw ModelError("prompt cache " + files.prompt_embeds.string() + ": tensor " + key + " is missing");
   return SdxlInpaint(std::move(unet), std::move(vae), std::move(scheduler), prompts.tensor("prompt_embeds"),
                      prompts.tensor("pooled_prompt_embeds"));
+}
+
+SdxlInpaint SdxlInpaint::random(const std::filesystem::path& config_dir, const at::Device& device,
+                                 at::ScalarType dtype, uint64_t seed) {
+  const SdxlInpaintFiles files = SdxlInpaintFiles::under(config_dir);
+  std::string missing;
+  for (const auto* p : {&files.unet_config, &files.vae_config, &files.scheduler_config})
+    if (!std::filesystem::is_regular_file(*p)) missing += (missing.empty() ? "" : ", ") + p->string();
+  if (!missing.empty())
+    throw ModelError("sdxl-inpaint with random weights: missing config file(s) " + missing +
+                     " (model/configs/full holds the SDXL-Inpainting configs)");
+  const auto options = at::TensorOptions().device(device).dtype(dtype);
+  const UNetConfig unet_config = UNetConfig::from_file(files.unet_config);
+  auto unet = std::make_unique<UNet2DConditionModel>(unet_config, options);
+  unet->randomize(seed);
+  bool upcast = false;
+  auto vae = make_vae(files.vae_config, options, &upcast);
+  vae->randomize(seed + 1);
+  auto scheduler = std::make_unique<EulerDiscreteScheduler>(EulerDiscreteConfig::from_file(files.scheduler_config));
+  // add_embedding takes the pooled embedding and the six time ids.
+  const int64_t pooled_dim =
+      unet_config.projection_class_embeddings_input_dim - 6 * unet_config.addition_time_embed_dim;
+  if (pooled_dim <= 0)
+    throw ModelError(files.unet_config.string() + ": projection_class_embeddings_input_dim leaves no pooled embedding");
+  auto gen = at::detail::createCPUGenerator(seed + 2);
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  const at::Tensor prompt = at::randn({1, 77, unet_config.cross_attention_dim}, gen, f32);
+  const at::Tensor pooled = at::randn({1, pooled_dim}, gen, f32);
+  return SdxlInpaint(std::move(unet), std::move(vae), std::move(scheduler), prompt, pooled);
 }
 
 SdxlInpaintResult SdxlInpaint::run(const at::Tensor& image, const at::Tensor& mask,

@@ -82,6 +82,14 @@ class SdxlInpaint {
  public:
   // Loads the networks on `device` in `dtype` (fp32/fp16/bf16), the scheduler config and the prompt cache.
   static SdxlInpaint load(const SdxlInpaintFiles& files, const at::Device& device, at::ScalarType dtype);
+  // Random networks from the configs alone, for latency and memory measurements without weight files:
+  // `config_dir`/sdxl-inpainting/{unet/config.json, vae/config.json, scheduler/scheduler_config.json}
+  // (model/configs/full: the real SDXL-Inpainting configs; model/configs/tiny: a tiny one of the same structure).
+  // Parameters as model/nn/layers.h randomize_parameters, a random prompt cache of the shapes the UNet config
+  // implies ([1,77,cross_attention_dim], [1,pooled]); the VAE dtype follows load()'s force_upcast rule.
+  // ModelError names a missing config file.
+  static SdxlInpaint random(const std::filesystem::path& config_dir, const at::Device& device, at::ScalarType dtype,
+                            uint64_t seed = 0);
   // Networks built elsewhere (random full-size weights for measurements, tiny configs for tests).
   SdxlInpaint(std::unique_ptr<UNet2DConditionModel> unet, std::unique_ptr<AutoencoderKL> vae,
               std::unique_ptr<EulerDiscreteScheduler> scheduler, at::Tensor prompt_embeds,
