@@ -286,7 +286,7 @@ TEST_CASE("sdxl-inpaint: pipeline on tiny networks (draw order, conditioning, ca
   CHECK((r.image - in.image).abs().masked_select(keep).max().item<double>() > 0.05);
 }
 
-TEST_CASE("sdxl-inpaint: guidance 1 runs the unguided path; the batched guidance path agrees with it") {
+TEST_CASE("sdxl-inpaint: guidance 1 runs the unguided path, and the batched guidance path agrees with it") {
   const auto pipe = tiny_pipeline();
   const auto in = tiny_inputs();
   osor::model::SdxlInpaintOptions opt;
@@ -337,7 +337,7 @@ TEST_CASE("sdxl-inpaint: a bfloat16 pipeline runs in its dtype and stays near th
   CHECK(mean <= 0.05);
 }
 
-TEST_CASE("sdxl-inpaint: load() reads the weights layout; an fp16 pipeline upcasts a force_upcast VAE") {
+TEST_CASE("sdxl-inpaint: load() reads the weights layout, and an fp16 pipeline upcasts a force_upcast VAE") {
   const auto dir = write_tiny_layout("sdxl_inpaint_layout");
   const auto files = osor::model::SdxlInpaintFiles::locate(dir);
   const auto in = tiny_inputs();
@@ -373,7 +373,7 @@ TEST_CASE("sdxl-inpaint: load() reads the weights layout; an fp16 pipeline upcas
                         tiny_pipeline().run(in.image, in.mask, opt).image));
 }
 
-TEST_CASE("sdxl-inpaint: random() builds the networks from model/configs alone; a missing config is named") {
+TEST_CASE("sdxl-inpaint: random() builds the networks from model/configs alone and names a missing config") {
   const auto pipe = osor::model::SdxlInpaint::random(std::filesystem::path(OSOR_MODEL_CONFIGS_DIR) / "tiny",
                                                      at::kCPU, at::kFloat, 3);
   const auto in = tiny_inputs();
