@@ -4,11 +4,12 @@ effect mask) from the CC0 / public-domain photos that Debian's python3-skimage s
 
 Reproducible from --seed (default 20261128): the same seed and skimage 0.19.3 give byte-identical PNGs.
 Each sample: a background crop B (ground truth), an object O with alpha A (a silhouette or a procedural
-shape textured from another photo), a cast shadow S (A shifted, sheared, blurred; darkens B in linear
-light) and, for every third sample, a reflection R (A flipped below its base, faded). Then
+shape textured from another photo), a contact shadow S (A flipped below its base, squashed, sheared,
+blurred; darkens B by a factor 1 − k·S in linear light, k the shadow strength) and, for every third sample,
+a reflection R (A flipped below its base, faded). Then
     input = composite(B shadowed and reflected, O over A)
     object mask = A > 0.5
-    effect mask = object ∪ (S > 0.08) ∪ (R > 0.08)
+    effect mask = object ∪ (k·S ≥ 0.1) ∪ (R ≥ 0.1)          (the effects where they are visible)
 Usage: /usr/bin/python3 scripts/make_sample_benchmark.py [--out bench_data/sample] [--seed N] [--count 24]
 Needs: python3-skimage (>= 0.19), python3-numpy, python3-scipy (Debian packages).
 """
@@ -68,7 +69,12 @@ def shape_alpha(kind, rng):
         a = transform.resize(data.logo()[..., 3] / 255.0, (n, n), order=1, anti_aliasing=True)
     elif kind == "coins":
         c = data.coins()[180:300, 260:380] / 255.0  # a cluster of coins, thresholded
-        a = transform.resize((ndimage.gaussian_filter(c, 1.5) > 0.45).astype(float), (n, n), order=1)
+        # A pile: the coins closed into one connected cut-out (gaps between touching coins filled).
+        pile = ndimage.binary_closing(ndimage.gaussian_filter(c, 1.5) > 0.45, structure=np.ones((9, 9)), iterations=2)
+        lab, count = ndimage.label(pile)
+        if count:
+            pile = lab == 1 + int(np.argmax(ndimage.sum(pile, lab, range(1, count + 1))))
+        a = transform.resize(pile.astype(float), (n, n), order=1)
     elif kind == "ellipse":
         rx, ry, th = rng.uniform(0.5, 0.9), rng.uniform(0.3, 0.7), rng.uniform(0, np.pi)
         u = xx * np.cos(th) + yy * np.sin(th)
@@ -108,17 +114,18 @@ def linear_to_srgb(x):
 
 
 def cast_shadow(alpha, rng):
-    dx, dy = rng.uniform(-0.12, 0.12) * alpha.shape[1], rng.uniform(0.03, 0.1) * alpha.shape[0]
-    shear = rng.uniform(-0.6, 0.6)
+    """A contact shadow on the ground plane: the silhouette flipped below its base row (attached at the feet),
+    squashed to 20-35 % of its height, leaning sideways, softened a little."""
+    squash, shear = rng.uniform(0.2, 0.35), rng.uniform(-0.35, 0.35)
+    dx = rng.uniform(-0.03, 0.03) * alpha.shape[1]
     rows = alpha.any(axis=1).nonzero()[0]
     base = rows.max() if rows.size else alpha.shape[0] // 2
-    # Shear around the object's base row (the shadow is attached at the feet), then squash vertically.
-    squash = rng.uniform(0.35, 0.7)
-    matrix = np.array([[1 / squash, 0], [-shear / squash, 1]])
-    centre = np.array([base, alpha.shape[1] / 2])
-    offset = centre - matrix @ (centre + np.array([dy, dx]))
+    # Output (r, c) below the base reads the silhouette at row base - (r - base)/squash, column c - shear·(r - base)/squash.
+    matrix = np.array([[-1 / squash, 0], [-shear / squash, 1]])
+    offset = np.array([base + base / squash, shear * base / squash - dx])
     s = ndimage.affine_transform(alpha, matrix, offset=offset, order=1, mode="constant")
-    return np.clip(ndimage.gaussian_filter(s, rng.uniform(2.0, 4.5)) * 1.2, 0, 1)
+    s[:base] = 0
+    return np.clip(ndimage.gaussian_filter(s, rng.uniform(1.0, 2.0)) * 1.2, 0, 1)
 
 
 def reflection(alpha, rng):
@@ -128,7 +135,7 @@ def reflection(alpha, rng):
     top, base = rows.min(), rows.max()
     h = base - top + 1
     refl = np.zeros_like(alpha)
-    span = min(h, alpha.shape[0] - base - 1)
+    span = min(int(0.4 * h), alpha.shape[0] - base - 1)  # the lower part of the object, mirrored and fading out
     if span <= 2:
         return refl
     refl[base + 1:base + 1 + span] = alpha[base - span + 1:base + 1][::-1]
@@ -148,7 +155,7 @@ def make_sample(index, rng):
     obj = np.clip(texture * tint, 0, 1)
     alpha = place(shape_alpha(shape, rng), rng, SIZE, rng.uniform(0.3, 0.5))
     shadow = cast_shadow(alpha, rng) * (1 - alpha)
-    strength = rng.uniform(0.35, 0.6)
+    strength = rng.uniform(0.6, 0.8)
     lin = srgb_to_linear(bg) * (1 - strength * shadow[..., None])
     with_reflection = index % 3 == 2
     refl = reflection(alpha, rng) * (1 - alpha) if with_reflection else np.zeros(SIZE)
@@ -157,7 +164,8 @@ def make_sample(index, rng):
     composite = scene * (1 - alpha[..., None]) + obj * alpha[..., None]
     to_u8 = lambda x: np.clip(np.round(x * 255), 0, 255).astype(np.uint8)
     object_mask = alpha > 0.5
-    effect_mask = object_mask | (shadow > 0.08) | (refl > 0.08)
+    # Effects where they are visible: at least 10 % less light under the shadow, 10 % reflection opacity.
+    effect_mask = object_mask | (strength * shadow >= 0.1) | (refl >= 0.1)
     meta = {"id": f"s{index:02d}", "background": bg_name, "object_shape": shape, "object_texture": tex_name,
             "shadow_strength": round(float(strength), 4), "reflection": with_reflection,
             "object_pixels": int(object_mask.sum()), "effect_pixels": int(effect_mask.sum())}
