@@ -56,7 +56,7 @@ TEST_CASE("method specs parse name and options, and print canonically") {
   CHECK_THROWS_WITH_AS(make("opencv-ns:size=3"), doctest::Contains("unknown option 'size'"), AdapterError);
 }
 
-TEST_CASE("identity returns the input; OpenCV inpainting changes only the masked pixels") {
+TEST_CASE("identity returns the input, OpenCV inpainting changes only the masked pixels") {
   const auto in = make_input();
   CHECK(make("identity")->remove(in).image.equal(in.image));
   for (const char* method : {"opencv-telea:radius=3", "opencv-ns"}) {

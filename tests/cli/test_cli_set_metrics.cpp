@@ -83,7 +83,7 @@ TEST_CASE("osor score --metric lpips matches lpips 0.1.4 (alex) per image, in th
   CHECK(std::abs(j["mean"].get<double>() - sum / ids.size()) <= 1e-6);
 }
 
-TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end; cache and feature files agree") {
+TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end, cache and feature files agree") {
   const fs::path conf = osor::test::shared_conformance_dir();
   if (conf.empty()) {
     MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
@@ -271,7 +271,7 @@ TEST_CASE("feature files: malformed names metadata and missing tensors are repor
   CHECK(std::abs(j["value"].get<double>()) < 1e-9);
 }
 
-TEST_CASE("osor eval computes lpips, fid and cmmd on the sample with weights; without them the table shows a dash") {
+TEST_CASE("osor eval computes lpips, fid and cmmd on the sample with weights, without them the table shows a dash") {
   const fs::path conf = osor::test::shared_conformance_dir();
   if (conf.empty()) {
     MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");

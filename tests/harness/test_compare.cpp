@@ -118,7 +118,7 @@ TEST_CASE("compare: an improvement is not a regression") {
   CHECK(row(r, "fid").status == CompareStatus::Improved);
 }
 
-TEST_CASE("compare: a drop within the tolerance passes; the same drop without tolerance fails") {
+TEST_CASE("compare: a drop within the tolerance passes, the same drop without tolerance fails") {
   const RunRecord base = make_run(kPsnr, kLpips, 12.0);
   const RunRecord next = make_run(shifted(kPsnr, -0.05), shifted(kLpips, 0.001), 12.5);
   CompareOptions options;
@@ -202,7 +202,7 @@ TEST_CASE("compare: --method-map matches a renamed method") {
   CHECK(row(r, "psnr").status == CompareStatus::Regressed);
 }
 
-TEST_CASE("compare: infinite PSNR pairs (identical images) are no change; inf to finite is a regression") {
+TEST_CASE("compare: infinite PSNR pairs (identical images) are no change, inf to finite is a regression") {
   std::vector<double> base_psnr = kPsnr, same = kPsnr;
   const double inf = std::numeric_limits<double>::infinity();
   for (size_t i = 0; i < 10; ++i) base_psnr[i] = same[i] = inf;

@@ -25,7 +25,7 @@ cv::Mat with_patches(const cv::Mat& bg, const std::vector<cv::Rect>& rects) {
 
 }  // namespace
 
-TEST_CASE("savp pair: pasted object with a shadow is kept; the effect mask covers object and shadow") {
+TEST_CASE("savp pair: pasted object with a shadow is kept, the effect mask covers object and shadow") {
   const SavpConfig config;
   const auto s = scenes::shadow_scene();
   scenes::FixedDetector detector;
@@ -144,7 +144,7 @@ TEST_CASE("savp pair: a uniform colour shift passes the audit and is rejected by
   CHECK(r.kept);
 }
 
-TEST_CASE("savp pair: several validated boxes are OR-ed (intended); reference_quirk fails like the official code") {
+TEST_CASE("savp pair: several validated boxes are OR-ed (intended), reference_quirk fails like the official code") {
   SavpConfig config;
   const cv::Mat bg = scenes::background(300, 300);
   const cv::Rect a{20, 20, 70, 70}, b{180, 150, 60, 80};

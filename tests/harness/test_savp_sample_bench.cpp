@@ -15,7 +15,7 @@
 using namespace osor::harness::savp;
 namespace fs = std::filesystem;
 
-TEST_CASE("savp on the bundled sample benchmark keeps every sample; effect-mask IoU above the measured floor") {
+TEST_CASE("savp on the bundled sample benchmark keeps every sample, effect-mask IoU above the measured floor") {
   // $OSOR_SAMPLE_BENCH_DIR: another output of scripts/make_sample_benchmark.py (e.g. other seeds).
   const char* other = std::getenv("OSOR_SAMPLE_BENCH_DIR");
   const fs::path root = other && *other ? fs::path(other)

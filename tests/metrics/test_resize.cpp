@@ -30,7 +30,7 @@ void parse_key(const std::string& key, std::string& filter, int64_t& h, int64_t&
 
 }  // namespace
 
-TEST_CASE("pil_resize_u8 gives Pillow's bytes exactly (bicubic, lanczos, bilinear; down, up, one axis)") {
+TEST_CASE("pil_resize_u8 gives Pillow's bytes exactly (bicubic, lanczos, bilinear, down, up, one axis)") {
   const SafetensorsFile f = SafetensorsFile::open(osor::test::fixtures_dir() / "networks" / "pil_resize.safetensors");
   const at::Tensor in = f.tensor("in_u8").permute({2, 0, 1}).unsqueeze(0);  // HWC → NCHW
   int cases = 0;

@@ -72,7 +72,7 @@ TEST_CASE("lora: adapters disabled give the base UNet with the widened conv_out"
   CHECK(err <= atol);
 }
 
-TEST_CASE("lora: a key naming no UNet layer is an error that names it; widen_conv_out keeps the old rows") {
+TEST_CASE("lora: a key naming no UNet layer is an error that names it, widen_conv_out keeps the old rows") {
   const auto fx = osor::test::open_model_fixture("sdxl_unet");
   if (!fx) return;
   const auto config = osor::model::UNetConfig::from_json(fx->json.at("config").dump(), "sdxl_unet.json:config");

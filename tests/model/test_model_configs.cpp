@@ -36,7 +36,7 @@ TEST_CASE("model configs: full/ builds the reference SDXL-Inpainting parameter c
   CHECK(vae_config.scaling_factor == doctest::Approx(0.13025));
 }
 
-TEST_CASE("model configs: OsorSdxl::random runs the tiny architecture; a missing config is named") {
+TEST_CASE("model configs: OsorSdxl::random runs the tiny architecture, a missing config is named") {
   const auto model = osor::model::OsorSdxl::random(configs("tiny").parent_path(), at::kCPU, at::kFloat, 3);
   CHECK(model.has_alpha_head());
   at::manual_seed(0);

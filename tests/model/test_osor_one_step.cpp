@@ -72,7 +72,7 @@ TEST_CASE("osor one-step: Phase I hard blending keeps the unmasked latent exactl
   CHECK(at::equal(r.trace.at("z_out").masked_select(r.alpha == 1), r.trace.at("x0").masked_select(r.alpha == 1)));
 }
 
-TEST_CASE("osor one-step: processing size follows OSOR's resize policy; missing weights are named") {
+TEST_CASE("osor one-step: processing size follows OSOR's resize policy, missing weights are named") {
   CHECK((osor::model::processing_size(70, 90) == std::pair<int64_t, int64_t>{80, 96}));
   CHECK((osor::model::processing_size(1024, 1024) == std::pair<int64_t, int64_t>{512, 512}));
   CHECK((osor::model::processing_size(600, 1000) == std::pair<int64_t, int64_t>{512, 864}));  // 853 → 864

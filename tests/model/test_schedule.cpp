@@ -43,7 +43,7 @@ TEST_CASE("schedule: DDPM table, add_noise and x0 (clipped and not) match diffus
   }
 }
 
-TEST_CASE("schedule: a config without clip_sample clips (DDPMScheduler default); bad settings are named") {
+TEST_CASE("schedule: a config without clip_sample clips (DDPMScheduler default), bad settings are named") {
   const auto c = osor::model::DdpmScheduleConfig::from_json(R"({"beta_schedule": "scaled_linear"})", "s.json");
   CHECK(c.clip_sample);
   CHECK_THROWS_WITH_AS(osor::model::DdpmScheduleConfig::from_json(R"({"beta_schedule": "cosine"})", "s.json"),

@@ -155,7 +155,7 @@ TEST_CASE("latex table: booktabs, grouped header, \\textbf/\\underline, escaping
     }
 }
 
-TEST_CASE("csv: one row per aggregate with mean, std, ci95, n, n_failed; quoted names") {
+TEST_CASE("csv: one row per aggregate with mean, std, ci95, n, n_failed, quoted names") {
   const json results = osor::test::fixture_results();
   const std::string csv = osor::reports::render_csv(results);
   const auto lines = lines_of(csv);
