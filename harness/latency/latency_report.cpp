@@ -80,7 +80,7 @@ std::string latency_table(const LatencyRun& run) {
   };
   o << "osor latency: " << run.method << " on " << run.device << " (" << system_text("name");
   if (c10::Device(run.device).is_cpu() && run.system.is_object() && run.system.contains("cpu_threads"))
-    o << ", " << run.system["cpu_threads"].dump() << " threads";
+    o << ", " << run.system["cpu_threads"].dump() << (run.system["cpu_threads"] == 1 ? " thread" : " threads");
   o << "), " << run.dtype << ", LibTorch " << system_text("libtorch") << "\n";
   o << "weights " << run.weights << "; inputs " << run.inputs << "; load " << ms_text(run.load_ms)
     << " ms (not timed below)\n\n";

@@ -137,7 +137,8 @@ std::string device_label(const c10::Device& device) {
   const json j = describe_system(device);
   const std::string name = j["name"].is_string() ? j["name"].get<std::string>() : std::string();
   if (device.is_cpu())
-    return (name.empty() ? std::string("CPU") : name) + " (cpu, " + std::to_string(at::get_num_threads()) + " threads)";
+    return (name.empty() ? std::string("CPU") : name) + " (cpu, " + std::to_string(at::get_num_threads()) +
+           (at::get_num_threads() == 1 ? " thread)" : " threads)");
   return (name.empty() ? std::string("unnamed device") : name) + " (" + device.str() + ")";
 }
 
