@@ -18,15 +18,6 @@ double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
-at::ScalarType parse_dtype(const std::string& name) {
-  if (name == "fp32") return at::kFloat;
-  if (name == "fp16") return at::kHalf;
-  if (name == "bf16") return at::kBFloat16;
-  throw AdapterError("osor-sdxl: --dtype must be fp32, fp16 or bf16 (got '" + name + "')");
-}
-
-at::Tensor to_u8(const at::Tensor& x01) { return (x01 * 255.0).round().clamp(0, 255).to(at::kByte); }
-
 // Pillow's NEAREST resize: source index floor((i + 0.5) · in / out).
 at::Tensor pil_nearest(const at::Tensor& img, int64_t out_h, int64_t out_w) {
   auto index = [](int64_t in, int64_t out) {
@@ -72,16 +63,17 @@ OsorSdxlRemover::OsorSdxlRemover(const MethodSpec& spec, const RemoverContext& c
       impl_->noise = model::OneStepNoise{file.tensor("posterior").clone(), file.tensor("eps").clone()};
     }
     impl_->device = at::Device(context.device);
+    const at::ScalarType dtype = model_dtype("osor-sdxl", context.dtype);
     if (context.random_weights) {
       if (lora == "runtime")
         throw AdapterError("method osor-sdxl: lora=runtime needs the OSOR checkpoint (not with random weights)");
       impl_->model = std::make_unique<model::OsorSdxl>(
-          model::OsorSdxl::random(context.weights_dir, impl_->device, parse_dtype(context.dtype), context.seed));
+          model::OsorSdxl::random(context.weights_dir, impl_->device, dtype, context.seed));
     } else {
       model::LoraOptions lora_options;
       lora_options.merge = lora == "merged";
       impl_->model = std::make_unique<model::OsorSdxl>(model::OsorSdxl::load(
-          model::OsorSdxlFiles::locate(context.weights_dir), impl_->device, parse_dtype(context.dtype), lora_options));
+          model::OsorSdxlFiles::locate(context.weights_dir), impl_->device, dtype, lora_options));
     }
   } catch (const AdapterError&) {
     throw;

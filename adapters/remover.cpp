@@ -1,5 +1,7 @@
 #include "adapters/remover.h"
 
+#include <ATen/ATen.h>
+
 #include <cstdlib>
 
 #include "adapters/error.h"
@@ -49,5 +51,14 @@ std::string option_text(const MethodSpec& spec, const std::string& key, const st
   const auto it = spec.options.find(key);
   return it == spec.options.end() ? fallback : it->second;
 }
+
+at::ScalarType model_dtype(const std::string& method, const std::string& name) {
+  if (name == "fp32") return at::kFloat;
+  if (name == "fp16") return at::kHalf;
+  if (name == "bf16") return at::kBFloat16;
+  throw AdapterError("method " + method + ": --dtype must be fp32, fp16 or bf16 (got '" + name + "')");
+}
+
+at::Tensor to_u8(const at::Tensor& image01) { return (image01 * 255.0).round().clamp(0, 255).to(at::kByte); }
 
 }  // namespace osor::adapters

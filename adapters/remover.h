@@ -71,4 +71,9 @@ class Remover {
 double option_number(const MethodSpec& spec, const std::string& key, double fallback);
 std::string option_text(const MethodSpec& spec, const std::string& key, const std::string& fallback);
 
+// For the in-tree network methods: the --dtype name as a tensor type (fp32, fp16, bf16; AdapterError naming
+// `method` otherwise), and [0,1] float images as 8-bit values (round half to even, clamped).
+at::ScalarType model_dtype(const std::string& method, const std::string& name);
+at::Tensor to_u8(const at::Tensor& image01);
+
 }  // namespace osor::adapters

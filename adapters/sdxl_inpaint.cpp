@@ -18,15 +18,6 @@ double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
-at::ScalarType parse_dtype(const std::string& name) {
-  if (name == "fp32") return at::kFloat;
-  if (name == "fp16") return at::kHalf;
-  if (name == "bf16") return at::kBFloat16;
-  throw AdapterError("sdxl-inpaint: --dtype must be fp32, fp16 or bf16 (got '" + name + "')");
-}
-
-at::Tensor to_u8(const at::Tensor& x01) { return (x01 * 255.0).round().clamp(0, 255).to(at::kByte); }
-
 }  // namespace
 
 struct SdxlInpaintRemover::Impl {
@@ -72,13 +63,14 @@ SdxlInpaintRemover::SdxlInpaintRemover(const MethodSpec& spec, const RemoverCont
       o.noise = draws;
     }
     impl_->device = at::Device(context.device);
+    const at::ScalarType dtype = model_dtype("sdxl-inpaint", context.dtype);
     if (context.random_weights) {
       if (!prompt.empty()) throw AdapterError("method sdxl-inpaint: prompt=FILE is not used with random weights");
       impl_->model = std::make_unique<model::SdxlInpaint>(
-          model::SdxlInpaint::random(context.weights_dir, impl_->device, parse_dtype(context.dtype), context.seed));
+          model::SdxlInpaint::random(context.weights_dir, impl_->device, dtype, context.seed));
     } else {
       impl_->model = std::make_unique<model::SdxlInpaint>(model::SdxlInpaint::load(
-          model::SdxlInpaintFiles::locate(context.weights_dir, prompt), impl_->device, parse_dtype(context.dtype)));
+          model::SdxlInpaintFiles::locate(context.weights_dir, prompt), impl_->device, dtype));
     }
   } catch (const AdapterError&) {
     throw;
