@@ -5,20 +5,16 @@
 #include "model/error.h"
 #include "model/io/safetensors.h"
 #include "model/schedule.h"
+#include "model/sdxl_inpaint/multi_step.h"
 #include "model/stage_timer.h"
 #include "model/unet/unet_2d_condition.h"
 #include "model/vae/autoencoder_kl.h"
+#include "model/weights_manifest.h"
 
 namespace osor::model {
 namespace {
 
 int64_t ceil16(int64_t v) { return (v + 15) / 16 * 16; }
-
-std::filesystem::path first_existing(const std::filesystem::path& dir, std::initializer_list<const char*> names) {
-  for (const char* n : names)
-    if (std::filesystem::exists(dir / n)) return dir / n;
-  return dir / *names.begin();
-}
 
 }  // namespace
 
@@ -32,17 +28,16 @@ std::pair<int64_t, int64_t> processing_size(int64_t height, int64_t width, int64
 }
 
 OsorSdxlFiles OsorSdxlFiles::locate(const std::filesystem::path& weights_dir) {
-  const auto base = weights_dir / "sdxl-inpainting", osor = weights_dir / "osor-sdxl";
+  // The backbone's files are the SDXL-Inpainting baseline's (one layout, from model/weights_manifest).
+  const SdxlInpaintFiles backbone = SdxlInpaintFiles::under(weights_dir);
   OsorSdxlFiles f;
-  f.unet_config = base / "unet" / "config.json";
-  f.unet_weights = first_existing(base / "unet", {"diffusion_pytorch_model.safetensors",
-                                                  "diffusion_pytorch_model.fp16.safetensors"});
-  f.vae_config = base / "vae" / "config.json";
-  f.vae_weights = first_existing(base / "vae", {"diffusion_pytorch_model.safetensors",
-                                                "diffusion_pytorch_model.fp16.safetensors"});
-  f.scheduler_config = base / "scheduler" / "scheduler_config.json";
-  f.osor_checkpoint = osor / "state_dict.safetensors";
-  f.prompt_embeds = osor / "prompt_embeds.safetensors";
+  f.unet_config = backbone.unet_config;
+  f.unet_weights = backbone.unet_weights;
+  f.vae_config = backbone.vae_config;
+  f.vae_weights = backbone.vae_weights;
+  f.scheduler_config = backbone.scheduler_config;
+  f.osor_checkpoint = weights_dir / weights_file_info("osor-state-dict").relative_path;
+  f.prompt_embeds = backbone.prompt_embeds;
   std::string missing;
   for (const auto* p : {&f.unet_config, &f.unet_weights, &f.vae_config, &f.vae_weights, &f.scheduler_config,
                         &f.osor_checkpoint, &f.prompt_embeds})
