@@ -15,16 +15,15 @@
 #include "metrics/resize.h"
 #include "model/io/safetensors.h"
 #include "tests/metrics/inception_formula_weights.h"
+#include "tests/fixture_tensors.h"
 #include "tests/test_paths.h"
 
 using namespace osor;
 using model::SafetensorsFile;
+using test::keys_with;
+using test::max_abs;
 
 namespace {
-
-double max_abs(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kDouble).flatten() - b.to(at::kDouble).flatten()).abs().max().item<double>();
-}
 
 nlohmann::json read_json(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -36,15 +35,6 @@ at::Tensor image(const std::filesystem::path& conf, const std::string& key) {
 }
 
 at::Tensor to_u8(const at::Tensor& rgb01) { return rgb01.mul(255).round().to(at::kByte); }
-
-// The image keys that have a tensor "<key><suffix>" (not hard-coded: the hidden set uses other pictures).
-std::vector<std::string> keys_with(const SafetensorsFile& f, const std::string& suffix) {
-  std::vector<std::string> keys;
-  for (const auto& name : f.names())
-    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      keys.push_back(name.substr(0, name.size() - suffix.size()));
-  return keys;
-}
 
 }  // namespace
 

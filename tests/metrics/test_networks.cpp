@@ -15,16 +15,15 @@
 #include "model/error.h"
 #include "model/io/safetensors.h"
 #include "tests/metrics/inception_formula_weights.h"
+#include "tests/fixture_tensors.h"
 #include "tests/test_paths.h"
 
 using namespace osor;
 using model::SafetensorsFile;
+using test::keys_with;
+using test::max_abs;
 
 namespace {
-
-double max_abs(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kDouble).flatten() - b.to(at::kDouble).flatten()).abs().max().item<double>();
-}
 
 // The conformance Inception weights: formula conv file (generated into the scratch folder) + BN file.
 std::vector<std::filesystem::path> conformance_inception_files(const std::filesystem::path& conf, test::FormulaWeightsReport* report) {
@@ -37,16 +36,6 @@ std::vector<std::filesystem::path> conformance_inception_files(const std::filesy
 }
 
 void write_text(const std::filesystem::path& p, const std::string& text) { std::ofstream(p) << text; }
-
-// The image keys of a fixture file that have a tensor named "<key><suffix>" (keys are not hard-coded: the
-// hidden conformance set uses other pictures).
-std::vector<std::string> keys_with(const SafetensorsFile& f, const std::string& suffix) {
-  std::vector<std::string> keys;
-  for (const auto& name : f.names())
-    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      keys.push_back(name.substr(0, name.size() - suffix.size()));
-  return keys;
-}
 
 }  // namespace
 
