@@ -37,6 +37,20 @@ void check_adapter(const LoraAdapter& a, int64_t out, int64_t in, const char* ki
                      shape_text(a.up.sizes()));
 }
 
+// Merged: weight += B·A·scale in float32, rounded back to the weight's dtype, and no adapter kept. Runtime: the
+// adapter kept (in the weight's dtype and device) for forward() to add.
+void attach(LoraAdapter adapter, bool merge, at::Tensor& weight, LoraAdapter& lora) {
+  if (merge) {
+    at::NoGradGuard no_grad;
+    weight.copy_((weight.to(at::kFloat) + delta_weight(adapter, weight.sizes())).to(weight.scalar_type()));
+    lora = {};
+  } else {
+    adapter.down = adapter.down.to(weight.options());
+    adapter.up = adapter.up.to(weight.options());
+    lora = std::move(adapter);
+  }
+}
+
 }  // namespace
 
 const at::TensorOptions& param_options() { return current_options; }
@@ -62,15 +76,7 @@ void Linear::attach_lora(LoraAdapter adapter, bool merge) {
     throw ModelError("LoRA adapter for a Linear layer must have 2-D lora_A/lora_B, got " +
                      shape_text(adapter.down.sizes()) + " and " + shape_text(adapter.up.sizes()));
   check_adapter(adapter, weight.size(0), weight.size(1), "Linear");
-  if (merge) {
-    at::NoGradGuard no_grad;
-    weight.copy_((weight.to(at::kFloat) + delta_weight(adapter, weight.sizes())).to(weight.scalar_type()));
-    lora = {};
-  } else {
-    adapter.down = adapter.down.to(weight.options());
-    adapter.up = adapter.up.to(weight.options());
-    lora = std::move(adapter);
-  }
+  attach(std::move(adapter), merge, weight, lora);
 }
 
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t padding_, bool with_bias)
@@ -93,15 +99,7 @@ void Conv2d::attach_lora(LoraAdapter adapter, bool merge) {
                      shape_text(adapter.down.sizes()) + " and lora_B " + shape_text(adapter.up.sizes()) +
                      " (expected [r,in,kh,kw] and [out,r,1,1])");
   check_adapter(adapter, weight.size(0), weight.size(1), "Conv2d");
-  if (merge) {
-    at::NoGradGuard no_grad;
-    weight.copy_((weight.to(at::kFloat) + delta_weight(adapter, weight.sizes())).to(weight.scalar_type()));
-    lora = {};
-  } else {
-    adapter.down = adapter.down.to(weight.options());
-    adapter.up = adapter.up.to(weight.options());
-    lora = std::move(adapter);
-  }
+  attach(std::move(adapter), merge, weight, lora);
 }
 
 void Conv2d::replace(const at::Tensor& new_weight, const at::Tensor& new_bias) {
