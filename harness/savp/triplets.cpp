@@ -27,6 +27,33 @@ EditKind parse_kind(std::string k, const std::string& where) {
   throw HarnessError(where + ": kind '" + k + "' (expected add or remove)");
 }
 
+// Calls fn(line_json, "<file>:<line>") for every non-blank line of a JSON-lines file; a line that is not JSON is an
+// error naming the file and the line.
+template <typename Fn>
+void for_each_json_line(const fs::path& path, const char* what, Fn&& fn) {
+  std::ifstream in(path);
+  if (!in) throw HarnessError(path.string() + ": cannot open the " + what);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path.string() + ":" + std::to_string(n);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw HarnessError(where + ": invalid JSON: " + e.what());
+    }
+    fn(j, where);
+  }
+}
+
+// An "id" given as a string or as an integer.
+std::string id_text(const nlohmann::json& id, const std::string& where) {
+  if (id.is_number_integer()) return std::to_string(id.get<long long>());
+  if (id.is_string()) return id.get<std::string>();
+  throw HarnessError(where + ": \"id\" must be a string or an integer, got " + id.dump());
+}
+
 void check_id(const std::string& id, const std::string& where, std::set<std::string>& seen) {
   if (id.empty() || id == "." || id == ".." || id.find('/') != std::string::npos || id.find('\\') != std::string::npos ||
       id[0] == '.')
@@ -62,23 +89,12 @@ std::vector<std::string> csv_fields(const std::string& line, const std::string& 
 }
 
 std::vector<Triplet> read_jsonl(const fs::path& path, const std::string& fallback) {
-  std::ifstream in(path);
-  if (!in) throw HarnessError(path.string() + ": cannot open the triplet manifest");
   std::vector<Triplet> out;
   std::set<std::string> seen;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path.string() + ":" + std::to_string(n);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw HarnessError(where + ": invalid JSON: " + e.what());
-    }
+  for_each_json_line(path, "triplet manifest", [&](const nlohmann::json& j, const std::string& where) {
     Triplet t;
     try {
-      t.id = j.at("id").is_number() ? std::to_string(j.at("id").get<long long>()) : j.at("id").get<std::string>();
+      t.id = id_text(j.at("id"), where);
       t.source = resolve(path.parent_path(), j.at("source").get<std::string>());
       t.edited = resolve(path.parent_path(), j.at("edited").get<std::string>());
       t.instruction = j.value("instruction", std::string());
@@ -89,7 +105,7 @@ std::vector<Triplet> read_jsonl(const fs::path& path, const std::string& fallbac
     if (t.instruction.empty()) t.instruction = fallback;
     check_id(t.id, where, seen);
     out.push_back(std::move(t));
-  }
+  });
   return out;
 }
 
@@ -167,13 +183,10 @@ std::vector<Triplet> read_triplets(const fs::path& path, const std::string& fall
   return read_jsonl(path, fallback_prompt);
 }
 
-std::vector<Detection> parse_boxes(const std::string& json_text, const std::string& where) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::exception& e) {
-    throw HarnessError(where + ": invalid JSON: " + e.what());
-  }
+namespace {
+
+// The boxes of a parsed detector answer: {"boxes": [...]} or the bare array.
+std::vector<Detection> boxes_of(const nlohmann::json& j, const std::string& where) {
   const nlohmann::json& boxes = j.is_object() ? j.value("boxes", nlohmann::json::array()) : j;
   if (!boxes.is_array()) throw HarnessError(where + ": 'boxes' must be an array of [x0, y0, x1, y1, score]");
   std::vector<Detection> out;
@@ -189,27 +202,28 @@ std::vector<Detection> parse_boxes(const std::string& json_text, const std::stri
   return out;
 }
 
+}  // namespace
+
+std::vector<Detection> parse_boxes(const std::string& json_text, const std::string& where) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::exception& e) {
+    throw HarnessError(where + ": invalid JSON: " + e.what());
+  }
+  return boxes_of(j, where);
+}
+
 std::map<std::string, std::vector<Detection>> read_detections(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw HarnessError(path.string() + ": file not found");
-  std::ifstream in(path);
-  if (!in) throw HarnessError(path.string() + ": cannot open the detections file");
   std::map<std::string, std::vector<Detection>> out;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path.string() + ":" + std::to_string(n);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw HarnessError(where + ": invalid JSON: " + e.what());
-    }
+  for_each_json_line(path, "detections file", [&](const nlohmann::json& j, const std::string& where) {
     if (!j.is_object() || !j.contains("id")) throw HarnessError(where + ": expected {\"id\", \"boxes\": [...]}");
-    const std::string id = j["id"].is_number() ? std::to_string(j["id"].get<long long>()) : j["id"].get<std::string>();
+    const std::string id = id_text(j["id"], where);
     if (out.count(id)) throw HarnessError(where + ": duplicate id '" + id + "'");
-    out[id] = parse_boxes(line, where);
-  }
+    out[id] = boxes_of(j, where);
+  });
   return out;
 }
 

@@ -101,6 +101,9 @@ TEST_CASE("savp detections file: boxes per id, errors with file and line") {
   std::ofstream(dir / "bad.jsonl") << R"({"id": "a", "boxes": [[1, 2, 3]]})" << "\n";
   CHECK(error_of([&] { read_detections(dir / "bad.jsonl"); }).find("bad.jsonl:1: each box must be [x0, y0, x1, y1, score]") !=
         std::string::npos);
+  std::ofstream(dir / "id.jsonl") << "\n" << R"({"id": {"x": 1}, "boxes": []})" << "\n";
+  CHECK(error_of([&] { read_detections(dir / "id.jsonl"); }) ==
+        (dir / "id.jsonl").string() + ":2: \"id\" must be a string or an integer, got {\"x\":1}");
 }
 
 TEST_CASE("savp external command: argument vector without a shell, stdout/stderr captured, timeout") {
