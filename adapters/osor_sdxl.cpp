@@ -44,8 +44,10 @@ struct OsorSdxlRemover::Impl {
 OsorSdxlRemover::OsorSdxlRemover(const MethodSpec& spec, const RemoverContext& context)
     : impl_(std::make_unique<Impl>()) {
   for (const auto& [key, value] : spec.options)
-    if (key != "short_side" && key != "t" && key != "lora" && key != "alpha" && key != "noise")
-      throw AdapterError("method osor-sdxl: unknown option '" + key + "' (short_side, t, lora, alpha, noise)");
+    if (key != "short_side" && key != "t" && key != "lora" && key != "alpha" && key != "noise" &&
+        key != "channels_last" && key != "cuda_graphs")
+      throw AdapterError("method osor-sdxl: unknown option '" + key +
+                         "' (short_side, t, lora, alpha, noise, channels_last, cuda_graphs)");
   impl_->spec = spec;
   impl_->seed = context.seed;
   impl_->short_side = static_cast<int64_t>(option_number(spec, "short_side", 512));
@@ -75,6 +77,10 @@ OsorSdxlRemover::OsorSdxlRemover(const MethodSpec& spec, const RemoverContext& c
       impl_->model = std::make_unique<model::OsorSdxl>(model::OsorSdxl::load(
           model::OsorSdxlFiles::locate(context.weights_dir), impl_->device, dtype, lora_options));
     }
+    model::OneStepExecution execution;
+    execution.unet_channels_last = option_flag(spec, "channels_last", false);
+    execution.cuda_graphs = option_flag(spec, "cuda_graphs", false);
+    impl_->model->set_execution(execution);
   } catch (const AdapterError&) {
     throw;
   } catch (const Error& e) {

@@ -52,6 +52,15 @@ std::string option_text(const MethodSpec& spec, const std::string& key, const st
   return it == spec.options.end() ? fallback : it->second;
 }
 
+bool option_flag(const MethodSpec& spec, const std::string& key, bool fallback) {
+  const auto it = spec.options.find(key);
+  if (it == spec.options.end()) return fallback;
+  const std::string& v = it->second;
+  if (v == "1" || v == "on" || v == "true") return true;
+  if (v == "0" || v == "off" || v == "false") return false;
+  throw AdapterError("method " + spec.name + ": option " + key + "=" + v + " must be 1/0, on/off or true/false");
+}
+
 at::ScalarType model_dtype(const std::string& method, const std::string& name) {
   if (name == "fp32") return at::kFloat;
   if (name == "fp16") return at::kHalf;

@@ -67,9 +67,11 @@ class Remover {
   virtual void synchronize() {}
 };
 
-// Reads an option as a number / string with a default, rejecting malformed values (AdapterError).
+// Reads an option as a number / string / flag with a default, rejecting malformed values (AdapterError).
 double option_number(const MethodSpec& spec, const std::string& key, double fallback);
 std::string option_text(const MethodSpec& spec, const std::string& key, const std::string& fallback);
+// A yes/no option: 1/0, on/off, true/false (AdapterError otherwise).
+bool option_flag(const MethodSpec& spec, const std::string& key, bool fallback);
 
 // For the in-tree network methods: the --dtype name as a tensor type (fp32, fp16, bf16; AdapterError naming
 // `method` otherwise), and [0,1] float images as 8-bit values (round half to even, clamped).

@@ -9,6 +9,7 @@
 #include "metrics/resize.h"
 #include "model/io/safetensors.h"
 #include "model/sdxl_inpaint/multi_step.h"
+#include "model/unet/unet_2d_condition.h"
 #include "model/stage_timer.h"
 
 namespace osor::adapters {
@@ -31,9 +32,10 @@ struct SdxlInpaintRemover::Impl {
 SdxlInpaintRemover::SdxlInpaintRemover(const MethodSpec& spec, const RemoverContext& context)
     : impl_(std::make_unique<Impl>()) {
   for (const auto& [key, value] : spec.options)
-    if (key != "steps" && key != "guidance" && key != "strength" && key != "size" && key != "prompt" && key != "noise")
+    if (key != "steps" && key != "guidance" && key != "strength" && key != "size" && key != "prompt" &&
+        key != "noise" && key != "channels_last")
       throw AdapterError("method sdxl-inpaint: unknown option '" + key +
-                         "' (steps, guidance, strength, size, prompt, noise)");
+                         "' (steps, guidance, strength, size, prompt, noise, channels_last)");
   impl_->spec = spec;
   auto& o = impl_->options;
   o.steps = static_cast<int64_t>(option_number(spec, "steps", 20));
@@ -72,6 +74,8 @@ SdxlInpaintRemover::SdxlInpaintRemover(const MethodSpec& spec, const RemoverCont
       impl_->model = std::make_unique<model::SdxlInpaint>(model::SdxlInpaint::load(
           model::SdxlInpaintFiles::locate(context.weights_dir, prompt), impl_->device, dtype));
     }
+    if (option_flag(spec, "channels_last", false))
+      impl_->model->unet().set_memory_format(at::MemoryFormat::ChannelsLast);
   } catch (const AdapterError&) {
     throw;
   } catch (const Error& e) {

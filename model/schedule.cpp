@@ -68,13 +68,15 @@ void DdpmSchedule::check_t(int64_t t) const {
 
 at::Tensor DdpmSchedule::add_noise(const at::Tensor& x0, const at::Tensor& noise, int64_t t) const {
   check_t(t);
-  const at::Tensor ac = alphas_cumprod_.to(x0.options())[t];
+  // ᾱ_t stays a 0-dim CPU tensor (a kernel argument on any device): no host-to-device copy, so the call can be
+  // recorded in a CUDA graph.
+  const at::Tensor ac = alphas_cumprod_.to(x0.scalar_type())[t];
   return at::pow(ac, 0.5) * x0 + at::pow(1.0 - ac, 0.5) * noise.to(x0.options());
 }
 
 at::Tensor DdpmSchedule::predict_x0(const at::Tensor& model_output, int64_t t, const at::Tensor& sample) const {
   check_t(t);
-  const at::Tensor alpha = alphas_cumprod_.to(model_output.device())[t];
+  const at::Tensor alpha = alphas_cumprod_[t];  // 0-dim CPU tensor, as in add_noise
   const at::Tensor beta = 1.0 - alpha;
   const at::Tensor out = model_output.to(at::kFloat), x = sample.to(at::kFloat);
   at::Tensor x0;

@@ -5,9 +5,11 @@
 # weights built from the real configs (model/configs/full). Everything lands in OUTDIR:
 #   env.txt              machine, LibTorch, CUDA, nvidia-smi
 #   configure.log build.log tests_cuda.log   the phases' output
-#   latency_osor_sdxl.json latency_osor_sdxl_1024.json latency_sdxl_inpaint.json   `osor latency --json`
-#                        (README "Latency"; _1024: osor-sdxl processing at 1024² instead of OSOR's 512² policy)
-#   summary.json         both medians, their ratio, the phase times, the commands; phases.tsv: seconds per phase
+#   latency_*.json       `osor latency --json` (README "Latency") per variant: osor_sdxl (OSOR's 512² policy),
+#                        osor_sdxl_1024 (processing at 1024²), its _cudnn_off / _nhwc / _graphs / _graphs_nhwc
+#                        execution levers (graphs: GPU only), sdxl_inpaint
+#   summary.json         medians, ratios to SDXL-Inpainting, the fastest variants, phase times, commands;
+#                        phases.tsv: seconds per phase
 # Budget: under 8 minutes on one H200 (16 cores), build included.
 #
 #   bash scripts/gpu_check.sh OUTDIR                 on the GPU machine
@@ -116,8 +118,20 @@ if [[ -n "$DEPS" ]]; then CONFIGURE+=("-DOSOR_VENDOR_INCLUDE_DIR=$DEPS"); fi
 if [[ -n "${OSOR_CMAKE_ARGS:-}" ]]; then read -r -a EXTRA <<< "$OSOR_CMAKE_ARGS"; CONFIGURE+=("${EXTRA[@]}"); fi
 if [[ "$MODE" == gpu ]]; then
   CONFIGURE+=(-DTORCH_CUDA_ARCH_LIST=9.0)
-  if command -v nvcc >/dev/null; then
-    CONFIGURE+=("-DCMAKE_CUDA_COMPILER=$(command -v nvcc)" "-DCUDAToolkit_ROOT=$(dirname "$(dirname "$(command -v nvcc)")")")
+  # A CUDA LibTorch's CMake config (Caffe2's public/cuda.cmake) needs a CUDA toolkit with nvcc: find_package(CUDA)
+  # locates it through nvcc, then enable_language(CUDA). Look beyond PATH too.
+  NVCC=$(command -v nvcc || true)
+  for candidate in "${CUDA_HOME:-}" "${CUDA_PATH:-}" /usr/local/cuda; do
+    if [[ -z "$NVCC" && -n "$candidate" && -x "$candidate/bin/nvcc" ]]; then NVCC="$candidate/bin/nvcc"; fi
+  done
+  if [[ -n "$NVCC" ]]; then
+    CUDA_ROOT=$(dirname "$(dirname "$NVCC")")
+    export PATH="$CUDA_ROOT/bin:$PATH"
+    CONFIGURE+=("-DCMAKE_CUDA_COMPILER=$NVCC" "-DCUDA_TOOLKIT_ROOT_DIR=$CUDA_ROOT" "-DCUDAToolkit_ROOT=$CUDA_ROOT")
+    echo "nvcc: $NVCC ($("$NVCC" --version | grep -o 'release [0-9.]*' || true))" | tee -a "$OUT/env.txt"
+  else
+    echo "gpu_check.sh: no nvcc on PATH, in \$CUDA_HOME or /usr/local/cuda; LibTorch's CMake config needs a CUDA" \
+         "toolkit, so configure will likely fail" | tee -a "$OUT/env.txt" >&2
   fi
 fi
 run_phase configure 120 "$OUT/configure.log" "${CONFIGURE[@]}"
@@ -138,48 +152,68 @@ if [[ -d "$ROOT/.gpu_fixtures" ]]; then export OSOR_CONFORMANCE_DIR="$ROOT/.gpu_
 run_phase tests_cuda "$TEST_LIMIT" "$OUT/tests_cuda.log" "$TESTS" -tc='*cuda*' --no-intro
 
 # 4. Latency: one-step OSOR-SDXL (its resize policy processes a 1024² input at 512²) and the 20-step SDXL-Inpainting
-#    baseline with classifier-free guidance (at 1024²), random full-size weights, bf16.
+#    baseline with classifier-free guidance (at 1024²), random full-size weights, bf16; cuDNN autotuning on
+#    (`--cudnn-benchmark auto`). The one-step model also processing the input at full 1024² (short_side=1024,
+#    latent 128²: the work diffusers' one-step numbers in issue 6 describe), once per execution lever: eager NCHW,
+#    cuDNN autotuning off, a channels-last UNet, CUDA graphs (GPU only), both. Each variant is its own process and
+#    its own JSON; summary.json compares them.
 LATENCY_COMMON=(--random-weights "$CONFIGS" --res "$RES" --dtype "$DTYPE" --device "$DEVICE" --synthetic --seed 0 --json)
-run_phase latency_osor_sdxl "$LATENCY_LIMIT" "$OUT/latency_osor_sdxl.log" \
-  "$OSOR" latency --method osor-sdxl "${LATENCY_COMMON[@]}" --warmup "$OSOR_WARMUP" --iters "$OSOR_ITERS" \
-  --out "$OUT/latency_osor_sdxl.json"
-# The same model processing the input at full 1024² (short_side=1024, latent 128²): the work diffusers' one-step
-# numbers in issue 6 describe.
-run_phase latency_osor_sdxl_1024 "$LATENCY_LIMIT" "$OUT/latency_osor_sdxl_1024.log" \
-  "$OSOR" latency --method "osor-sdxl:short_side=$RES" "${LATENCY_COMMON[@]}" --warmup "$OSOR_WARMUP" \
-  --iters "$OSOR_ITERS" --out "$OUT/latency_osor_sdxl_1024.json"
+# name | method | extra osor-latency arguments
+VARIANTS=(
+  "osor_sdxl|osor-sdxl|"
+  "osor_sdxl_1024|osor-sdxl:short_side=$RES|"
+  "osor_sdxl_1024_cudnn_off|osor-sdxl:short_side=$RES|--cudnn-benchmark off"
+  "osor_sdxl_1024_nhwc|osor-sdxl:short_side=$RES,channels_last=1|"
+)
+if [[ "$MODE" == gpu ]]; then
+  VARIANTS+=("osor_sdxl_graphs|osor-sdxl:cuda_graphs=1|"
+             "osor_sdxl_1024_graphs|osor-sdxl:short_side=$RES,cuda_graphs=1|"
+             "osor_sdxl_1024_graphs_nhwc|osor-sdxl:short_side=$RES,cuda_graphs=1,channels_last=1|")
+fi
+for variant in "${VARIANTS[@]}"; do
+  IFS='|' read -r name method extra <<< "$variant"
+  read -r -a extra_args <<< "$extra"
+  run_phase "latency_$name" "$LATENCY_LIMIT" "$OUT/latency_$name.log" \
+    "$OSOR" latency --method "$method" "${LATENCY_COMMON[@]}" --warmup "$OSOR_WARMUP" --iters "$OSOR_ITERS" \
+    "${extra_args[@]}" --out "$OUT/latency_$name.json"
+done
 run_phase latency_sdxl_inpaint "$LATENCY_LIMIT" "$OUT/latency_sdxl_inpaint.log" \
   "$OSOR" latency --method "$INPAINT_METHOD" "${LATENCY_COMMON[@]}" --warmup "$INPAINT_WARMUP" --iters "$INPAINT_ITERS" \
   --out "$OUT/latency_sdxl_inpaint.json"
 
-# 5. Summary: both medians and their ratio, from the JSON files (python3's json; no third-party package).
+# 5. Summary: every variant's median, the ratios to SDXL-Inpainting, the fastest variants, from the JSON files (python3's json; no third-party package).
 TOTAL=$(seconds_since "$START")
 if [[ "$DRY_RUN" == 0 ]]; then
   python3 - "$OUT" "$TOTAL" "$MODE" <<'PY'
-import json, os, sys
+import glob, json, os, sys
 out, total, mode = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 summary = {"mode": mode, "total_s": total, "phases": {}, "latency": {}}
 with open(os.path.join(out, "phases.tsv")) as f:
     for line in f:
         name, seconds, status = line.rstrip("\n").split("\t")
         summary["phases"][name] = {"seconds": float(seconds), "status": int(status)}
-for method, name in (("osor-sdxl", "latency_osor_sdxl.json"), ("osor-sdxl:short_side=res", "latency_osor_sdxl_1024.json"),
-                     ("sdxl-inpaint", "latency_sdxl_inpaint.json")):
-    path = os.path.join(out, name)
-    if not os.path.exists(path):
-        continue
+for path in sorted(glob.glob(os.path.join(out, "latency_*.json"))):
+    name = os.path.basename(path)[len("latency_"):-len(".json")]
     j = json.load(open(path))
     c = j["configs"][0]
-    summary["latency"][method] = {"median_ms": c["median_ms"], "p90_ms": c["p90_ms"], "load_ms": j["load_ms"],
-                                  "stages": c["stages"], "stage_calls": c["stage_calls"],
-                                  "peak_device_mem_bytes": c["peak_device_mem_bytes"], "res": c["res"],
-                                  "dtype": c["dtype"], "device": j["device"].get("name")}
+    summary["latency"][name] = {"method": j["method"], "median_ms": c["median_ms"], "p90_ms": c["p90_ms"],
+                                "min_ms": c["min_ms"], "load_ms": j["load_ms"],
+                                "cudnn_benchmark": j.get("cudnn_benchmark"), "stages": c["stages"],
+                                "stage_calls": c["stage_calls"], "peak_device_mem_bytes": c["peak_device_mem_bytes"],
+                                "res": c["res"], "dtype": c["dtype"], "device": j["device"].get("name")}
 lat = summary["latency"]
-if "osor-sdxl" in lat and "sdxl-inpaint" in lat:
-    summary["ratio_sdxl_inpaint_over_osor_sdxl"] = lat["sdxl-inpaint"]["median_ms"] / lat["osor-sdxl"]["median_ms"]
-if "osor-sdxl:short_side=res" in lat and "sdxl-inpaint" in lat:
-    summary["ratio_sdxl_inpaint_over_osor_sdxl_at_1024"] = (lat["sdxl-inpaint"]["median_ms"] /
-                                                          lat["osor-sdxl:short_side=res"]["median_ms"])
+if "sdxl_inpaint" in lat:
+    # SDXL-Inpainting's 20 steps over each one-step variant, and the headline pair: OSOR's own policy (eager
+    # and the fastest lever) and full 1024² processing.
+    base = lat["sdxl_inpaint"]["median_ms"]
+    summary["ratio_sdxl_inpaint_over"] = {k: base / v["median_ms"] for k, v in lat.items() if k != "sdxl_inpaint"}
+    for prefix in ("osor_sdxl_1024", "osor_sdxl"):
+        group = {k: v for k, v in lat.items() if k == prefix or (k.startswith(prefix + "_") and
+                                                                  (prefix != "osor_sdxl" or "1024" not in k))}
+        if group:
+            best = min(group, key=lambda k: group[k]["median_ms"])
+            summary["fastest_" + prefix] = {"variant": best, "median_ms": group[best]["median_ms"],
+                                            "ratio_sdxl_inpaint_over": base / group[best]["median_ms"]}
 summary["commands"] = open(os.path.join(out, "commands.txt")).read().splitlines()
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
 print(json.dumps({k: v for k, v in summary.items() if k != "commands"}, indent=2))

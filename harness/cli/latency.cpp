@@ -30,6 +30,7 @@ struct LatencyArgs {
   std::vector<int> batch = {1};
   int warmup = 5, iters = 20, samples = 8;
   uint64_t seed = 0;
+  std::string cudnn_benchmark = "auto";
   bool synthetic = false, json = false;
 };
 
@@ -69,7 +70,16 @@ void run_latency(const LatencyArgs& args) {
   context.weights_dir = context.random_weights ? std::filesystem::path(args.random_weights)
                                                : model::resolve_weights_dir(args.weights);
 
+  // cuDNN autotuning: every new convolution shape is timed once against cuDNN's algorithms (in the warm-up);
+  // "auto" = on for CUDA devices. Set before the model loads, so that nothing is picked without it.
+  if (args.cudnn_benchmark != "auto" && args.cudnn_benchmark != "on" && args.cudnn_benchmark != "off")
+    throw HarnessError("--cudnn-benchmark " + args.cudnn_benchmark + ": expected auto, on or off");
+  const bool cudnn_benchmark =
+      args.cudnn_benchmark == "on" || (args.cudnn_benchmark == "auto" && c10::Device(args.device).is_cuda());
+  at::globalContext().setBenchmarkCuDNN(cudnn_benchmark);
+
   harness::LatencyRun run;
+  run.cudnn_benchmark = cudnn_benchmark;
   run.dtype = args.dtype;
   run.device = args.device;
   run.weights = (context.random_weights ? "random: " : "files: ") + context.weights_dir.string();
@@ -113,6 +123,9 @@ void add_latency_command(CLI::App& app) {
       ->delimiter(',')->capture_default_str();
   cmd->add_option("--dtype", args->dtype, "fp32 | fp16 | bf16")->capture_default_str();
   cmd->add_option("--device", args->device, "cpu | cuda[:N]")->capture_default_str();
+  cmd->add_option("--cudnn-benchmark", args->cudnn_benchmark,
+                  "auto | on | off: cuDNN autotuning (auto: on for cuda; the JSON records it)")
+      ->capture_default_str();
   cmd->add_option("--warmup", args->warmup, "untimed iterations before the timed ones")->capture_default_str();
   cmd->add_option("--iters", args->iters, "timed iterations per configuration")->capture_default_str();
   auto* bench = cmd->add_option("--bench", args->bench, "inputs: the first --samples samples of this benchmark");

@@ -68,6 +68,7 @@ json latency_json(const LatencyRun& run) {
           {"inputs", run.inputs},
           {"device", run.system},
           {"load_ms", run.load_ms},
+          {"cudnn_benchmark", run.cudnn_benchmark},
           {"protocol", latency_protocol()},
           {"configs", configs}};
 }
@@ -83,7 +84,7 @@ std::string latency_table(const LatencyRun& run) {
     o << ", " << run.system["cpu_threads"].dump() << (run.system["cpu_threads"] == 1 ? " thread" : " threads");
   o << "), " << run.dtype << ", LibTorch " << system_text("libtorch") << "\n";
   o << "weights " << run.weights << "; inputs " << run.inputs << "; load " << ms_text(run.load_ms)
-    << " ms (not timed below)\n\n";
+    << " ms (not timed below)" << (run.cudnn_benchmark ? "; cuDNN autotuning on" : "") << "\n\n";
   const std::vector<std::pair<std::string, size_t>> columns = {
       {"res", 6}, {"batch", 6}, {"iters", 6}, {"mean", 10}, {"median", 10}, {"p90", 10}, {"p99", 10},
       {"min", 10}, {"std", 9}, {"per image", 10}, {"peak dev MiB", 13}, {"peak RSS MiB", 12}};

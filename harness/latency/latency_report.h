@@ -1,7 +1,7 @@
 // The output of `osor latency`: one JSON object (format "osor-latency/1") and a readable table.
 //
 // {"format": "osor-latency/1", "method": "osor-sdxl", "weights": "files: DIR" | "random: CONFIG_DIR",
-//  "inputs": "synthetic" | "bench:NAME/masks", "device": {system_info.h}, "load_ms": 1234.5,
+//  "inputs": "synthetic" | "bench:NAME/masks", "device": {system_info.h}, "load_ms": 1234.5, "cudnn_benchmark": true,
 //  "protocol": {latency_profiler.h latency_protocol()},
 //  "configs": [{"method", "res", "batch", "dtype", "device", "iters", "warmup",
 //               "mean_ms", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "std_ms",   (per iteration = batch)
@@ -26,6 +26,7 @@ struct LatencyRun {
   std::string weights;                // "files: DIR" or "random: CONFIG_DIR"
   std::string inputs;                 // "synthetic" or "bench:NAME/MASKS"
   double load_ms = 0;
+  bool cudnn_benchmark = false;       // cuDNN autotuning (--cudnn-benchmark): algorithms picked by timing
   nlohmann::json system;              // describe_system()
   std::vector<LatencyResult> results;
 };

@@ -47,7 +47,8 @@ HostPeak read_host_peak(bool reset_succeeded) { return {status_kib_field("VmHWM"
 
 void reset_device_peak(const c10::Device& device) {
 #if OSOR_TORCH_CUDA
-  if (device.is_cuda()) {
+  // Before the first CUDA allocation the allocator is not initialised and its statistics calls throw.
+  if (device.is_cuda() && c10::cuda::CUDACachingAllocator::get()->initialized()) {
     const auto index = device.has_index() ? device.index() : c10::cuda::current_device();
     c10::cuda::CUDACachingAllocator::resetPeakStats(index);
   }
@@ -57,7 +58,7 @@ void reset_device_peak(const c10::Device& device) {
 DevicePeak read_device_peak(const c10::Device& device) {
   DevicePeak peak;
 #if OSOR_TORCH_CUDA
-  if (device.is_cuda()) {
+  if (device.is_cuda() && c10::cuda::CUDACachingAllocator::get()->initialized()) {
     const auto index = device.has_index() ? device.index() : c10::cuda::current_device();
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
     // Index 0 of each StatArray is the aggregate over the small and large pools (StatType::AGGREGATE).

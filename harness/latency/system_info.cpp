@@ -110,14 +110,15 @@ json describe_system(const c10::Device& device) {
       j["multiprocessors"] = props.multiProcessorCount;
       j["memory_bytes"] = static_cast<int64_t>(props.totalGlobalMem);
     }
-    int runtime = 0, driver = 0;
-    if (cudaRuntimeGetVersion(&runtime) == cudaSuccess)
-      j["cuda"] = std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10);
+    int driver = 0;
     if (cudaDriverGetVersion(&driver) == cudaSuccess)
       j["cuda_driver_api"] = std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10);
   }
 #endif
   if (device.is_cuda() && at::hasCUDA()) {
+    // The CUDA runtime LibTorch itself was built with and uses (not a toolkit's cudart found at build time).
+    const long runtime = at::detail::getCUDAHooks().versionCUDART();
+    if (runtime > 0) j["cuda"] = std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10);
     const long cudnn = at::detail::getCUDAHooks().versionCuDNN();
     if (cudnn > 0) j["cudnn"] = cudnn;
   }

@@ -63,8 +63,8 @@ at::Tensor Upsample2D::forward(const at::Tensor& x, std::optional<std::pair<int6
   const int64_t h = size ? size->first : 2 * x.size(2), w = size ? size->second : 2 * x.size(3);
   // diffusers calls F.interpolate(scale_factor=2.0) when no size is forwarded: nearest with scale 2 and with
   // output size 2·H pick the same source pixels.
-  at::Tensor up = size ? at::upsample_nearest2d(x.contiguous(), {h, w})
-                       : at::upsample_nearest2d(x.contiguous(), {h, w}, 2.0, 2.0);
+  const at::Tensor in = x.contiguous(x.suggest_memory_format());
+  at::Tensor up = size ? at::upsample_nearest2d(in, {h, w}) : at::upsample_nearest2d(in, {h, w}, 2.0, 2.0);
   return conv->forward(up);
 }
 
@@ -157,10 +157,12 @@ at::Tensor Transformer2DModel::forward(const at::Tensor& x, const at::Tensor& co
     t = t.permute({0, 2, 3, 1}).reshape({b, h * w, -1});
   }
   for (const auto& block : blocks) t = block->forward(t, context);
+  // [b, h·w, c] back to [b, c, h, w] in x's layout: no copy at all for a channels-last x (NHWC in memory).
+  const auto format = x.suggest_memory_format();
   if (linear_projection) {
-    t = proj_out_linear->forward(t).reshape({b, h, w, -1}).permute({0, 3, 1, 2}).contiguous();
+    t = proj_out_linear->forward(t).reshape({b, h, w, -1}).permute({0, 3, 1, 2}).contiguous(format);
   } else {
-    t = proj_out_conv->forward(t.reshape({b, h, w, -1}).permute({0, 3, 1, 2}).contiguous());
+    t = proj_out_conv->forward(t.reshape({b, h, w, -1}).permute({0, 3, 1, 2}).contiguous(format));
   }
   return t + x;
 }

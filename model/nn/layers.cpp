@@ -109,7 +109,7 @@ void Conv2d::replace(const at::Tensor& new_weight, const at::Tensor& new_bias) {
     throw ModelError("cannot replace a Conv2d " + shape_text(weight.sizes()) + " by weight " +
                      shape_text(new_weight.sizes()) + (new_bias.defined() ? " and bias " + shape_text(new_bias.sizes()) : ""));
   at::NoGradGuard no_grad;
-  weight.set_data(new_weight.to(weight.options()).contiguous());
+  weight.set_data(new_weight.to(weight.options()).contiguous(weight.suggest_memory_format()));
   if (bias.defined()) bias.set_data(new_bias.to(bias.options()).contiguous());
 }
 
@@ -146,6 +146,14 @@ std::vector<std::pair<std::string, Conv2d*>> named_convs(torch::nn::Module& root
   for (const auto& item : root.named_modules("", /*include_self=*/false))
     if (auto* c = dynamic_cast<Conv2d*>(item.value().get())) out.emplace_back(item.key(), c);
   return out;
+}
+
+void set_conv_memory_format(torch::nn::Module& root, at::MemoryFormat format) {
+  at::NoGradGuard no_grad;
+  for (const auto& [name, conv] : named_convs(root)) {
+    for (at::Tensor* w : {&conv->weight, &conv->lora.down, &conv->lora.up})
+      if (w->defined() && w->dim() == 4) w->set_data(w->contiguous(format));
+  }
 }
 
 void randomize_parameters(torch::nn::Module& root, uint64_t seed) {

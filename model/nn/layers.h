@@ -50,7 +50,8 @@ class Conv2d : public torch::nn::Module {
   Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = 0, bool bias = true);
   at::Tensor forward(const at::Tensor& x) const;
   void attach_lora(LoraAdapter adapter, bool merge);
-  // Replaces the weights (e.g. OSOR's 4→5 widened conv_out); shapes may change, kernel geometry may not.
+  // Replaces the weights (e.g. OSOR's 4→5 widened conv_out); shapes may change, kernel geometry may not. The
+  // weight keeps its memory format (set_conv_memory_format).
   void replace(const at::Tensor& new_weight, const at::Tensor& new_bias);
   int64_t stride, padding;
   at::Tensor weight, bias;
@@ -93,6 +94,11 @@ class List : public torch::nn::Module {
 // Every Linear/Conv2d below `root`, by its dotted path (e.g. "down_blocks.0.resnets.0.conv1").
 std::vector<std::pair<std::string, Linear*>> named_linears(torch::nn::Module& root);
 std::vector<std::pair<std::string, Conv2d*>> named_convs(torch::nn::Module& root);
+
+// Stores every Conv2d weight below `root` (and a runtime LoRA adapter's) in `format`: ChannelsLast makes the
+// convolutions run in NHWC (cuDNN's tensor-core layout; a convolution's output follows its weight's layout), the
+// values are unchanged.
+void set_conv_memory_format(torch::nn::Module& root, at::MemoryFormat format);
 
 // Fills every parameter with a deterministic random init (weights N(0, 1/fan_in), biases 0, norms 1/0):
 // for measurements with random full-size weights.

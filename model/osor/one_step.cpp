@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "model/cuda_graph.h"
 #include "model/error.h"
 #include "model/io/safetensors.h"
 #include "model/schedule.h"
@@ -50,11 +51,76 @@ OsorSdxlFiles OsorSdxlFiles::locate(const std::filesystem::path& weights_dir) {
   return f;
 }
 
+// The three stages on device tensors, shared by the eager path and the CUDA-graph recordings (nothing in them
+// synchronises with the host or copies from it).
+struct Encoded {
+  Posterior posterior;
+  at::Tensor z_lq;
+};
+struct Denoised {
+  at::Tensor z_t, out;
+};
+struct Decoded {
+  at::Tensor x0, alpha, z_out, decoded, image01;  // alpha and image01 float32
+};
+
+// Device-resident inputs and outputs of the recorded stages at one processing size.
+struct GraphedStages {
+  int64_t h = 0, w = 0;
+  at::Tensor lq, mask, posterior_noise, eps_noise, mask_latent, time_ids, t;  // inputs, written before replay
+  Encoded encoded;
+  Denoised denoised;
+  Decoded decoded;
+  std::unique_ptr<CapturedGraph> encode, unet, decode;
+};
+
 struct OsorSdxl::Impl {
   std::unique_ptr<UNet2DConditionModel> unet;
   std::unique_ptr<AutoencoderKL> vae;
   std::unique_ptr<DdpmSchedule> schedule;
   at::Tensor prompt_embeds, pooled;
+  OneStepExecution execution;
+  std::unique_ptr<GraphedStages> graphs;  // for the last processing size and timestep (cuda_graphs)
+  int64_t graphs_timestep = -1;
+
+  double scaling() const { return vae->config().scaling_factor; }
+
+  Encoded encode(const at::Tensor& lq, const at::Tensor& posterior_noise) const {
+    Encoded e;
+    e.posterior = vae->encode(lq);
+    e.z_lq = e.posterior.sample(posterior_noise) * scaling();
+    return e;
+  }
+
+  Denoised denoise(const at::Tensor& z_lq, const at::Tensor& mask_latent, const at::Tensor& eps_noise,
+                   const at::Tensor& t, const at::Tensor& time_ids, int64_t timestep) const {
+    Denoised d;
+    d.z_t = schedule->add_noise(z_lq, eps_noise, timestep);
+    d.out = unet->forward(at::cat({d.z_t, mask_latent, z_lq}, 1), t, prompt_embeds, pooled, time_ids);
+    return d;
+  }
+
+  Decoded decode(const Denoised& d, const at::Tensor& z_lq, const at::Tensor& mask_latent, int64_t timestep) const {
+    Decoded r;
+    r.x0 = schedule->predict_x0(d.out.narrow(1, 0, 4), timestep, d.z_t);
+    // Phase II: the alpha head's sigmoid; Phase I: hard blending keeps the unmasked latent exactly.
+    r.alpha = d.out.size(1) > 4 ? at::sigmoid(d.out.narrow(1, 4, 1).to(at::kFloat)) : mask_latent.to(at::kFloat);
+    r.z_out = r.x0 * r.alpha + z_lq.to(at::kFloat) * (1.0 - r.alpha);
+    r.decoded = vae->decode((r.z_out / scaling()).to(unet->options()));
+    r.image01 = at::clamp((r.decoded.to(at::kFloat) + 1.0) / 2.0, 0.0, 1.0);
+    return r;
+  }
+
+  // Records the three stages for inputs of g's shapes (the inputs must hold valid values: warm-up runs them).
+  void record(GraphedStages& g, int64_t timestep) const {
+    const c10::Device device = unet->options().device();
+    g.encode = std::make_unique<CapturedGraph>(device, [&] { g.encoded = encode(g.lq, g.posterior_noise); });
+    g.unet = std::make_unique<CapturedGraph>(device, [&] {
+      g.denoised = denoise(g.encoded.z_lq, g.mask_latent, g.eps_noise, g.t, g.time_ids, timestep);
+    });
+    g.decode = std::make_unique<CapturedGraph>(
+        device, [&] { g.decoded = decode(g.denoised, g.encoded.z_lq, g.mask_latent, timestep); });
+  }
 };
 
 OsorSdxl::OsorSdxl(std::unique_ptr<UNet2DConditionModel> unet, std::unique_ptr<AutoencoderKL> vae,
@@ -122,6 +188,20 @@ OsorSdxl OsorSdxl::random(const std::filesystem::path& config_dir, const at::Dev
   return OsorSdxl(std::move(unet), std::move(vae), std::move(schedule), std::move(prompt), std::move(pooled));
 }
 
+void OsorSdxl::set_execution(const OneStepExecution& execution) {
+  const c10::Device device = impl_->unet->options().device();
+  if (execution.cuda_graphs && !device.is_cuda())
+    throw ModelError("osor-sdxl: CUDA graphs need a CUDA device (the model is on " + device.str() + ")");
+  if (execution.cuda_graphs && !cuda_graphs_available())
+    throw ModelError("osor-sdxl: CUDA graphs: this build's LibTorch has no CUDA support");
+  impl_->unet->set_memory_format(execution.unet_channels_last ? at::MemoryFormat::ChannelsLast
+                                                              : at::MemoryFormat::Contiguous);
+  impl_->execution = execution;
+  impl_->graphs.reset();
+}
+
+const OneStepExecution& OsorSdxl::execution() const { return impl_->execution; }
+
 bool OsorSdxl::has_alpha_head() const {
   return impl_->unet->conv_out_channels() > 4;
 }
@@ -129,84 +209,117 @@ bool OsorSdxl::has_alpha_head() const {
 OneStepResult OsorSdxl::run(const at::Tensor& image, const at::Tensor& mask, const std::optional<OneStepNoise>& noise,
                             uint64_t seed, int64_t timestep) const {
   at::NoGradGuard no_grad;
-  const auto& unet = *impl_->unet;
-  const auto& vae = *impl_->vae;
-  const auto options = unet.options();
-  const int64_t h = image.size(2), w = image.size(3);
-  if (image.dim() != 4 || image.size(0) != 1 || image.size(1) != 3 || mask.dim() != 4 || mask.size(2) != h ||
-      mask.size(3) != w || h % 8 != 0 || w % 8 != 0)
+  Impl& m = *impl_;
+  const auto options = m.unet->options();
+  if (image.dim() != 4 || image.size(0) != 1 || image.size(1) != 3 || mask.dim() != 4 || mask.size(0) != 1 ||
+      mask.size(1) != 1 || mask.size(2) != image.size(2) || mask.size(3) != image.size(3) || image.size(2) % 8 != 0 ||
+      image.size(3) % 8 != 0)
     throw ModelError("osor-sdxl: expected image [1,3,h,w] and mask [1,1,h,w] with h, w multiples of 8");
-  const double scaling = vae.config().scaling_factor;
-  OneStepResult r;
-  auto& trace = r.trace;
-
-  StageTimer timer(options.device());
-  timer.begin("vae_encode");
-  const at::Tensor lq = (image.to(options) * 2.0 - 1.0);
-  trace["vae_encode_input"] = lq;
-  const Posterior post = vae.encode(lq);
-  at::Tensor posterior_noise, eps_noise;
+  const int64_t h = image.size(2), w = image.size(3);
+  const auto& vae_config = m.vae->config();
+  const int64_t factor = int64_t{1} << (vae_config.block_out_channels.size() - 1);  // 8 for SDXL's VAE
+  const std::vector<int64_t> latent_shape{1, vae_config.latent_channels, h / factor, w / factor};
+  at::Tensor posterior_noise, eps_noise;  // on the CPU until copied to the device
   if (noise) {
-    posterior_noise = noise->posterior.to(post.mean.options());
-    eps_noise = noise->eps.to(post.mean.options());
+    posterior_noise = noise->posterior;
+    eps_noise = noise->eps;
   } else {
     auto gen = at::detail::createCPUGenerator(seed);
     const auto cpu_f32 = at::TensorOptions().dtype(at::kFloat);
-    posterior_noise = at::randn(post.mean.sizes(), gen, cpu_f32).to(post.mean.options());
-    eps_noise = at::randn(post.mean.sizes(), gen, cpu_f32).to(post.mean.options());
+    posterior_noise = at::randn(latent_shape, gen, cpu_f32);
+    eps_noise = at::randn(latent_shape, gen, cpu_f32);
   }
-  if (!posterior_noise.sizes().equals(post.mean.sizes()) || !eps_noise.sizes().equals(post.mean.sizes()))
+  if (!posterior_noise.sizes().equals(latent_shape) || !eps_noise.sizes().equals(latent_shape))
     throw ModelError("osor-sdxl: the noise tensors must have the latent shape [1,4,h/8,w/8]");
-  const at::Tensor z_lq = post.sample(posterior_noise) * scaling;
-  timer.end();
-  trace["posterior_mean"] = post.mean;
-  trace["posterior_std"] = post.std;
-  trace["z_lq"] = z_lq;
+  const at::Tensor time_ids_cpu = at::tensor(std::vector<float>{float(h), float(w), 0.f, 0.f, float(h), float(w)})
+                                      .reshape({1, 6});
+  OneStepResult r;
+  StageTimer timer(options.device());
+  at::Tensor image01, alpha;
 
-  timer.begin("unet");
-  const at::Tensor mask_latent = at::max_pool2d(mask.to(options), {8, 8}, {8, 8});
-  const at::Tensor z_t = impl_->schedule->add_noise(z_lq, eps_noise, timestep);
-  const at::Tensor z_in = at::cat({z_t, mask_latent, z_lq}, 1);
-  const at::Tensor time_ids = at::tensor(std::vector<float>{float(h), float(w), 0.f, 0.f, float(h), float(w)})
-                                  .reshape({1, 6})
-                                  .to(options);
-  const at::Tensor t = at::full({1}, timestep, at::TensorOptions().dtype(at::kLong).device(options.device()));
-  trace["noise"] = eps_noise;
-  trace["z_t"] = z_t;
-  trace["z_in"] = z_in;
-  trace["time_ids"] = time_ids;
-  const at::Tensor out = unet.forward(z_in, t, impl_->prompt_embeds, impl_->pooled, time_ids);
-  timer.end();
-
-  timer.begin("vae_decode");
-  const at::Tensor eps = out.narrow(1, 0, 4);
-  const at::Tensor x0 = impl_->schedule->predict_x0(eps, timestep, z_t);
-  at::Tensor alpha;
-  if (out.size(1) > 4) {
-    trace["mask_logits"] = out.narrow(1, 4, 1);
-    alpha = at::sigmoid(out.narrow(1, 4, 1).to(at::kFloat));
+  if (m.execution.cuda_graphs) {
+    // Inputs copied into the recorded stages' tensors, then one replay per stage.
+    const bool fresh = !m.graphs || m.graphs->h != h || m.graphs->w != w || m.graphs_timestep != timestep;
+    if (fresh) {
+      m.graphs.reset();
+      auto g = std::make_unique<GraphedStages>();
+      g->h = h;
+      g->w = w;
+      g->lq = at::empty({1, 3, h, w}, options);
+      g->mask = at::empty({1, 1, h, w}, options);
+      g->posterior_noise = at::empty(latent_shape, options.dtype(m.vae->options().dtype()));
+      g->eps_noise = at::empty(latent_shape, options);
+      g->time_ids = time_ids_cpu.to(options);
+      g->t = at::full({1}, timestep, at::TensorOptions().dtype(at::kLong).device(options.device()));
+      m.graphs = std::move(g);
+    }
+    GraphedStages& g = *m.graphs;
+    timer.begin("vae_encode");
+    g.lq.copy_(image.to(options) * 2.0 - 1.0);
+    g.posterior_noise.copy_(posterior_noise);
+    g.mask.copy_(mask);
+    g.eps_noise.copy_(eps_noise);
+    g.mask_latent = at::max_pool2d(g.mask, {8, 8}, {8, 8});
+    if (fresh) {
+      m.record(g, timestep);
+      m.graphs_timestep = timestep;
+    }
+    g.encode->replay();
+    timer.end();
+    timer.begin("unet");
+    g.unet->replay();
+    timer.end();
+    timer.begin("vae_decode");
+    g.decode->replay();
+    timer.end();
+    image01 = g.decoded.image01;
+    alpha = g.decoded.alpha;
   } else {
-    alpha = mask_latent.to(at::kFloat);  // Phase I: hard blending keeps the unmasked latent exactly
+    auto& trace = r.trace;
+    timer.begin("vae_encode");
+    const at::Tensor lq = image.to(options) * 2.0 - 1.0;
+    const Encoded e = m.encode(lq, posterior_noise.to(m.vae->options()));
+    timer.end();
+    trace["vae_encode_input"] = lq;
+    trace["posterior_mean"] = e.posterior.mean;
+    trace["posterior_std"] = e.posterior.std;
+    trace["z_lq"] = e.z_lq;
+
+    timer.begin("unet");
+    const at::Tensor mask_latent = at::max_pool2d(mask.to(options), {8, 8}, {8, 8});
+    const at::Tensor time_ids = time_ids_cpu.to(options);
+    const at::Tensor t = at::full({1}, timestep, at::TensorOptions().dtype(at::kLong).device(options.device()));
+    const Denoised d = m.denoise(e.z_lq, mask_latent, eps_noise.to(e.z_lq.options()), t, time_ids, timestep);
+    timer.end();
+    trace["noise"] = eps_noise;
+    trace["z_t"] = d.z_t;
+    trace["z_in"] = at::cat({d.z_t, mask_latent, e.z_lq}, 1);
+    trace["time_ids"] = time_ids;
+
+    timer.begin("vae_decode");
+    const Decoded x = m.decode(d, e.z_lq, mask_latent, timestep);
+    timer.end();
+    if (d.out.size(1) > 4) trace["mask_logits"] = d.out.narrow(1, 4, 1);
+    trace["eps"] = d.out.narrow(1, 0, 4);
+    trace["x0"] = x.x0;
+    trace["z_out"] = x.z_out;
+    trace["vae_decode_input"] = x.z_out / m.scaling();
+    trace["vae_decode_output"] = x.decoded;
+    image01 = x.image01;
+    alpha = x.alpha;
   }
-  const at::Tensor z_lq32 = z_lq.to(at::kFloat);
-  const at::Tensor z_out = x0 * alpha + z_lq32 * (1.0 - alpha);
-  trace["eps"] = eps;
-  trace["x0"] = x0;
-  trace["z_out"] = z_out;
-  trace["vae_decode_input"] = z_out / scaling;
-  const at::Tensor decoded = vae.decode((z_out / scaling).to(options));
-  trace["vae_decode_output"] = decoded;
-  const at::Tensor image01 = at::clamp((decoded.to(at::kFloat) + 1.0) / 2.0, 0.0, 1.0);
-  timer.end();
+  // The copies to the host lie outside the stages, as before (the caller's postprocess waits for them).
   r.image = image01.cpu();
   const StageTimes times = timer.finish();
   r.stages_ms = times.ms;
   r.stage_calls = times.calls;
-  trace["x"] = r.image;
   r.alpha = alpha.cpu();
   r.alpha_image = at::upsample_bilinear2d(r.alpha, {h, w}, /*align_corners=*/false);
-  trace["alpha"] = r.alpha;
-  trace["alpha_vis"] = r.alpha_image;
+  if (!m.execution.cuda_graphs) {
+    r.trace["x"] = r.image;
+    r.trace["alpha"] = r.alpha;
+    r.trace["alpha_vis"] = r.alpha_image;
+  }
   return r;
 }
 

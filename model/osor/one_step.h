@@ -56,6 +56,15 @@ struct OneStepResult {
   std::map<std::string, int64_t> stage_calls;  // how often each ran (1 each here)
 };
 
+// How run() executes on the device. Every setting gives the default's result up to the kernels' summation order.
+struct OneStepExecution {
+  bool unet_channels_last = false;  // the UNet in NHWC (UNet2DConditionModel::set_memory_format)
+  // Each stage (VAE encode, UNet, VAE decode) recorded once per processing size as a CUDA graph
+  // (model/cuda_graph.h) and replayed: one launch per stage instead of thousands. CUDA devices only; the first
+  // run at a size pays the recording (two warm-up calls and one recorded call); no trace is kept.
+  bool cuda_graphs = false;
+};
+
 class OsorSdxl {
  public:
   // Loads the networks on `device` in `dtype` (fp32/fp16/bf16), applies the OSOR checkpoint (merged LoRA by
@@ -82,6 +91,10 @@ class OsorSdxl {
   // (posterior, then eps) with a CPU generator.
   OneStepResult run(const at::Tensor& image, const at::Tensor& mask, const std::optional<OneStepNoise>& noise,
                     uint64_t seed = 0, int64_t timestep = 400) const;
+
+  // ModelError: cuda_graphs on a non-CUDA device or in a build without CUDA graphs.
+  void set_execution(const OneStepExecution& execution);
+  const OneStepExecution& execution() const;
 
   bool has_alpha_head() const;
   UNet2DConditionModel& unet();

@@ -286,6 +286,7 @@ UNetConfig UNetConfig::from_file(const std::filesystem::path& path) {
 struct UNet2DConditionModel::Impl {
   std::shared_ptr<UNetModule> net;
   at::TensorOptions options;
+  at::MemoryFormat memory_format = at::MemoryFormat::Contiguous;
 };
 
 UNet2DConditionModel::UNet2DConditionModel(const UNetConfig& config, at::TensorOptions options)
@@ -304,6 +305,15 @@ int64_t UNet2DConditionModel::conv_out_channels() const { return impl_->net->con
 at::TensorOptions UNet2DConditionModel::options() const { return impl_->options; }
 torch::nn::Module& UNet2DConditionModel::module() { return *impl_->net; }
 
+void UNet2DConditionModel::set_memory_format(at::MemoryFormat format) {
+  if (format != at::MemoryFormat::Contiguous && format != at::MemoryFormat::ChannelsLast)
+    throw ModelError("UNet: memory format must be Contiguous or ChannelsLast");
+  nn::set_conv_memory_format(*impl_->net, format);
+  impl_->memory_format = format;
+}
+
+at::MemoryFormat UNet2DConditionModel::memory_format() const { return impl_->memory_format; }
+
 at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::Tensor& timestep,
                                          const at::Tensor& encoder_hidden_states, const at::Tensor& text_embeds,
                                          const at::Tensor& time_ids) const {
@@ -311,7 +321,7 @@ at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::
   const UNetModule& net = *impl_->net;
   const UNetConfig& c = net.config;
   const auto dtype = impl_->options.dtype();
-  const at::Tensor sample = sample_in.to(dtype);
+  const at::Tensor sample = sample_in.to(dtype).contiguous(impl_->memory_format);
   const int64_t batch = sample.size(0);
   if (sample.size(1) != c.in_channels)
     throw ModelError("UNet: sample has " + std::to_string(sample.size(1)) + " channels, the config expects " +
@@ -338,7 +348,7 @@ at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::
   for (const auto& b : net.down_blocks) h = b->forward(h, emb, ctx, skips);
   if (net.mid_block) h = net.mid_block->forward(h, emb, ctx);
   for (const auto& b : net.up_blocks) h = b->forward(h, skips, emb, ctx, forward_upsample_size);
-  return net.conv_out->forward(at::silu(net.conv_norm_out->forward(h)));
+  return net.conv_out->forward(at::silu(net.conv_norm_out->forward(h))).contiguous();
 }
 
 void UNet2DConditionModel::load(const std::vector<std::filesystem::path>& files) {

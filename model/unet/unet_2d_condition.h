@@ -53,6 +53,13 @@ class UNet2DConditionModel {
   at::Tensor forward(const at::Tensor& sample, const at::Tensor& timestep, const at::Tensor& encoder_hidden_states,
                      const at::Tensor& text_embeds, const at::Tensor& time_ids) const;
 
+  // The layout the network runs in: Contiguous (NCHW, diffusers' default) or ChannelsLast (NHWC: convolution
+  // weights stored so, the sample converted on entry, activations kept NHWC; cuDNN's tensor-core kernels are NHWC).
+  // The result is returned NCHW either way and equals the NCHW result up to the kernels' summation order. Call it
+  // after loading the weights; later replacements keep the layout.
+  void set_memory_format(at::MemoryFormat format);
+  at::MemoryFormat memory_format() const;
+
   const UNetConfig& config() const;
   int64_t conv_out_channels() const;  // 4, or 5 once OSOR's alpha head is loaded
   at::TensorOptions options() const;

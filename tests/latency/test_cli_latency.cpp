@@ -62,6 +62,7 @@ TEST_CASE("osor latency: tiny OSOR-SDXL with random weights on the CPU, JSON str
   check_latency_json(j, "osor-sdxl", 4);
   CHECK(j["weights"] == "random: " + tiny_configs());
   CHECK(j["inputs"] == "synthetic");
+  CHECK(j["cudnn_benchmark"] == false);  // --cudnn-benchmark auto: on for CUDA only
   std::ifstream in(out);
   CHECK(json::parse(in) == j);
   std::vector<std::pair<int64_t, int>> order;
@@ -84,6 +85,15 @@ TEST_CASE("osor latency: tiny OSOR-SDXL with random weights on the CPU, JSON str
           doctest::Approx(c["median_ms"].get<double>() / c["batch"].get<int>()));
   }
   CHECK(order == std::vector<std::pair<int64_t, int>>{{64, 1}, {64, 2}, {32, 1}, {32, 2}});
+}
+
+TEST_CASE("osor latency: execution options reach the method and the JSON (channels-last UNet, cuDNN flag)") {
+  const auto r = osor::test::run_osor("latency --method osor-sdxl:channels_last=1 --random-weights " + tiny_configs() +
+                                      " --res 32 --warmup 0 --iters 1 --cudnn-benchmark on --json");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const json j = json::parse(r.out);
+  check_latency_json(j, "osor-sdxl:channels_last=1", 1);
+  CHECK(j["cudnn_benchmark"] == true);
 }
 
 TEST_CASE("osor latency: tiny OSOR-SDXL from weight files (osor_sdxl_e2e fixture), readable table") {
@@ -127,6 +137,15 @@ TEST_CASE("osor latency: errors are one line naming the problem") {
   CHECK(r.err.find("--batch 0") != std::string::npos);
   r = osor::test::run_osor("latency --method identity --weights /x --random-weights /y");
   CHECK(r.exit_code != 0);
+  r = osor::test::run_osor("latency --method identity --cudnn-benchmark maybe --res 32");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--cudnn-benchmark maybe: expected auto, on or off") != std::string::npos);
+  r = osor::test::run_osor("latency --method osor-sdxl:cuda_graphs=1 --random-weights " + tiny_configs() + " --res 32");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("CUDA graphs need a CUDA device") != std::string::npos);
+  r = osor::test::run_osor("latency --method osor-sdxl:channels_last=yes --random-weights " + tiny_configs() + " --res 32");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("channels_last=yes must be 1/0, on/off or true/false") != std::string::npos);
   if (!at::hasCUDA()) {
     r = osor::test::run_osor("latency --method identity --device cuda --res 32");
     CHECK(r.exit_code == 2);
