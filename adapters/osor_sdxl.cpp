@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include <chrono>
 #include <cmath>
 
 #include "adapters/error.h"
@@ -13,10 +12,6 @@
 
 namespace osor::adapters {
 namespace {
-
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
 
 // Pillow's NEAREST resize: source index floor((i + 0.5) · in / out).
 at::Tensor pil_nearest(const at::Tensor& img, int64_t out_h, int64_t out_w) {
@@ -97,20 +92,21 @@ void OsorSdxlRemover::synchronize() { model::synchronize_device(impl_->device); 
 RemovalOutput OsorSdxlRemover::remove(const RemovalInput& input) {
   RemovalOutput out;
   try {
-    auto t0 = std::chrono::steady_clock::now();
+    // Pre- and postprocessing run on the host: a steady clock (StageTimer on the CPU).
+    model::StageTimer host(at::kCPU);
+    host.begin("preprocess");
     const int64_t h = input.image.size(2), w = input.image.size(3);
     const auto [ph, pw] = model::processing_size(h, w, impl_->short_side);
     const at::Tensor lq =
         metrics::pil_resize_u8(to_u8(input.image), ph, pw, metrics::PilFilter::Bicubic).to(at::kFloat) / 255.0;
     const at::Tensor mask = pil_nearest(input.mask, ph, pw);
-    out.stages_ms["preprocess"] = ms_since(t0);
-    out.stage_calls["preprocess"] = 1;
+    host.end();
 
     const auto result = impl_->model->run(lq, mask, impl_->noise, impl_->seed, impl_->t);
     out.stages_ms.insert(result.stages_ms.begin(), result.stages_ms.end());
     out.stage_calls.insert(result.stage_calls.begin(), result.stage_calls.end());
 
-    t0 = std::chrono::steady_clock::now();
+    host.begin("postprocess");
     // As the script saves them: (x·255).astype(uint8) truncates, then Pillow's bicubic back to the input size.
     const at::Tensor x_u8 = (result.image * 255.0).to(at::kByte);
     out.image = metrics::pil_resize_u8(x_u8, h, w, metrics::PilFilter::Bicubic).to(at::kFloat) / 255.0;
@@ -118,8 +114,10 @@ RemovalOutput OsorSdxlRemover::remove(const RemovalInput& input) {
                                  ? result.alpha_image
                                  : at::upsample_bilinear2d(result.alpha, {h, w}, /*align_corners=*/false);
     out.alpha = at::floor(alpha * 255.0) / 255.0;
-    out.stages_ms["postprocess"] = ms_since(t0);
-    out.stage_calls["postprocess"] = 1;
+    host.end();
+    const model::StageTimes host_times = host.finish();
+    out.stages_ms.insert(host_times.ms.begin(), host_times.ms.end());
+    out.stage_calls.insert(host_times.calls.begin(), host_times.calls.end());
   } catch (const AdapterError&) {
     throw;
   } catch (const std::exception& e) {

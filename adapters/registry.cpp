@@ -20,8 +20,8 @@ const std::vector<MethodEntry>& method_entries() {
       {"opencv-telea", "cv::inpaint, Telea fast marching; options radius=3, dilate=0"},
       {"opencv-ns", "cv::inpaint, Navier-Stokes; options radius=3, dilate=0"},
 #endif
-      {"osor-sdxl", "OSOR one-step removal on SDXL-Inpainting (in-tree); options short_side=512, t=400, lora=merged|runtime, alpha=input|processing, noise=FILE"},
-      {"sdxl-inpaint", "SDXL-Inpainting multi-step baseline (in-tree, diffusers' pipeline); options steps=20, guidance=8, strength=0.99, size=1024, prompt=FILE, noise=FILE"},
+      {"osor-sdxl", "OSOR one-step removal on SDXL-Inpainting (in-tree); options short_side=512, t=400, lora=merged|runtime, alpha=input|processing, noise=FILE, channels_last=0, cuda_graphs=0"},
+      {"sdxl-inpaint", "SDXL-Inpainting multi-step baseline (in-tree, diffusers' pipeline); options steps=20, guidance=8, strength=0.99, size=1024, prompt=FILE, noise=FILE, channels_last=0"},
 #if OSOR_WITH_OPENCV
       {"precomputed", "outputs of a method's official code: dir=PATH ({bench}, {masks} expanded), filter=cubic, name=LABEL"},
       {"command", "an external program: argv=PROG ARGS with {input} {mask} {output} or {input_dir} {mask_dir} {output_dir}, timeout=600, name=LABEL"},

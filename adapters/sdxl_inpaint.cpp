@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include <chrono>
 #include <cmath>
 
 #include "adapters/error.h"
@@ -14,10 +13,6 @@
 
 namespace osor::adapters {
 namespace {
-
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
 
 }  // namespace
 
@@ -92,24 +87,27 @@ void SdxlInpaintRemover::synchronize() { model::synchronize_device(impl_->device
 RemovalOutput SdxlInpaintRemover::remove(const RemovalInput& input) {
   RemovalOutput out;
   try {
-    auto t0 = std::chrono::steady_clock::now();
+    // Pre- and postprocessing run on the host: a steady clock (StageTimer on the CPU).
+    model::StageTimer host(at::kCPU);
+    host.begin("preprocess");
     const int64_t h = input.image.size(2), w = input.image.size(3), s = impl_->size;
     using metrics::PilFilter;
     auto resize = [](const at::Tensor& x01, int64_t oh, int64_t ow) {
       return metrics::pil_resize_u8(to_u8(x01), oh, ow, PilFilter::Bicubic).to(at::kFloat) / 255.0;
     };
     const at::Tensor image = resize(input.image, s, s), mask = resize(input.mask, s, s);
-    out.stages_ms["preprocess"] = ms_since(t0);
-    out.stage_calls["preprocess"] = 1;
+    host.end();
 
     const auto result = impl_->model->run(image, mask, impl_->options);
     out.stages_ms.insert(result.stages_ms.begin(), result.stages_ms.end());
     out.stage_calls.insert(result.stage_calls.begin(), result.stage_calls.end());
 
-    t0 = std::chrono::steady_clock::now();
+    host.begin("postprocess");
     out.image = resize(result.image, h, w);  // to_u8 rounds as the pipeline's numpy_to_pil: (x·255).round()
-    out.stages_ms["postprocess"] = ms_since(t0);
-    out.stage_calls["postprocess"] = 1;
+    host.end();
+    const model::StageTimes host_times = host.finish();
+    out.stages_ms.insert(host_times.ms.begin(), host_times.ms.end());
+    out.stage_calls.insert(host_times.calls.begin(), host_times.calls.end());
   } catch (const AdapterError&) {
     throw;
   } catch (const std::exception& e) {

@@ -44,7 +44,8 @@ constexpr const char* kLatencyProtocol =
     "wall clock (steady clock) around one remove() call per sample, device-synchronised before and after, model "
     "load and image decoding excluded; the first call of each method is warm-up and excluded; median over the "
     "benchmark's other samples (methods that process a folder in one call report their total time divided by the "
-    "number of samples, with no warm-up)";
+    "number of samples, with no warm-up); on CUDA with LibTorch's default cuDNN heuristics (no autotuning, "
+    "so that outputs repeat run to run; `osor latency` autotunes)";
 
 // A folder name for a method id: readable, and unique through a hash of the full id.
 std::string method_slug(const std::string& id) {
