@@ -9,6 +9,7 @@
 
 #include "harness/cli/commands.h"
 #include "model/error.h"
+#include "model/host_allocator.h"
 
 namespace osor::cli {
 std::vector<std::pair<std::string, AddCommand>>& registered_commands() {
@@ -18,6 +19,7 @@ std::vector<std::pair<std::string, AddCommand>>& registered_commands() {
 }  // namespace osor::cli
 
 int main(int argc, char** argv) {
+  osor::model::configure_host_allocator();
   CLI::App app{"OSOR: evaluation harness for object removal"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "osor 0.1.0");

@@ -3,6 +3,10 @@
 #include <fstream>
 #include <string>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #if OSOR_TORCH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
@@ -31,6 +35,11 @@ int64_t status_kib_field(const std::string& name) {
 int64_t host_rss_bytes() { return status_kib_field("VmRSS"); }
 
 bool reset_host_peak() {
+#if defined(__GLIBC__)
+  // Free heap memory stays mapped under OSOR's allocator policy (model/host_allocator.h); hand it back first, so
+  // that the next configuration's peak starts from what is really in use.
+  malloc_trim(0);
+#endif
   {
     std::ofstream out("/proc/self/clear_refs");
     if (!out) return false;

@@ -23,7 +23,8 @@ struct DevicePeak {
   int64_t reserved_bytes = -1;
 };
 
-// Resets the host peak to the current RSS; returns whether the kernel did.
+// Returns freed heap memory to the kernel (malloc_trim: OSOR's allocator policy keeps it mapped otherwise), then
+// resets the host peak to the current RSS; returns whether the kernel did.
 bool reset_host_peak();
 HostPeak read_host_peak(bool reset_succeeded);
 int64_t host_rss_bytes();  // current VmRSS, -1 when unreadable

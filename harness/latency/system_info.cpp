@@ -12,6 +12,8 @@
 #include <sstream>
 #include <vector>
 
+#include "model/host_allocator.h"
+
 #if OSOR_TORCH_CUDA
 #include <c10/cuda/CUDAFunctions.h>
 #include <cuda_runtime_api.h>
@@ -94,6 +96,7 @@ json describe_system(const c10::Device& device) {
             {"clocks_mhz", nullptr},
             {"cpu", cpu_model()},
             {"cpu_threads", at::get_num_threads()},
+            {"host_allocator", model::host_allocator_policy()},
             {"host", host},
             {"osor_revision", OSOR_GIT_REVISION}};
   if (device.is_cpu()) {

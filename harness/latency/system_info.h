@@ -2,7 +2,7 @@
 // the device's kind, index and name, the GPU driver and clocks (from nvidia-smi, where it answers: current SM and
 // memory clocks at the time of the call and their maxima, so callers read it right after the timed iterations),
 // LibTorch, the CUDA runtime and cuDNN versions (CUDA builds), the CPU model and LibTorch's intra-op thread count,
-// the host name and OSOR's revision. Fields that cannot be read are null, never guessed.
+// the host allocator policy (model/host_allocator.h), the host name and OSOR's revision. Fields that cannot be read are null, never guessed.
 #pragma once
 
 #include <c10/core/Device.h>

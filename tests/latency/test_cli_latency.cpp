@@ -22,8 +22,10 @@ std::string tiny_configs() { return (std::filesystem::path(OSOR_MODEL_CONFIGS_DI
 
 void check_latency_json(const json& j, const std::string& method, size_t configs) {
   CHECK(j["format"] == "osor-latency/1");
-  for (const char* key : {"name", "driver", "libtorch", "cuda", "cpu", "cpu_threads", "kind"})
+  for (const char* key : {"name", "driver", "libtorch", "cuda", "cpu", "cpu_threads", "kind", "host_allocator"})
     CHECK_MESSAGE(j["device"].contains(key), "device." << key);
+  // The osor CLI sets the host allocator policy first thing (model/host_allocator.h).
+  CHECK(j["device"]["host_allocator"] == "glibc malloc, mmap and trim thresholds 1 GiB");
   CHECK(j["device"]["kind"] == "cpu");
   CHECK(j["device"]["libtorch"].is_string());
   REQUIRE(j["load_ms"].is_number());

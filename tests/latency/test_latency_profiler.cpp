@@ -225,7 +225,7 @@ TEST_CASE("peak memory: host peak RSS read from /proc, reset per configuration w
   const auto peak = osor::harness::read_host_peak(reset);
   CHECK(peak.since_reset == reset);
   CHECK(peak.bytes >= rss + (int64_t{90} << 20));
-  MESSAGE("per-configuration peak reset through /proc/self/clear_refs: " << (reset ? "available" : "refused here"));
+  MESSAGE("per-configuration peak reset through /proc/self/clear_refs: " << std::string(reset ? "available" : "refused here"));
   if (reset) {
     CHECK(osor::harness::reset_host_peak());
     CHECK(osor::harness::read_host_peak(true).bytes < peak.bytes);
