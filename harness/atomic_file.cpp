@@ -1,10 +1,12 @@
 #include "harness/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -48,7 +50,36 @@ void write_bytes_atomic(const std::filesystem::path& path, const char* data, siz
   }
 }
 
+// The writer's pid of a temporary's name ".<file>.tmp<pid>_<n>", or -1 when the name is not one.
+long temporary_owner(const std::string& name) {
+  const size_t at = name.rfind(".tmp");
+  if (name.empty() || name[0] != '.' || at == std::string::npos || at == 0) return -1;
+  const std::string tail = name.substr(at + 4);
+  const size_t underscore = tail.find('_');
+  if (underscore == std::string::npos || underscore == 0 || underscore + 1 == tail.size()) return -1;
+  for (size_t i = 0; i < tail.size(); ++i)
+    if (i != underscore && (tail[i] < '0' || tail[i] > '9')) return -1;
+  return std::strtol(tail.substr(0, underscore).c_str(), nullptr, 10);
+}
+
 }  // namespace
+
+size_t remove_orphaned_temporaries(const std::filesystem::path& dir) {
+  size_t removed = 0;
+  std::error_code ec;
+  std::vector<std::filesystem::path> orphans;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != std::filesystem::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    const long pid = temporary_owner(it->path().filename().string());
+    if (pid <= 0 || pid == static_cast<long>(::getpid())) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;  // its writer still runs
+    orphans.push_back(it->path());
+  }
+  for (const auto& path : orphans)
+    if (std::filesystem::remove(path, ec)) ++removed;
+  return removed;
+}
 
 void write_file_atomic(const std::filesystem::path& path, const std::string& content) {
   write_bytes_atomic(path, content.data(), content.size());

@@ -11,6 +11,11 @@ namespace osor::harness {
 void write_file_atomic(const std::filesystem::path& path, const std::string& content);
 void write_file_atomic(const std::filesystem::path& path, const std::vector<unsigned char>& content);
 
+// Deletes the temporaries that write_file_atomic left below `dir` when its process died mid-write (names
+// ".<file>.tmp<pid>_<n>" whose process no longer runs; a live process's are kept). Returns how many it deleted.
+// A resumed run calls it first, so that nothing half-written stays in a run folder.
+size_t remove_orphaned_temporaries(const std::filesystem::path& dir);
+
 // The whole file as bytes; throws HarnessError naming the file if it is missing or unreadable.
 std::vector<unsigned char> read_file_bytes(const std::filesystem::path& path);
 

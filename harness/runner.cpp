@@ -214,6 +214,9 @@ RunRecord run_eval(const EvalConfig& requested, const EvalOptions& options) {
       throw HarnessError(run_dir.string() + ": a run already exists here; use --resume to continue it or choose another --out");
     config = config_from_json(read_json_file(config_file));
     config.out_dir = run_dir;
+    if (const size_t orphans = remove_orphaned_temporaries(run_dir))
+      log::info(run_dir.string() + ": removed " + std::to_string(orphans) + " half-written temporary file(s) of the "
+                "interrupted run");
   } else {
     if (config.bench_dir.empty()) config.bench_dir = default_bench_dir();
     config.data_dir = resolve_data_dir(config.data_dir);
