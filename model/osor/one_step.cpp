@@ -67,7 +67,8 @@ struct Decoded {
 // Device-resident inputs and outputs of the recorded stages at one processing size.
 struct GraphedStages {
   int64_t h = 0, w = 0;
-  at::Tensor lq, mask, posterior_noise, eps_noise, mask_latent, time_ids, t;  // inputs, written before replay
+  // Inputs: allocated once, rewritten in place (copy_) before each replay, since the recordings read their memory.
+  at::Tensor lq, mask, posterior_noise, eps_noise, mask_latent, time_ids, t;
   Encoded encoded;
   Denoised denoised;
   Decoded decoded;
@@ -249,6 +250,7 @@ OneStepResult OsorSdxl::run(const at::Tensor& image, const at::Tensor& mask, con
       g->mask = at::empty({1, 1, h, w}, options);
       g->posterior_noise = at::empty(latent_shape, options.dtype(m.vae->options().dtype()));
       g->eps_noise = at::empty(latent_shape, options);
+      g->mask_latent = at::empty({1, 1, latent_shape[2], latent_shape[3]}, options);
       g->time_ids = time_ids_cpu.to(options);
       g->t = at::full({1}, timestep, at::TensorOptions().dtype(at::kLong).device(options.device()));
       m.graphs = std::move(g);
@@ -259,7 +261,7 @@ OneStepResult OsorSdxl::run(const at::Tensor& image, const at::Tensor& mask, con
     g.posterior_noise.copy_(posterior_noise);
     g.mask.copy_(mask);
     g.eps_noise.copy_(eps_noise);
-    g.mask_latent = at::max_pool2d(g.mask, {8, 8}, {8, 8});
+    g.mask_latent.copy_(at::max_pool2d(g.mask, {8, 8}, {8, 8}));  // in place: the recordings read this memory
     if (fresh) {
       m.record(g, timestep);
       m.graphs_timestep = timestep;
