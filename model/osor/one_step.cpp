@@ -58,7 +58,7 @@ struct Encoded {
   at::Tensor z_lq;
 };
 struct Denoised {
-  at::Tensor z_t, out;
+  at::Tensor z_t, z_in, out;  // z_in = [z_t | latent mask | z_lq], the UNet's input
 };
 struct Decoded {
   at::Tensor x0, alpha, z_out, decoded, image01;  // alpha and image01 float32
@@ -97,7 +97,8 @@ struct OsorSdxl::Impl {
                    const at::Tensor& t, const at::Tensor& time_ids, int64_t timestep) const {
     Denoised d;
     d.z_t = schedule->add_noise(z_lq, eps_noise, timestep);
-    d.out = unet->forward(at::cat({d.z_t, mask_latent, z_lq}, 1), t, prompt_embeds, pooled, time_ids);
+    d.z_in = at::cat({d.z_t, mask_latent, z_lq}, 1);
+    d.out = unet->forward(d.z_in, t, prompt_embeds, pooled, time_ids);
     return d;
   }
 
@@ -295,7 +296,7 @@ OneStepResult OsorSdxl::run(const at::Tensor& image, const at::Tensor& mask, con
     timer.end();
     trace["noise"] = eps_noise;
     trace["z_t"] = d.z_t;
-    trace["z_in"] = at::cat({d.z_t, mask_latent, e.z_lq}, 1);
+    trace["z_in"] = d.z_in;
     trace["time_ids"] = time_ids;
 
     timer.begin("vae_decode");
