@@ -103,8 +103,7 @@ RemovalOutput OsorSdxlRemover::remove(const RemovalInput& input) {
     host.end();
 
     const auto result = impl_->model->run(lq, mask, impl_->noise, impl_->seed, impl_->t);
-    out.stages_ms.insert(result.stages_ms.begin(), result.stages_ms.end());
-    out.stage_calls.insert(result.stage_calls.begin(), result.stage_calls.end());
+    out.add_stages(result.stages_ms, result.stage_calls);
 
     host.begin("postprocess");
     // As the script saves them: (x·255).astype(uint8) truncates, then Pillow's bicubic back to the input size.
@@ -116,8 +115,7 @@ RemovalOutput OsorSdxlRemover::remove(const RemovalInput& input) {
     out.alpha = at::floor(alpha * 255.0) / 255.0;
     host.end();
     const model::StageTimes host_times = host.finish();
-    out.stages_ms.insert(host_times.ms.begin(), host_times.ms.end());
-    out.stage_calls.insert(host_times.calls.begin(), host_times.calls.end());
+    out.add_stages(host_times.ms, host_times.calls);
   } catch (const AdapterError&) {
     throw;
   } catch (const std::exception& e) {

@@ -29,6 +29,11 @@ struct RemovalOutput {
   std::map<std::string, int64_t> stage_calls;  // how often each stage ran (a multi-step backbone: once per step)
   double latency_ms = -1;  // set by methods that time themselves (a batch run amortised over its samples);
                            // otherwise the caller's wall clock around remove() is the latency
+  // Adds a timer's stages (model/stage_timer.h StageTimes, or a model result's copy of them).
+  void add_stages(const std::map<std::string, double>& ms, const std::map<std::string, int64_t>& calls) {
+    stages_ms.insert(ms.begin(), ms.end());
+    stage_calls.insert(calls.begin(), calls.end());
+  }
 };
 
 // Options from the command line ("name:key=value,key=value") and the run's context.

@@ -99,15 +99,13 @@ RemovalOutput SdxlInpaintRemover::remove(const RemovalInput& input) {
     host.end();
 
     const auto result = impl_->model->run(image, mask, impl_->options);
-    out.stages_ms.insert(result.stages_ms.begin(), result.stages_ms.end());
-    out.stage_calls.insert(result.stage_calls.begin(), result.stage_calls.end());
+    out.add_stages(result.stages_ms, result.stage_calls);
 
     host.begin("postprocess");
     out.image = resize(result.image, h, w);  // to_u8 rounds as the pipeline's numpy_to_pil: (x·255).round()
     host.end();
     const model::StageTimes host_times = host.finish();
-    out.stages_ms.insert(host_times.ms.begin(), host_times.ms.end());
-    out.stage_calls.insert(host_times.calls.begin(), host_times.calls.end());
+    out.add_stages(host_times.ms, host_times.calls);
   } catch (const AdapterError&) {
     throw;
   } catch (const std::exception& e) {
