@@ -11,6 +11,7 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "model/error.h"
@@ -58,6 +59,10 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   return s.str();
 }
 
+std::string offsets_string(const SafetensorsEntry& e) {
+  return "[" + std::to_string(e.begin) + "," + std::to_string(e.end) + "]";
+}
+
 // A JSON number that must be a non-negative integer (safetensors writes them as such).
 uint64_t as_index(const nlohmann::json& v, const std::string& label, const std::string& what) {
   if (v.is_number_unsigned()) return v.get<uint64_t>();
@@ -81,86 +86,149 @@ struct SafetensorsFile::Mapping {
 
 namespace {
 
-// `bytes`/`size`: the whole file. Returns the header length.
-uint64_t parse_header(const uint8_t* bytes, size_t size, const std::string& label,
-                      std::vector<SafetensorsEntry>& entries, std::map<std::string, std::string>& metadata) {
-  struct {
-    const uint8_t* data;
-    size_t size;
-  } m{bytes, size};
-  if (m.size < 8)
-    fail(label, "file is " + std::to_string(m.size) + " bytes, shorter than the 8-byte header length");
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | m.data[i];
-  if (n > m.size - 8)
-    fail(label, "header length " + std::to_string(n) + " goes beyond the end of the file (" +
-                    std::to_string(m.size) + " bytes; truncated download?)");
-  if (n > kMaxHeaderBytes) fail(label, "header length " + std::to_string(n) + " is implausibly large");
+// The header as JSON, refusing a key that appears twice in any object. nlohmann::json keeps one value of a
+// duplicated key silently, so a file could show one tensor to us and another to a reader that keeps the first
+// (the reference parser rejects duplicates); the parser callback sees every key before it is merged.
+nlohmann::json parse_json_header(const uint8_t* begin, const uint8_t* end, const std::string& label) {
+  struct Frame {
+    bool is_object = false;
+    std::set<std::string> keys;
+    std::string last_key;  // the key whose value is being parsed, for naming a duplicate below it
+  };
+  std::vector<Frame> frames;  // frames[d]: the object or array at nesting depth d (0 = the header itself)
+  std::string duplicate;      // the first duplicate found, as a message; parsing goes on to report JSON errors
+  const auto enter = [&](int depth, bool is_object) {
+    frames.resize(static_cast<size_t>(depth));
+    frames.push_back(Frame{is_object, {}, {}});
+  };
+  const auto callback = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) -> bool {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start) enter(depth, true);
+    if (event == E::array_start) enter(depth, false);
+    if (event != E::key || depth < 1 || static_cast<size_t>(depth) > frames.size()) return true;
+    Frame& f = frames[static_cast<size_t>(depth) - 1];
+    const std::string key = parsed.get<std::string>();
+    // A header that is not an object is reported as such after parsing, not by its duplicates.
+    if (!f.keys.insert(key).second && duplicate.empty() && frames[0].is_object) {
+      const std::string& top = depth == 1 ? key : frames[0].last_key;  // the tensor (or __metadata__) concerned
+      if (depth == 1)
+        duplicate = top == "__metadata__" ? "header has '__metadata__' twice"
+                                          : "tensor '" + top + "' appears twice in the header";
+      else
+        duplicate = (top == "__metadata__" ? "__metadata__" : "tensor '" + top + "'") + " has key '" + key + "' twice";
+    }
+    f.last_key = key;
+    return true;
+  };
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(m.data + 8, m.data + 8 + n);
+    header = nlohmann::json::parse(begin, end, callback);
   } catch (const nlohmann::json::exception& e) {
     fail(label, std::string("header is not valid JSON (") + e.what() + ")");
   }
-  if (!header.is_object()) fail(label, "header is not a JSON object");
-  const uint64_t data_size = m.size - 8 - n;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const nlohmann::json& v = it.value();
-    if (name == "__metadata__") {
-      if (!v.is_object()) fail(label, "__metadata__ is not a JSON object");
-      for (auto mt = v.begin(); mt != v.end(); ++mt) {
-        if (!mt.value().is_string()) fail(label, "__metadata__ value of '" + mt.key() + "' is not a string");
-        metadata[mt.key()] = mt.value().get<std::string>();
-      }
-      continue;
-    }
-    const std::string where = "tensor '" + name + "'";
-    if (!v.is_object()) fail(label, where + " is not a JSON object");
-    const auto dt = v.find("dtype");
-    const auto sh = v.find("shape");
-    const auto off = v.find("data_offsets");
-    if (dt == v.end() || !dt->is_string()) fail(label, where + " has no string 'dtype'");
-    if (sh == v.end() || !sh->is_array()) fail(label, where + " has no 'shape' array");
-    if (off == v.end() || !off->is_array() || off->size() != 2)
-      fail(label, where + " has no 'data_offsets' pair");
-    SafetensorsEntry e;
-    e.name = name;
-    e.dtype = dt->get<std::string>();
-    const DtypeInfo* info = find_dtype(e.dtype);
-    if (!info) fail(label, where + " has unknown dtype '" + e.dtype + "'");
-    // The element count with overflow checks: a hostile shape must not wrap around to the byte count.
-    uint64_t count = 1;
-    bool overflow = false;
-    for (const auto& d : *sh) {
-      const uint64_t dim = as_index(d, label, where + " shape entry");
-      if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) overflow = true;
-      e.shape.push_back(static_cast<int64_t>(dim));
-      if (dim != 0 && count > std::numeric_limits<uint64_t>::max() / dim) overflow = true;
-      count *= dim;
-    }
-    if (count > std::numeric_limits<uint64_t>::max() / info->itemsize) overflow = true;
-    e.begin = as_index((*off)[0], label, where + " data_offsets[0]");
-    e.end = as_index((*off)[1], label, where + " data_offsets[1]");
-    if (e.end < e.begin)
-      fail(label, where + " has data_offsets [" + std::to_string(e.begin) + "," + std::to_string(e.end) +
-                      "] with end before begin");
-    if (overflow || count * info->itemsize != e.end - e.begin)
-      fail(label, where + " has shape " + shape_string(e.shape) + " × " + std::to_string(info->itemsize) +
-                      " bytes (" + e.dtype + ") ≠ its " + std::to_string(e.end - e.begin) + " data bytes");
-    if (e.end > data_size)
-      fail(label, where + " has data_offsets [" + std::to_string(e.begin) + "," + std::to_string(e.end) +
-                      "] beyond the " + std::to_string(data_size) + "-byte data section (truncated file?)");
-    entries.push_back(std::move(e));
+  if (!duplicate.empty()) fail(label, duplicate);
+  return header;
+}
+
+void read_metadata(const nlohmann::json& v, const std::string& label, std::map<std::string, std::string>& metadata) {
+  if (!v.is_object()) fail(label, "__metadata__ is not a JSON object");
+  for (auto mt = v.begin(); mt != v.end(); ++mt) {
+    if (!mt.value().is_string()) fail(label, "__metadata__ value of '" + mt.key() + "' is not a string");
+    metadata[mt.key()] = mt.value().get<std::string>();
   }
+}
+
+// One tensor's header entry, checked on its own: dtype known, shape × itemsize = its byte count, offsets inside
+// the `data_size`-byte data section.
+SafetensorsEntry read_entry(const std::string& name, const nlohmann::json& v, uint64_t data_size,
+                            const std::string& label) {
+  const std::string where = "tensor '" + name + "'";
+  if (!v.is_object()) fail(label, where + " is not a JSON object");
+  const auto dt = v.find("dtype");
+  const auto sh = v.find("shape");
+  const auto off = v.find("data_offsets");
+  if (dt == v.end() || !dt->is_string()) fail(label, where + " has no string 'dtype'");
+  if (sh == v.end() || !sh->is_array()) fail(label, where + " has no 'shape' array");
+  if (off == v.end() || !off->is_array() || off->size() != 2) fail(label, where + " has no 'data_offsets' pair");
+  SafetensorsEntry e;
+  e.name = name;
+  e.dtype = dt->get<std::string>();
+  const DtypeInfo* info = find_dtype(e.dtype);
+  if (!info) fail(label, where + " has unknown dtype '" + e.dtype + "'");
+  // The element count with overflow checks: a hostile shape must not wrap around to the byte count.
+  uint64_t count = 1;
+  bool overflow = false;
+  for (const auto& d : *sh) {
+    const uint64_t dim = as_index(d, label, where + " shape entry");
+    if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) overflow = true;
+    e.shape.push_back(static_cast<int64_t>(dim));
+    if (dim != 0 && count > std::numeric_limits<uint64_t>::max() / dim) overflow = true;
+    count *= dim;
+  }
+  if (count > std::numeric_limits<uint64_t>::max() / info->itemsize) overflow = true;
+  e.begin = as_index((*off)[0], label, where + " data_offsets[0]");
+  e.end = as_index((*off)[1], label, where + " data_offsets[1]");
+  if (e.end < e.begin)
+    fail(label, where + " has data_offsets " + offsets_string(e) + " with end before begin");
+  if (overflow || count * info->itemsize != e.end - e.begin)
+    fail(label, where + " has shape " + shape_string(e.shape) + " × " + std::to_string(info->itemsize) +
+                    " bytes (" + e.dtype + ") ≠ its " + std::to_string(e.end - e.begin) + " data bytes");
+  if (e.end > data_size)
+    fail(label, where + " has data_offsets " + offsets_string(e) + " beyond the " + std::to_string(data_size) +
+                    "-byte data section (truncated file?)");
+  return e;
+}
+
+// As the reference parser (safetensors' Metadata::validate and its buffer-length check): the tensors' byte
+// ranges, in offset order, tile the data section exactly, from 0 to its end. A gap or trailing bytes are data
+// no tensor accounts for, a sign of a corrupt or tampered file, and other readers refuse such files.
+void check_tiling(std::vector<SafetensorsEntry>& entries, uint64_t data_size, const std::string& label) {
   std::sort(entries.begin(), entries.end(), [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    if (a.begin != b.begin) return a.begin < b.begin;
+    return a.end != b.end ? a.end < b.end : a.name < b.name;  // the name only orders empty tensors deterministically
   });
-  for (size_t i = 1; i < entries.size(); ++i)
-    if (entries[i].begin < entries[i - 1].end)
-      fail(label, "tensors '" + entries[i - 1].name + "' and '" + entries[i].name + "' overlap (data_offsets [" +
-                      std::to_string(entries[i - 1].begin) + "," + std::to_string(entries[i - 1].end) + "] and [" +
-                      std::to_string(entries[i].begin) + "," + std::to_string(entries[i].end) + "])");
+  uint64_t covered = 0;  // the data section is tiled over [0, covered)
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const SafetensorsEntry& e = entries[i];
+    if (e.begin < covered)
+      fail(label, "tensors '" + entries[i - 1].name + "' and '" + e.name + "' overlap (data_offsets " +
+                      offsets_string(entries[i - 1]) + " and " + offsets_string(e) + ")");
+    if (e.begin > covered && i == 0)
+      fail(label, "tensor '" + e.name + "' has data_offsets " + offsets_string(e) + ": the first " +
+                      std::to_string(e.begin) + " bytes of the data section belong to no tensor");
+    if (e.begin > covered)
+      fail(label, std::to_string(e.begin - covered) + " bytes between tensors '" + entries[i - 1].name +
+                      "' (data_offsets " + offsets_string(entries[i - 1]) + ") and '" + e.name + "' (data_offsets " +
+                      offsets_string(e) + ") belong to no tensor");
+    covered = e.end;
+  }
+  if (covered == data_size) return;
+  if (entries.empty()) fail(label, "has no tensors but a " + std::to_string(data_size) + "-byte data section");
+  fail(label, std::to_string(data_size - covered) + " bytes after the last tensor '" + entries.back().name +
+                  "' (data_offsets " + offsets_string(entries.back()) + ") belong to no tensor (the data section is " +
+                  std::to_string(data_size) + " bytes)");
+}
+
+// `bytes`/`size`: the whole file. Returns the header length.
+uint64_t parse_header(const uint8_t* bytes, size_t size, const std::string& label,
+                      std::vector<SafetensorsEntry>& entries, std::map<std::string, std::string>& metadata) {
+  if (size < 8) fail(label, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
+  if (n > size - 8)
+    fail(label, "header length " + std::to_string(n) + " goes beyond the end of the file (" + std::to_string(size) +
+                    " bytes; truncated download?)");
+  if (n > kMaxHeaderBytes) fail(label, "header length " + std::to_string(n) + " is implausibly large");
+  const nlohmann::json header = parse_json_header(bytes + 8, bytes + 8 + n, label);
+  if (!header.is_object()) fail(label, "header is not a JSON object");
+  const uint64_t data_size = size - 8 - n;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__")
+      read_metadata(it.value(), label, metadata);
+    else
+      entries.push_back(read_entry(it.key(), it.value(), data_size, label));
+  }
+  check_tiling(entries, data_size, label);
   return n;
 }
 

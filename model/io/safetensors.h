@@ -1,9 +1,11 @@
 // safetensors weights files (https://github.com/huggingface/safetensors, format version 0.x): a u64
 // little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets}, "__metadata__":
 // {string: string}}, then the raw little-endian row-major data. The reader memory-maps the file and checks
-// everything a malformed or hostile file could get wrong (header length, JSON, dtype, shape × itemsize =
-// byte count, offsets in range and non-overlapping) before any tensor is handed out; every failure is an
-// osor::ModelError naming the file and the problem. No pickle is ever read.
+// everything a malformed or hostile file could get wrong (header length, JSON, no key twice in any object,
+// dtype, shape × itemsize = byte count, offsets in range) before any tensor is handed out. As the reference
+// parser's `validate`, the tensors' [begin,end) offsets sorted by begin must tile the data section exactly: from
+// 0 to its end, no gap, no overlap, no trailing bytes. Every failure is an osor::ModelError naming the file and
+// the problem. No pickle is ever read.
 #pragma once
 
 #include <ATen/core/Tensor.h>

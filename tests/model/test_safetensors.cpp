@@ -1,4 +1,5 @@
-// The safetensors reader and writer: round trip of every dtype, each malformed-file check with its message,
+// The safetensors reader and writer: round trip of every dtype, each malformed-file check with its message
+// (duplicate keys and data that does not tile the data section included),
 // a seeded mutation fuzz of 100k inputs (only ModelError may come out), and the strict module loader.
 #include <doctest/doctest.h>
 #include <torch/torch.h>
@@ -133,6 +134,57 @@ TEST_CASE("safetensors: malformed files are rejected with a message naming the f
   }
   CHECK_THROWS_WITH_AS(SafetensorsFile::open(dir / "absent.safetensors"),
                        doctest::Contains("absent.safetensors: cannot open"), ModelError);
+}
+
+TEST_CASE("safetensors: duplicate keys, gaps and trailing bytes are rejected as the reference parser does") {
+  const std::string data8(8, '\1');
+  const std::string x08 = R"("x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  // nlohmann::json alone keeps the last of two equal keys; the reference parser refuses the file.
+  CHECK(parse_error(file_bytes(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                               R"("x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                               data8)) == "weights file test.safetensors: tensor 'x' appears twice in the header");
+  CHECK(parse_error(file_bytes(R"({"__metadata__":{"a":"1"},)" + x08 + R"(,"__metadata__":{"b":"2"}})", data8)) ==
+        "weights file test.safetensors: header has '__metadata__' twice");
+  CHECK(parse_error(file_bytes(R"({"__metadata__":{"a":"1","a":"2"},)" + x08 + "}", data8)) ==
+        "weights file test.safetensors: __metadata__ has key 'a' twice");
+  CHECK(parse_error(file_bytes(R"({"x":{"dtype":"F32","shape":[2],"dtype":"F16","data_offsets":[0,8]}})", data8)) ==
+        "weights file test.safetensors: tensor 'x' has key 'dtype' twice");
+  // A JSON syntax error after a duplicate is still reported as such.
+  CHECK(parse_error(file_bytes(R"({"x":1,"x":2,)", "")).find("header is not valid JSON") != std::string::npos);
+
+  // The data offsets must tile the data section from 0 to its end.
+  CHECK(parse_error(file_bytes(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                               R"("y":{"dtype":"F32","shape":[1],"data_offsets":[6,10]}})",
+                               std::string(10, '\1'))) ==
+        "weights file test.safetensors: 2 bytes between tensors 'x' (data_offsets [0,4]) and 'y' (data_offsets "
+        "[6,10]) belong to no tensor");
+  CHECK(parse_error(file_bytes(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", std::string(12, '\1'))) ==
+        "weights file test.safetensors: tensor 'x' has data_offsets [4,12]: the first 4 bytes of the data section "
+        "belong to no tensor");
+  CHECK(parse_error(file_bytes("{" + x08 + "}", std::string(12, '\1'))) ==
+        "weights file test.safetensors: 4 bytes after the last tensor 'x' (data_offsets [0,8]) belong to no tensor "
+        "(the data section is 12 bytes)");
+  CHECK(parse_error(file_bytes(R"({"__metadata__":{"a":"b"}})", "abc")) ==
+        "weights file test.safetensors: has no tensors but a 3-byte data section");
+
+  // Still accepted: empty tensors anywhere along the tiling, a header padded with spaces to 8-byte alignment,
+  // metadata without tensors and without data.
+  CHECK(parse_error(file_bytes(R"({"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)" + x08 +
+                                   R"(,"z":{"dtype":"U8","shape":[0,3],"data_offsets":[8,8]}})",
+                               data8)) == "(no error)");
+  CHECK(parse_error(file_bytes("{" + x08 + "}   ", data8)) == "(no error)");
+  CHECK(parse_error(file_bytes(R"({"__metadata__":{"a":"b"}})", "")) == "(no error)");
+
+  // Through open(), with the path in the message: bytes appended to a file our writer made.
+  const auto dir = osor::test::scratch_dir("safetensors_tiling");
+  const auto path = dir / "w.safetensors";
+  osor::model::write_safetensors(path, {{"a", at::ones({3})}, {"b", at::zeros({0})}, {"c", at::ones({2}, at::kLong)}});
+  REQUIRE(SafetensorsFile::open(path).names().size() == 3);
+  std::ofstream(path, std::ios::binary | std::ios::app) << "tail";
+  const std::string expected = "weights file " + path.string() +
+                               ": 4 bytes after the last tensor 'c' (data_offsets [12,28]) belong to no tensor (the "
+                               "data section is 32 bytes)";
+  CHECK_THROWS_WITH_AS(SafetensorsFile::open(path), expected.c_str(), ModelError);
 }
 
 TEST_CASE("safetensors: 100k seeded random mutations never crash the reader (only ModelError)") {
