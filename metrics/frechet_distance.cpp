@@ -4,6 +4,9 @@
 
 #include <Eigen/Dense>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
+#include <utility>
 
 #include "metrics/error.h"
 #include "model/log.h"
@@ -20,6 +23,50 @@ struct SqrtTrace {
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 Eigen::Map<const RowMatrix> as_matrix(const at::Tensor& t) { return {t.data_ptr<double>(), t.size(0), t.size(1)}; }
+
+// Six significant digits, as %g: 2 reads "2" and 0.0015 "0.0015" (std::to_string would give "2.000000").
+std::string number(double v) {
+  std::ostringstream s;
+  s << std::setprecision(6) << v;
+  return s.str();
+}
+
+// Empty when every value of `t` is finite; otherwise how many are not, and the first one (row-major) with its
+// position and the tensor's shape.
+std::string non_finite_summary(const at::Tensor& t) {
+  const at::Tensor bad = at::isfinite(t).logical_not();
+  const int64_t count = bad.sum().item<int64_t>();
+  if (count == 0) return {};
+  const at::Tensor index = at::nonzero(bad)[0].to(at::kCPU);  // nonzero lists positions in row-major order
+  at::Tensor first = t;
+  for (int64_t k = 0; k < index.size(0); ++k) first = first[index[k].item<int64_t>()];
+  const double v = first.item<double>();
+  std::ostringstream s;
+  s << count << " non-finite value" << (count == 1 ? "" : "s") << " (first: "
+    << (std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+  if (t.dim() == 2) s << " at row " << index[0].item<int64_t>() << ", column " << index[1].item<int64_t>();
+  if (t.dim() == 1) s << " at index " << index[0].item<int64_t>();
+  s << " of [";
+  for (int64_t k = 0; k < t.dim(); ++k) s << (k ? "," : "") << t.size(k);
+  s << "])";
+  return s.str();
+}
+
+// Shapes, and every value finite: a NaN covariance keeps Eigen's eigensolver busy for minutes at D = 2048 before
+// it reports failure, and a NaN mean would come out as a NaN distance with no error at all.
+void check_statistics(const GaussianStatistics& s, const std::string& fallback_name) {
+  if (!s.mean.defined() || !s.covariance.defined() || s.mean.dim() != 1 || s.covariance.dim() != 2 ||
+      s.covariance.size(0) != s.mean.size(0) || s.covariance.size(1) != s.mean.size(0))
+    throw MetricError("Fréchet distance: statistics must be a [D] mean and a [D,D] covariance");
+  const std::string& name = s.label.empty() ? fallback_name : s.label;
+  const std::pair<const char*, at::Tensor> parts[] = {
+      {"mean", s.mean}, {"covariance", s.covariance}, {"low-rank factor", s.factor}};
+  for (const auto& [what, t] : parts) {
+    if (!t.defined()) continue;
+    const std::string bad = non_finite_summary(t);
+    if (!bad.empty()) throw MetricError("Fréchet distance: " + name + ": " + what + " has " + bad);
+  }
+}
 
 // Σ sqrt(λ) over the eigenvalues of a symmetric PSD matrix (lower triangle read); negative ones are rounding
 // noise of zero eigenvalues: they contribute 0 and bound the imaginary part scipy's sqrtm would show.
@@ -70,6 +117,14 @@ SqrtTrace sqrt_product_trace_low_rank(const at::Tensor& f1, const at::Tensor& f2
 
 }  // namespace
 
+void require_finite_features(const at::Tensor& features, const std::string& label) {
+  const std::string bad = non_finite_summary(features);
+  if (!bad.empty())
+    throw MetricError("Fréchet distance: " + label + ": features have " + bad +
+                      "; the statistics need finite features (a NaN pixel in an input, or an overflow in the "
+                      "feature extractor?)");
+}
+
 GaussianStatistics gaussian_statistics(const at::Tensor& features, const std::string& label) {
   if (features.dim() != 2)
     throw MetricError(label + ": features must be [N,D], got " + std::to_string(features.dim()) + " dimensions");
@@ -78,6 +133,7 @@ GaussianStatistics gaussian_statistics(const at::Tensor& features, const std::st
   const int64_t n = features.size(0), d = features.size(1);
   if (n < 2)
     throw MetricError(label + ": " + std::to_string(n) + " sample(s); a covariance needs at least 2");
+  require_finite_features(features, label);  // before any statistic: NaN would only surface in the eigensolver
   if (n < d)
     osor::log::warn(label + ": " + std::to_string(n) + " samples for " + std::to_string(d) +
                     "-d features: the covariance is singular and FID is dominated by small-sample bias "
@@ -86,6 +142,7 @@ GaussianStatistics gaussian_statistics(const at::Tensor& features, const std::st
   const at::Tensor x = features.to(at::kCPU, at::kDouble).contiguous();
   GaussianStatistics stats;
   stats.count = n;
+  stats.label = label;
   stats.mean = x.mean(0);
   const at::Tensor factor = (x - stats.mean).div_(std::sqrt(static_cast<double>(n - 1))).contiguous();
   const auto f = as_matrix(factor);
@@ -107,10 +164,8 @@ SqrtmMethod parse_sqrtm_method(const std::string& name) {
 std::string to_string(SqrtmMethod method) { return method == SqrtmMethod::Sqrtm ? "sqrtm" : "eigh"; }
 
 FrechetTerms frechet_terms(const GaussianStatistics& a, const GaussianStatistics& b, SqrtmMethod method) {
-  for (const GaussianStatistics* s : {&a, &b})
-    if (!s->mean.defined() || !s->covariance.defined() || s->mean.dim() != 1 || s->covariance.dim() != 2 ||
-        s->covariance.size(0) != s->mean.size(0) || s->covariance.size(1) != s->mean.size(0))
-      throw MetricError("Fréchet distance: statistics must be a [D] mean and a [D,D] covariance");
+  check_statistics(a, "first set");
+  check_statistics(b, "second set");
   if (a.mean.size(0) != b.mean.size(0))
     throw MetricError("Fréchet distance: feature dimensions differ (" + std::to_string(a.mean.size(0)) + " vs " +
                       std::to_string(b.mean.size(0)) + ")");
@@ -144,9 +199,9 @@ FrechetTerms frechet_terms(const GaussianStatistics& a, const GaussianStatistics
       terms.eps_offset_used = true;
     }
     if (root.max_imaginary > 1e-3)
-      throw MetricError("Fréchet distance: imaginary component " + std::to_string(root.max_imaginary) +
-                        " in sqrtm(S1 S2) (pytorch-fid raises above 1e-3): the covariances are not positive "
-                        "semi-definite");
+      throw MetricError("Fréchet distance (FID): imaginary component " + number(root.max_imaginary) +
+                        " in sqrtm(S1 S2), above the 1e-3 where pytorch-fid raises ValueError('Imaginary "
+                        "component'): the covariances are not positive semi-definite");
   }
   if (!root.finite)
     throw MetricError("Fréchet distance: the eigen-solution of the covariances is not finite (non-finite features?)");

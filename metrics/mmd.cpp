@@ -2,10 +2,29 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+#include <sstream>
+
 #include "metrics/error.h"
 
 namespace osor::metrics {
 namespace {
+
+// A NaN or Inf embedding makes every kernel value it touches NaN, and the MMD comes out NaN with no error: refuse
+// it, saying how many values and where the first one is. `which` names the set ("first", "second").
+void require_finite(const at::Tensor& embeddings, const std::string& which) {
+  const at::Tensor bad = at::isfinite(embeddings).logical_not();
+  const int64_t count = bad.sum().item<int64_t>();
+  if (count == 0) return;
+  const at::Tensor index = at::nonzero(bad)[0].to(at::kCPU);  // nonzero lists positions in row-major order
+  const int64_t row = index[0].item<int64_t>(), column = index[1].item<int64_t>();
+  const double v = embeddings[row][column].item<double>();
+  std::ostringstream s;
+  s << "MMD: the " << which << " embedding set has " << count << " non-finite value" << (count == 1 ? "" : "s")
+    << " (first: " << (std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf") << " at row " << row << ", column " << column
+    << " of [" << embeddings.size(0) << "," << embeddings.size(1) << "])";
+  throw MetricError(s.str());
+}
 
 // Mean of exp(-γ(|a|² + |b|² - 2 a·b)) over all rows a of x and b of y, summed in double.
 double kernel_mean(const at::Tensor& x, const at::Tensor& y, const at::Tensor& x_sq, const at::Tensor& y_sq,
@@ -25,6 +44,8 @@ double mmd(const at::Tensor& x, const at::Tensor& y, const MmdOptions& options) 
                       std::to_string(y.size(1)) + ")");
   if (x.size(0) < 1 || y.size(0) < 1) throw MetricError("MMD: an embedding set is empty");
   if (!x.is_floating_point() || !y.is_floating_point()) throw MetricError("MMD: embeddings must be floating point");
+  require_finite(x, "first");
+  require_finite(y, "second");
   const auto dtype = options.precision == MmdPrecision::Float64 ? at::kDouble : at::kFloat;
   const at::Tensor a = x.to(dtype).contiguous();
   const at::Tensor b = y.to(a.device(), dtype).contiguous();

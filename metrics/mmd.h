@@ -26,7 +26,8 @@ struct MmdOptions {
   MmdPrecision precision = MmdPrecision::Float32Kernel;
 };
 
-// x: [N,D], y: [M,D], float32 or float64 (any device; computed where they are). N, M >= 1.
+// x: [N,D], y: [M,D], float32 or float64 (any device; computed where they are). N, M >= 1. Every value must be
+// finite: a MetricError names the set (x: "first", y: "second"), the count of NaN/Inf values and the first one.
 double mmd(const at::Tensor& x, const at::Tensor& y, const MmdOptions& options = {});
 
 }  // namespace osor::metrics

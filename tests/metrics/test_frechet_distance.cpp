@@ -5,9 +5,11 @@
 
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "metrics/error.h"
+#include "metrics/fid.h"
 #include "metrics/frechet_distance.h"
 #include "model/io/safetensors.h"
 #include "model/log.h"
@@ -111,10 +113,15 @@ TEST_CASE("frechet distance errors name the problem") {
   CHECK_THROWS_WITH_AS(osor::metrics::parse_sqrtm_method("schur"), doctest::Contains("known: sqrtm, eigh"),
                        osor::MetricError);
   // A covariance with a clearly negative eigenvalue: sqrtm would have an imaginary part of 2.
-  osor::metrics::GaussianStatistics a{at::zeros({2}, at::kDouble), at::eye(2, at::kDouble), 10};
-  osor::metrics::GaussianStatistics b{at::zeros({2}, at::kDouble),
-                                      at::diag(at::tensor({1.0, -4.0}, at::kDouble)), 10};
-  CHECK_THROWS_WITH_AS(osor::metrics::frechet_distance(a, b), doctest::Contains("imaginary component"),
+  osor::metrics::GaussianStatistics a, b;
+  a.mean = b.mean = at::zeros({2}, at::kDouble);
+  a.covariance = at::eye(2, at::kDouble);
+  b.covariance = at::diag(at::tensor({1.0, -4.0}, at::kDouble));
+  a.count = b.count = 10;
+  // pytorch-fid's ValueError("Imaginary component {m}"): the metric and the value in the message.
+  CHECK_THROWS_WITH_AS(osor::metrics::frechet_distance(a, b),
+                       doctest::Contains("Fréchet distance (FID): imaginary component 2 in sqrtm(S1 S2), above the "
+                                         "1e-3 where pytorch-fid raises"),
                        osor::MetricError);
   // The plain eigenvalue method clamps instead: tr S1 + tr S2 - 2 Σ sqrt(max(λ,0)) = 2 + (1 - 4) - 2·1 = -3.
   CHECK(osor::metrics::frechet_distance(a, b, SqrtmMethod::Eigh) == doctest::Approx(-3.0));
@@ -141,5 +148,60 @@ TEST_CASE("the low-rank route (N < D) gives the full eigenvalue route's value") 
     // The D×D route adds the square roots of the zero eigenvalues' rounding noise (~1e-8 each here).
     CHECK(rel(low_rank, dense) <= 1e-6);
   }
+  osor::log::set_level(osor::log::Level::Warning);
+}
+
+TEST_CASE("frechet distance: non-finite 2048-d features (N=10) fail at once, naming the set and the first value") {
+  // Before the check, Eigen's eigensolver spent minutes on the NaN covariance of this set before failing.
+  at::manual_seed(5);
+  const at::Tensor good = at::rand({10, 2048}, at::kFloat);
+  at::Tensor nan_set = good.clone();
+  nan_set[3][17].fill_(std::numeric_limits<double>::quiet_NaN());
+  nan_set[8][2].fill_(std::numeric_limits<double>::quiet_NaN());
+  CHECK_THROWS_WITH_AS(osor::metrics::gaussian_statistics(nan_set, "predictions"),
+                       doctest::Contains("Fréchet distance: predictions: features have 2 non-finite values (first: "
+                                         "NaN at row 3, column 17 of [10,2048]); the statistics need finite features"),
+                       osor::MetricError);
+  // Through the FID metric, with the bad values in the second set; float64 features and an infinity.
+  at::Tensor inf_set = good.to(at::kDouble);
+  inf_set[0][2047].fill_(-std::numeric_limits<double>::infinity());
+  const auto fid = osor::metrics::make_fid_metric(osor::metrics::NetworkOptions{});
+  osor::log::set_level(osor::log::Level::Quiet);  // the predictions' N < D warning
+  CHECK_THROWS_WITH_AS(fid->evaluate(good, inf_set),
+                       doctest::Contains("Fréchet distance: references: features have 1 non-finite value (first: "
+                                         "-Inf at row 0, column 2047 of [10,2048])"),
+                       osor::MetricError);
+  osor::log::set_level(osor::log::Level::Warning);
+}
+
+TEST_CASE("frechet distance: non-finite statistics given directly are refused before any eigen-solution") {
+  osor::log::set_level(osor::log::Level::Quiet);
+  at::manual_seed(6);
+  const auto good = osor::metrics::gaussian_statistics(at::rand({40, 16}, at::kDouble), "references");
+  CHECK(good.label == "references");
+  auto nan_mean = good;
+  nan_mean.label.clear();
+  nan_mean.mean = good.mean.clone();
+  nan_mean.mean[5].fill_(std::numeric_limits<double>::quiet_NaN());
+  // Without the check the NaN mean came out as a NaN distance, without an error.
+  CHECK_THROWS_WITH_AS(osor::metrics::frechet_distance(good, nan_mean),
+                       "Fréchet distance: second set: mean has 1 non-finite value (first: NaN at index 5 of [16])",
+                       osor::MetricError);
+  auto inf_cov = good;
+  inf_cov.label = "predictions";
+  inf_cov.covariance = good.covariance.clone();
+  inf_cov.covariance[2][3].fill_(std::numeric_limits<double>::infinity());
+  CHECK_THROWS_WITH_AS(osor::metrics::frechet_distance(inf_cov, good, SqrtmMethod::Eigh),
+                       "Fréchet distance: predictions: covariance has 1 non-finite value (first: +Inf at row 2, "
+                       "column 3 of [16,16])",
+                       osor::MetricError);
+  // The low-rank factor (N < D) is checked too.
+  auto few = osor::metrics::gaussian_statistics(at::rand({5, 16}, at::kDouble), "predictions");
+  REQUIRE(few.factor.defined());
+  few.factor = few.factor.clone();
+  few.factor[4][0].fill_(std::numeric_limits<double>::quiet_NaN());
+  CHECK_THROWS_WITH_AS(osor::metrics::frechet_distance(few, good),
+                       doctest::Contains("predictions: low-rank factor has 1 non-finite value (first: NaN at row 4"),
+                       osor::MetricError);
   osor::log::set_level(osor::log::Level::Warning);
 }

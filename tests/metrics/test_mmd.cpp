@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "metrics/error.h"
@@ -50,4 +51,22 @@ TEST_CASE("mmd is the biased estimator: identical sets give 0, a single pair giv
   CHECK(osor::metrics::mmd(x.slice(0, 0, 1), x.slice(0, 1, 2), f64) == doctest::Approx(2000 * (1 - k)).epsilon(1e-12));
   CHECK_THROWS_WITH_AS(osor::metrics::mmd(x, at::zeros({2, 3}, at::kDouble)),
                        doctest::Contains("embedding dimensions differ (2 vs 3)"), osor::MetricError);
+}
+
+TEST_CASE("mmd refuses non-finite embeddings, naming the set, the count and the first value") {
+  // Without the check a NaN embedding gave a NaN MMD and no error.
+  const at::Tensor x = at::rand({4, 8}, at::kFloat);
+  at::Tensor y = at::rand({5, 8}, at::kFloat);
+  y[1][2].fill_(std::numeric_limits<double>::quiet_NaN());
+  y[3][7].fill_(std::numeric_limits<double>::infinity());
+  CHECK_THROWS_WITH_AS(osor::metrics::mmd(x, y),
+                       "MMD: the second embedding set has 2 non-finite values (first: NaN at row 1, column 2 of [5,8])",
+                       osor::MetricError);
+  at::Tensor x64 = x.to(at::kDouble);
+  x64[0][0].fill_(-std::numeric_limits<double>::infinity());
+  osor::metrics::MmdOptions f64;
+  f64.precision = osor::metrics::MmdPrecision::Float64;
+  CHECK_THROWS_WITH_AS(osor::metrics::mmd(x64, y.to(at::kDouble), f64),
+                       "MMD: the first embedding set has 1 non-finite value (first: -Inf at row 0, column 0 of [4,8])",
+                       osor::MetricError);
 }
