@@ -7,20 +7,53 @@
 // clip them to 255 instead; nobody wants that).
 // Masks: read as one channel (colour masks are converted to gray with OpenCV's BT.601 weights),
 // object where value > 127 (white-is-object) or <= 127 (black-is-object, e.g. RORD's originals).
+//
+// Decompression bombs: a 389 KB PNG can declare 20000x20000 pixels and cost 11 GB and half a minute to decode.
+// Before decoding, the width and height the file declares are read from its header (PNG IHDR, JPEG SOFn, WebP
+// VP8/VP8L/VP8X, BMP, TIFF/BigTIFF first IFD, PBM/PGM/PPM/PFM) and an image above max_image_pixels() is refused
+// with an error naming the file, its declared size, the limit and how to raise it. The default is Pillow's
+// DecompressionBombError threshold (2 × Image.MAX_IMAGE_PIXELS). Formats not parsed here (OpenEXR, Radiance HDR,
+// JPEG 2000, Sun raster, PAM) are bounded while decoding only by OpenCV's own limit (OPENCV_IO_MAX_IMAGE_PIXELS,
+// default 2^30, read once per process), and refused after decoding if above ours.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace osor::harness {
+
+constexpr int64_t kDefaultMaxImagePixels = 178956970;  // Pillow: 2 × MAX_IMAGE_PIXELS (1024^3 / 4 / 3)
+
+// The largest width × height an image file may declare: the value given to set_max_image_pixels, else
+// $OSOR_MAX_IMAGE_PIXELS (a positive integer; anything else is a HarnessError naming the variable; empty counts
+// as unset), else kDefaultMaxImagePixels.
+int64_t max_image_pixels();
+// pixels > 0: the limit for this process, above the environment; 0: back to $OSOR_MAX_IMAGE_PIXELS or the
+// default. Negative: HarnessError.
+void set_max_image_pixels(int64_t pixels);
+
+struct DeclaredImageSize {
+  std::string format;  // "PNG", "JPEG", "WebP", "BMP", "TIFF", "PNM", "PFM"
+  uint64_t width = 0, height = 0;
+};
+// The size an encoded image declares in its header, without decoding it; nullopt for a format not parsed here
+// or a header too damaged to read (the decoder then reports it).
+std::optional<DeclaredImageSize> declared_image_size(const std::vector<unsigned char>& bytes);
+// Throws HarnessError naming `path` when the image in `bytes` declares more than max_image_pixels() pixels.
+// Every decode in the project should call it first (read_image and read_mask do).
+void check_image_pixels(const std::filesystem::path& path, const std::vector<unsigned char>& bytes);
 
 struct LoadedImage {
   at::Tensor rgb;  // [1,3,H,W] float32 in [0,1]
   int bit_depth = 8;
 };
 
+// Both readers refuse images above max_image_pixels() before decoding them (check_image_pixels).
 LoadedImage read_image(const std::filesystem::path& path);
 
 enum class MaskPolarity { WhiteIsObject, BlackIsObject };
