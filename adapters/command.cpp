@@ -2,12 +2,16 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <opencv2/imgcodecs.hpp>
 #include <random>
 #include <sstream>
 
 #include "adapters/error.h"
+#include "adapters/registry.h"
 #include "adapters/mat_tensor.h"
 
 namespace fs = std::filesystem;
@@ -37,6 +41,35 @@ double elapsed_ms(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The work folder's name: "command-" and 16 hex digits of the 64-bit FNV-1a hash of the method id. Never
+// the label, which is the user's text: name=x/../../victim once made the clean-up below delete a folder
+// outside the run. Methods with the same id share a folder, as they would share outputs.
+std::string work_folder_name(const std::string& method_id) {
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : method_id) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return std::string("command-") + hex;
+}
+
+// Deletes `folder` only when it lies strictly inside `root` once both are resolved (symlinks, "..").
+// A second guard behind work_folder_name: whatever a folder's name was built from, clean-up stays in the run.
+void remove_inside(const fs::path& root, const fs::path& folder) {
+  std::error_code ec_root, ec_folder;
+  fs::path base = fs::weakly_canonical(root, ec_root);
+  const fs::path inside = fs::weakly_canonical(folder, ec_folder);
+  if (!base.has_filename()) base = base.parent_path();  // "work/" (not yet created) keeps its trailing '/'
+  const auto [b, f] = std::mismatch(base.begin(), base.end(), inside.begin(), inside.end());
+  if (ec_root || ec_folder || base.empty() || b != base.end() || f == inside.end())
+    throw AdapterError("command: refusing to delete " + folder.string() + ": it is not inside the work folder " +
+                       root.string());
+  std::error_code ec;
+  fs::remove_all(inside, ec);
+}
+
 }  // namespace
 
 CommandRemover::CommandRemover(const MethodSpec& spec, const RemoverContext& context) {
@@ -47,22 +80,22 @@ CommandRemover::CommandRemover(const MethodSpec& spec, const RemoverContext& con
   if (argv_.empty()) throw AdapterError("method command needs argv=PROGRAM ARGS... (see `osor list`)");
   timeout_s_ = option_number(spec, "timeout", 600);
   if (timeout_s_ <= 0) throw AdapterError("method command: timeout must be positive");
-  name_ = option_text(spec, "name", fs::path(argv_[0]).filename().string());
+  name_ = method_label(spec);
   folder_mode_ = mentions(argv_, "{input_dir}") || mentions(argv_, "{output_dir}");
   if (!folder_mode_ && !mentions(argv_, "{output}"))
     throw AdapterError("method command: argv must name where to write, with {output} (per sample) or {output_dir}");
-  work_dir_ = context.work_dir;
-  if (work_dir_.empty()) {
+  root_dir_ = context.work_dir;
+  if (root_dir_.empty()) {
     std::random_device rd;
-    work_dir_ = fs::temp_directory_path() / ("osor-command-" + std::to_string(rd()));
+    root_dir_ = fs::temp_directory_path() / ("osor-command-" + std::to_string(rd()));
   }
-  work_dir_ /= "command-" + name_;
+  work_dir_ = root_dir_ / work_folder_name(id());
 }
 
 std::string CommandRemover::id() const {
   std::string argv;
   for (const auto& a : argv_) argv += (argv.empty() ? "" : " ") + a;
-  return "command:argv=" + argv + ",name=" + name_;
+  return "command:argv=" + argv;
 }
 
 fs::path CommandRemover::write_inputs(const RemovalInput& input) {
@@ -74,8 +107,7 @@ fs::path CommandRemover::write_inputs(const RemovalInput& input) {
 
 void CommandRemover::prepare(const std::vector<RemovalInput>& inputs) {
   if (!folder_mode_ || inputs.empty()) return;
-  std::error_code ec;
-  fs::remove_all(work_dir_, ec);
+  remove_inside(root_dir_, work_dir_);
   for (const auto& input : inputs) write_inputs(input);
   fs::create_directories(work_dir_ / "output");
   const auto argv = substitute(argv_, {{"input_dir", (work_dir_ / "input").string()},

@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
 #include "adapters/error.h"
@@ -18,9 +18,167 @@ extern char** environ;
 namespace osor::adapters {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// How often the running program is checked for its exit: poll() wakes for output, not for an exit whose
+// pipes a descendant still holds. Short, because it adds to every measured per-sample latency.
+constexpr milliseconds kExitPoll{2};
+// Between SIGTERM and SIGKILL: a program stopped by the timeout may want to clean up; after a normal exit
+// only leftovers remain, and a container's PID 1 that never reaps their zombies costs this much, once.
+constexpr milliseconds kTermGraceTimeout{1000};
+constexpr milliseconds kTermGraceExited{200};
+
 void close_pipe(int p[2]) {
   if (p[0] >= 0) ::close(p[0]);
   if (p[1] >= 0) ::close(p[1]);
+}
+
+milliseconds until(Clock::time_point t) { return std::chrono::duration_cast<milliseconds>(t - Clock::now()); }
+
+// Appends n bytes to the kept tail of a stream; what falls off its front is counted in `dropped`.
+void append_tail(std::string& keep, size_t& dropped, const char* data, size_t n) {
+  if (n >= kCommandOutputKeep) {
+    dropped += keep.size() + (n - kCommandOutputKeep);
+    keep.assign(data + (n - kCommandOutputKeep), kCommandOutputKeep);
+    return;
+  }
+  if (keep.size() + n > kCommandOutputKeep) {
+    const size_t cut = keep.size() + n - kCommandOutputKeep;
+    keep.erase(0, cut);
+    dropped += cut;
+  }
+  keep.append(data, n);
+}
+
+// The read ends of the program's stdout and stderr, each read into its tail in a CommandOutput. They are
+// closed at their end of file or on destruction, so a descendant still writing gets EPIPE, not a full pipe.
+class OutputPipes {
+ public:
+  OutputPipes(int out_fd, int err_fd, CommandOutput& result)
+      : fds_{{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}},
+        keep_{&result.out, &result.err},
+        dropped_{&result.out_dropped, &result.err_dropped} {}
+  ~OutputPipes() {
+    for (pollfd& f : fds_)
+      if (f.fd >= 0) ::close(f.fd);
+  }
+  OutputPipes(const OutputPipes&) = delete;
+  OutputPipes& operator=(const OutputPipes&) = delete;
+
+  bool open() const { return fds_[0].fd >= 0 || fds_[1].fd >= 0; }
+
+  // Waits up to `wait` for output and reads one chunk from each pipe that has some. With both pipes
+  // closed, poll() ignores them and this just waits.
+  void read_ready(milliseconds wait) {
+    if (::poll(fds_, 2, static_cast<int>(std::max<long long>(wait.count(), 0))) <= 0) return;  // or EINTR
+    char buf[65536];
+    for (int i = 0; i < 2; ++i) {
+      if (fds_[i].fd < 0 || !(fds_[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      const ssize_t got = ::read(fds_[i].fd, buf, sizeof buf);
+      if (got > 0) {
+        append_tail(*keep_[i], *dropped_[i], buf, static_cast<size_t>(got));
+      } else if (got == 0 || errno != EINTR) {
+        ::close(fds_[i].fd);
+        fds_[i].fd = -1;
+      }
+    }
+  }
+
+ private:
+  pollfd fds_[2];
+  std::string* keep_[2];
+  size_t* dropped_[2];
+};
+
+// Starts argv (stdin /dev/null, stdout and stderr on the given pipe ends) as the leader of a new process
+// group, so that kill(-pid) reaches the program and whatever it starts, and never osor itself.
+// Returns posix_spawnp's error number (0 when started).
+int spawn_group_leader(const std::vector<std::string>& argv, int out_fd, int err_fd, pid_t& pid) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);  // setpgid(0, 0) in the child, before exec
+  // An empty signal mask: a thread of ours that blocks SIGTERM would otherwise hand the block on, and the
+  // program would sit out the polite half of being stopped.
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK));
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  // The same from this side: a C library whose posix_spawn returns before the child ran would leave a
+  // moment in which kill(-pid) finds no group. (glibc returns after the exec; then this fails, harmlessly.)
+  if (rc == 0) ::setpgid(pid, pid);
+  return rc;
+}
+
+// True once the program has exited, or can no longer be waited for (ECHILD: SIGCHLD ignored, the kernel
+// reaped it). WNOWAIT leaves it a zombie: its pid, and so its group's id, stays reserved until end_group()
+// reaps it, so kill(-pid) cannot reach an unrelated group that came to reuse the number.
+bool has_exited(pid_t pid) {
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return errno != EINTR;
+  return info.si_pid == pid;
+}
+
+// waitpid retried on EINTR; true once the program is reaped (or cannot be: ECHILD).
+bool reap(pid_t pid, int& status, int flags) {
+  pid_t r = 0;
+  while ((r = ::waitpid(pid, &status, flags)) < 0 && errno == EINTR) {
+  }
+  return r != 0;
+}
+
+// Any process left in the group. A zombie counts until its new parent reaps it.
+bool group_alive(pid_t pgid) { return ::kill(-pgid, 0) == 0 || errno != ESRCH; }
+
+// Ends the program and everything it started in its group: SIGTERM so they can clean up, SIGKILL for what
+// is still there after `grace`. Returns the program's wait status: its own exit status when it had exited
+// (0 when it was reaped behind our back, as a finished program is then taken to have succeeded).
+int end_group(pid_t pid, milliseconds grace) {
+  ::kill(-pid, SIGTERM);
+  int status = 0;
+  bool reaped = false;
+  const auto give_up = Clock::now() + grace;
+  for (;;) {
+    if (!reaped) reaped = reap(pid, status, WNOHANG);
+    if (reaped && !group_alive(pid)) return status;
+    if (Clock::now() >= give_up) break;
+    ::usleep(2000);
+  }
+  ::kill(-pid, SIGKILL);
+  if (!reaped) reap(pid, status, 0);
+  return status;
+}
+
+// The last line of stderr ('\r' ends a line too: a progress bar redraws with it), cut to its last
+// kFailureLineKeep bytes but never inside a UTF-8 character, with "..." where its start is missing (cut
+// here, or dropped with the head of the stream).
+std::string last_stderr_line(const CommandOutput& result) {
+  const std::string& err = result.err;
+  size_t end = err.size();
+  while (end > 0 && (err[end - 1] == '\n' || err[end - 1] == '\r')) --end;
+  if (end == 0) return {};
+  const size_t brk = err.find_last_of("\r\n", end - 1);
+  size_t start = brk == std::string::npos ? 0 : brk + 1;
+  bool cut = brk == std::string::npos && result.err_dropped > 0;
+  if (end - start > kFailureLineKeep) {
+    start = end - kFailureLineKeep;
+    cut = true;
+  }
+  if (cut)
+    while (start < end && (static_cast<unsigned char>(err[start]) & 0xC0) == 0x80) ++start;
+  return (cut ? "..." : "") + err.substr(start, end - start);
 }
 
 }  // namespace
@@ -29,71 +187,38 @@ CommandOutput run_command(const std::vector<std::string>& argv, double timeout_s
   if (argv.empty()) throw AdapterError("external command: empty argument vector");
   int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    const int error = errno;
     close_pipe(out_pipe);
     close_pipe(err_pipe);
-    throw AdapterError(argv[0] + ": cannot create pipes: " + std::strerror(errno));
+    throw AdapterError(argv[0] + ": cannot create pipes: " + std::strerror(error));
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  const int rc = spawn_group_leader(argv, out_pipe[1], err_pipe[1], pid);
+  // The program has its own copies of the write ends; ours would keep the pipes from ever reaching EOF.
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
-  if (rc != 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    throw AdapterError(argv[0] + ": cannot start the program: " + std::strerror(rc));
-  }
   CommandOutput result;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open_fds = 2;
-  char buf[65536];
-  while (open_fds > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      result.timed_out = true;
-      break;
-    }
-    const int n = ::poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 1000)));
-    if (n < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-      if (got > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(got));
-      } else if (got == 0 || errno != EINTR) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
+  OutputPipes pipes(out_pipe[0], err_pipe[0], result);
+  if (rc != 0) throw AdapterError(argv[0] + ": cannot start the program: " + std::strerror(rc));
+
+  // 1e9 s keeps the deadline within steady_clock's range for any "no limit" value a user may give.
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(std::min(timeout_s, 1e9)));
+  bool exited = false;
+  while (!(exited = has_exited(pid))) {
+    const milliseconds left = until(deadline);
+    if (left.count() <= 0) break;
+    pipes.read_ready(std::min(left, kExitPoll));
   }
-  int status = 0;
-  if (!result.timed_out) {  // both pipes closed: wait for the exit, still within the deadline
-    pid_t done = 0;
-    while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline) ::usleep(2000);
-    if (done == 0) result.timed_out = true;
-    else if (done < 0) status = 0;
+  if (exited) {
+    // What the program wrote itself is in the pipes already; a descendant sharing them is given a moment
+    // to finish, never the wait for EOF it could hold off forever.
+    const auto grace_end = Clock::now() + kCommandDrainGrace;
+    while (pipes.open() && until(grace_end).count() > 0) pipes.read_ready(until(grace_end));
+  } else {
+    result.timed_out = true;
   }
-  if (result.timed_out) {
-    ::kill(pid, SIGTERM);
-    for (int i = 0; i < 20 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) ::usleep(50000);
-    if (::waitpid(pid, &status, WNOHANG) == 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-    }
-  }
-  for (pollfd& f : fds)
-    if (f.fd >= 0) ::close(f.fd);
+  const int status = end_group(pid, result.timed_out ? kTermGraceTimeout : kTermGraceExited);
   result.exit_code = !result.timed_out && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
 }
@@ -115,10 +240,8 @@ std::string describe_failure(const std::vector<std::string>& argv, const Command
   std::string what = argv.empty() ? std::string("command") : argv[0];
   if (result.timed_out) what += ": timed out";
   else what += ": exit status " + std::to_string(result.exit_code);
-  std::string err = result.err;
-  while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
-  const size_t nl = err.rfind('\n');
-  if (!err.empty()) what += " (stderr: " + (nl == std::string::npos ? err : err.substr(nl + 1)) + ")";
+  const std::string line = last_stderr_line(result);
+  if (!line.empty()) what += " (stderr: " + line + ")";
   return what;
 }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
+#include "adapters/command.h"
 #include "adapters/error.h"
 #include "adapters/registry.h"
 #include "harness/image_io.h"
@@ -135,4 +136,60 @@ TEST_CASE("command in folder mode runs once for all samples and amortises the la
   std::ifstream calls(count);
   std::string all((std::istreambuf_iterator<char>(calls)), std::istreambuf_iterator<char>());
   CHECK(all == "x\n");
+}
+
+TEST_CASE("command: the work folder is named from the method id, never the label, and clean-up stays inside") {
+  const fs::path dir = test::scratch_dir("command_label_path");
+  const fs::path work = dir / "work";
+  fs::create_directories(dir / "victim");
+  std::ofstream(dir / "victim" / "keep.txt") << "not the run's";
+  // As a previous run would have left it: with this folder present, "command-x/../../victim" resolves to
+  // dir/victim, which the folder-mode clean-up deleted when the folder was named from the label.
+  fs::create_directories(work / "command-x");
+  const fs::path record = dir / "used.txt";
+  const std::string folder_argv =
+      write_script(dir, "batch.sh", "echo \"$2\" > " + record.string() + "; cp \"$1\"/* \"$2\"/").string() +
+      " {input_dir} {output_dir}";
+  const std::string sample_argv =
+      write_script(dir, "copy.sh", "echo \"$(dirname \"$2\")\" > " + record.string() + "; cp \"$1\" \"$2\"").string() +
+      " {input} {output}";
+  // Built directly: MethodSpec::parse refuses such a label, but the remover must not depend on that. The label
+  // is set both where command.cpp reads it today (options) and where the parser puts it (label).
+  auto hostile = [&](const std::string& argv) {
+    adapters::MethodSpec spec;
+    spec.name = "command";
+    spec.options["argv"] = argv;
+    spec.options["name"] = "x/../../victim";
+    spec.label = "x/../../victim";
+    return spec;
+  };
+  adapters::RemoverContext context;
+  context.work_dir = work;
+  const auto in = make_input();
+  fs::path method_folder;
+  for (const std::string& argv : {folder_argv, sample_argv}) {
+    CAPTURE(argv);
+    adapters::CommandRemover remover(hostile(argv), context);
+    remover.prepare({in});
+    CHECK(remover.remove(in).image.equal(in.image));
+    CHECK(fs::exists(dir / "victim" / "keep.txt"));
+    std::ifstream recorded(record);
+    std::string used;
+    std::getline(recorded, used);
+    // The program's output folder is <method folder>/output, and the method folder sits directly in the work dir.
+    const fs::path folder = fs::weakly_canonical(fs::path(used)).parent_path();
+    CHECK(folder.parent_path() == fs::weakly_canonical(work));
+    CHECK(folder.filename().string().size() == std::string("command-").size() + 16);
+    CHECK(folder.filename().string().rfind("command-", 0) == 0);
+    if (argv == folder_argv) method_folder = folder;
+  }
+  // The second guard: a method folder that resolves outside the work dir (here a symlink) is never cleaned up.
+  REQUIRE(!method_folder.empty());
+  fs::create_directories(dir / "elsewhere");
+  std::ofstream(dir / "elsewhere" / "keep.txt") << "not the run's";
+  fs::remove_all(method_folder);
+  fs::create_directory_symlink(dir / "elsewhere", method_folder);
+  adapters::CommandRemover remover(hostile(folder_argv), context);
+  CHECK_THROWS_WITH_AS(remover.prepare({in}), doctest::Contains("refusing to delete"), AdapterError);
+  CHECK(fs::exists(dir / "elsewhere" / "keep.txt"));
 }

@@ -1,0 +1,144 @@
+// run_command's bounds and process lifetime: a flood of output keeps only each stream's tail (counted,
+// quoted short), the program's own exit ends the call even when a background child holds its pipes, and
+// nothing it started outlives the call, on exit or on timeout.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "adapters/external_command.h"
+#include "tests/test_paths.h"
+
+using namespace osor;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Gone: no such process, or a zombie (it has ended, only its new parent's wait() is missing, and a
+// container's PID 1 may never do that).
+bool process_gone(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const size_t paren = line.rfind(')');  // "pid (comm) S ...": comm may itself hold spaces and parentheses
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
+}
+
+// run_command has sent the signals when it returns; their delivery is asynchronous, so this polls for up to
+// 10 s (correctness does not depend on the limit). A survivor is killed so a failing test leaves nothing.
+void check_gone(pid_t pid) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool gone = process_gone(pid);
+  while (!gone && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    gone = process_gone(pid);
+  }
+  CAPTURE(pid);
+  CHECK(gone);
+  if (!gone) ::kill(pid, SIGKILL);
+}
+
+std::vector<pid_t> read_pids(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<pid_t> pids;
+  for (long pid = 0; in >> pid;) pids.push_back(static_cast<pid_t>(pid));
+  return pids;
+}
+
+}  // namespace
+
+TEST_CASE("external command: 50 MB on stdout and a 5 MB stderr line keep only each stream's tail, counted") {
+  // stdout: 50,000,000 zero bytes then "END". stderr: one line of 5,000,000 'x' then " the reason\n".
+  const std::string script =
+      "head -c 50000000 /dev/zero; printf END; "
+      "{ head -c 5000000 /dev/zero | tr '\\000' x; printf ' the reason\\n'; } >&2; exit 4";
+  const auto r = adapters::run_command({"sh", "-c", script}, 120);
+  CHECK(!r.timed_out);
+  CHECK(r.exit_code == 4);
+  REQUIRE(r.out.size() == adapters::kCommandOutputKeep);
+  CHECK(r.out_dropped == 50000003 - adapters::kCommandOutputKeep);
+  CHECK(r.out.find_first_not_of('\0') == r.out.size() - 3);
+  CHECK(r.out.compare(r.out.size() - 3, 3, "END") == 0);
+  REQUIRE(r.err.size() == adapters::kCommandOutputKeep);
+  CHECK(r.err_dropped == 5000012 - adapters::kCommandOutputKeep);
+  CHECK(r.err.compare(r.err.size() - 12, 12, " the reason\n") == 0);
+
+  // The quote is the line's last kFailureLineKeep bytes, marked where its start is missing.
+  const std::string text = adapters::describe_failure({"sh"}, r);
+  CAPTURE(text.substr(0, 400));
+  CHECK(text == "sh: exit status 4 (stderr: ..." + std::string(adapters::kFailureLineKeep - 11, 'x') + " the reason)");
+}
+
+TEST_CASE("external command: describe_failure quotes the end of stderr's last line, cut at a character boundary") {
+  adapters::CommandOutput r;
+  r.exit_code = 2;
+  r.err = "loading\n10%\r50%\rCUDA out of memory\n\n";
+  CHECK(adapters::describe_failure({"m"}, r) == "m: exit status 2 (stderr: CUDA out of memory)");
+
+  r.err = "first\n" + std::string(1000, 'y') + " the end\n";
+  const std::string long_line = adapters::describe_failure({"m"}, r);
+  CHECK(long_line == "m: exit status 2 (stderr: ..." + std::string(adapters::kFailureLineKeep - 8, 'y') + " the end)");
+
+  // 400 two-byte characters and a 'z': the last kFailureLineKeep bytes start inside a character, which is skipped.
+  r.err.clear();
+  for (int i = 0; i < 400; ++i) r.err += "\xC3\xA9";
+  r.err += "z";
+  const std::string utf8 = adapters::describe_failure({"m"}, r);
+  const std::string head = "m: exit status 2 (stderr: ...";
+  REQUIRE(utf8.size() > head.size());
+  CHECK(utf8.compare(0, head.size(), head) == 0);
+  CHECK(utf8[head.size()] == '\xC3');
+  CHECK(utf8.size() - head.size() == (adapters::kFailureLineKeep - 1) + std::string(")").size());
+  CHECK(utf8.compare(utf8.size() - 2, 2, "z)") == 0);
+
+  // A line whose start went with the dropped head of the stream is marked even when it fits.
+  r.err = "tail of a long line";
+  r.err_dropped = 10;
+  CHECK(adapters::describe_failure({"m"}, r) == "m: exit status 2 (stderr: ...tail of a long line)");
+}
+
+TEST_CASE("external command: the program's own exit ends the call, with its status, and ends what it left running") {
+  const fs::path dir = test::scratch_dir("command_lifetime");
+  const fs::path pid_file = dir / "background.pid";
+  // The background sleep inherits stdout and stderr and holds them open for 30 s after sh exits.
+  const auto r = adapters::run_command(
+      {"sh", "-c", "sleep 30 & echo $! > \"$1\"; echo done; exit 0", "sh", pid_file.string()}, 20);
+  CHECK(!r.timed_out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("done") != std::string::npos);
+  const auto pids = read_pids(pid_file);
+  REQUIRE(pids.size() == 1);
+  check_gone(pids[0]);
+
+  // The status is the program's, not the SIGTERM that ends its leftovers.
+  const auto failed = adapters::run_command(
+      {"sh", "-c", "sleep 30 & echo $! > \"$1\"; echo 'gave up' >&2; exit 7", "sh", pid_file.string()}, 20);
+  CHECK(!failed.timed_out);
+  CHECK(failed.exit_code == 7);
+  CHECK(adapters::describe_failure({"sh"}, failed) == "sh: exit status 7 (stderr: gave up)");
+  const auto more = read_pids(pid_file);
+  REQUIRE(more.size() == 1);
+  check_gone(more[0]);
+}
+
+TEST_CASE("external command: a timeout ends the program and every process it started") {
+  const fs::path dir = test::scratch_dir("command_timeout_group");
+  const fs::path pid_file = dir / "children.pid";
+  // 1 s leaves sh ample time to start both sleeps and write their ids before the timeout.
+  const auto r = adapters::run_command(
+      {"sh", "-c", "sleep 30 & echo $! > \"$1\"; sleep 30 & echo $! >> \"$1\"; wait", "sh", pid_file.string()}, 1.0);
+  CHECK(r.timed_out);
+  CHECK(r.exit_code == -1);
+  const auto pids = read_pids(pid_file);
+  REQUIRE(pids.size() == 2);
+  for (const pid_t pid : pids) check_gone(pid);
+}
