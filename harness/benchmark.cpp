@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -88,6 +89,36 @@ std::string field(const json& j, const char* key, const fs::path& file, bool req
   return j[key].get<std::string>();
 }
 
+// "version": an integer >= 1. 1.0, "1" and true are refused: a spec is hand-written, and a version that is not
+// plainly an integer is more likely a mistake than an intent.
+int spec_version(const json& j, const fs::path& file) {
+  if (!j.contains("version") || j["version"].is_null())
+    throw HarnessError(file.string() +
+                       ": missing field 'version' (an integer >= 1, raised when the spec's meaning changes)");
+  const json& v = j["version"];
+  const bool ok = v.is_number_unsigned() ? v.get<unsigned long long>() >= 1 && v.get<unsigned long long>() <= INT_MAX
+                                         : v.is_number_integer() && v.get<long long>() >= 1 && v.get<long long>() <= INT_MAX;
+  if (!ok) throw HarnessError(file.string() + ": field 'version' must be an integer >= 1, got " + v.dump());
+  return static_cast<int>(v.get<long long>());
+}
+
+std::string joined(const std::vector<std::string>& items, const std::string& separator) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? separator : std::string()) + items[i];
+  return out;
+}
+
+// The *.json files directly in the folder (not in sub-folders: bench_data/sample/ holds the sample's own JSON).
+std::vector<fs::path> spec_files(const fs::path& bench_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(bench_dir, ec)) throw HarnessError(bench_dir.string() + ": benchmark folder not found");
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(bench_dir, ec))
+    if (entry.is_regular_file(ec) && entry.path().extension() == ".json") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 }  // namespace
 
 fs::path default_bench_dir() {
@@ -111,7 +142,9 @@ BenchmarkSpec read_benchmark_spec(const fs::path& file) {
   }
   BenchmarkSpec s;
   s.spec_file = file;
+  s.sha256 = sha256_hex(bytes.data(), bytes.size());
   s.name = field(j, "name", file);
+  s.version = spec_version(j, file);
   s.title = field(j, "title", file, false);
   s.root = field(j, "root", file);
   s.root_relative_to_spec = field(j, "root_relative_to", file, false) == "spec";
@@ -120,9 +153,14 @@ BenchmarkSpec read_benchmark_spec(const fs::path& file) {
   s.object_mask = field(j, "object_mask", file);
   s.effect_mask = field(j, "effect_mask", file, false);
   const std::string polarity = field(j, "mask_polarity", file, false);
-  if (!polarity.empty()) s.polarity = parse_mask_polarity(polarity);
+  try {
+    if (!polarity.empty()) s.polarity = parse_mask_polarity(polarity);
+  } catch (const HarnessError& e) {
+    throw HarnessError(file.string() + ": field 'mask_polarity': " + e.what());
+  }
   if (j.contains("expected_count") && j["expected_count"].is_number_integer()) s.expected_count = j["expected_count"].get<int>();
-  s.resolution = j.value("resolution", "native");
+  s.resolution = field(j, "resolution", file, false);
+  if (s.resolution.empty()) s.resolution = "native";
   if (s.resolution != "native")
     throw HarnessError(file.string() + ": resolution '" + s.resolution + "' is not supported (only \"native\")");
   s.layout_status = field(j, "layout_status", file, false);
@@ -135,25 +173,58 @@ BenchmarkSpec read_benchmark_spec(const fs::path& file) {
   return s;
 }
 
+BenchmarkCatalog read_benchmark_catalog(const fs::path& bench_dir) {
+  std::vector<BenchmarkSpec> parsed;
+  BenchmarkCatalog catalog;
+  for (const auto& file : spec_files(bench_dir)) {
+    try {
+      parsed.push_back(read_benchmark_spec(file));
+    } catch (const Error& e) {
+      catalog.problems.push_back(e.what());  // read_benchmark_spec's messages start with the file
+    }
+  }
+  std::map<std::string, std::vector<fs::path>> files_by_name;
+  for (const auto& spec : parsed) files_by_name[spec.name].push_back(spec.spec_file);
+  for (auto& spec : parsed)
+    if (files_by_name[spec.name].size() == 1) catalog.specs.push_back(std::move(spec));
+  for (const auto& [name, files] : files_by_name) {
+    if (files.size() < 2) continue;
+    catalog.shared_names[name] = files;
+    std::vector<std::string> paths;
+    for (const auto& f : files) paths.push_back(f.string());
+    catalog.problems.push_back("benchmark name '" + name + "' is given by " + std::to_string(files.size()) +
+                               " spec files (" + joined(paths, ", ") +
+                               "); none of them is used until one is renamed or removed");
+  }
+  return catalog;
+}
+
 std::vector<BenchmarkSpec> list_benchmarks(const fs::path& bench_dir) {
-  std::error_code ec;
-  if (!fs::is_directory(bench_dir, ec)) throw HarnessError(bench_dir.string() + ": benchmark folder not found");
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(bench_dir, ec))
-    if (entry.is_regular_file(ec) && entry.path().extension() == ".json") files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
-  std::vector<BenchmarkSpec> specs;
-  for (const auto& f : files) specs.push_back(read_benchmark_spec(f));
-  return specs;
+  BenchmarkCatalog catalog = read_benchmark_catalog(bench_dir);
+  if (!catalog.problems.empty())
+    throw HarnessError(bench_dir.string() + ": " + std::to_string(catalog.problems.size()) +
+                       " problem(s) in the benchmark specs: " + joined(catalog.problems, "; "));
+  return std::move(catalog.specs);
 }
 
 BenchmarkSpec find_benchmark(const std::string& name, const fs::path& bench_dir) {
-  std::string known;
-  for (const auto& spec : list_benchmarks(bench_dir)) {
-    if (spec.name == name) return spec;
-    known += (known.empty() ? "" : ", ") + spec.name;
+  const BenchmarkCatalog catalog = read_benchmark_catalog(bench_dir);
+  if (const auto shared = catalog.shared_names.find(name); shared != catalog.shared_names.end()) {
+    std::vector<std::string> paths;
+    for (const auto& f : shared->second) paths.push_back(f.string());
+    throw HarnessError("benchmark '" + name + "' is given by " + std::to_string(paths.size()) + " spec files (" +
+                       joined(paths, ", ") + "); rename or remove all but one");
   }
-  throw HarnessError("unknown benchmark '" + name + "' (known: " + known + "; specs in " + bench_dir.string() + ")");
+  std::vector<std::string> known;
+  for (const auto& spec : catalog.specs) {
+    if (spec.name == name) return spec;
+    known.push_back(spec.name);
+  }
+  std::string message =
+      "unknown benchmark '" + name + "' (known: " + joined(known, ", ") + "; specs in " + bench_dir.string() + ")";
+  // The name may be in a file that could not be read: say which files those are.
+  if (!catalog.problems.empty()) message += "; spec files with problems: " + joined(catalog.problems, "; ");
+  throw HarnessError(message);
 }
 
 fs::path benchmark_root(const BenchmarkSpec& spec, const fs::path& data_dir) {

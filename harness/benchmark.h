@@ -1,15 +1,21 @@
 // Benchmarks: one JSON spec per published benchmark in bench_data/<name>.json saying where its files are
 // relative to a data root (`--data DIR`, default $OSOR_DATA), read in the layout as published.
 //
-// Spec fields: name, title, root (folder under the data root, or absolute; with "root_relative_to": "spec"
+// Spec fields: name, version, title, root (folder under the data root, or absolute; with "root_relative_to": "spec"
 // it is relative to the spec file — the bundled sample), input / gt / object_mask / effect_mask patterns
 // with "{id}" standing for the sample id and an optional ".*" extension meaning any image extension
 // (effect_mask may be null), mask_polarity ("white" | "black"), expected_count (or null), resolution
 // ("native": metrics at the ground truth's size), layout_status, licence, source, notes.
 // Sample ids are the {id} parts of the files matching the input pattern, sorted.
+//
+// "version" (required, an integer >= 1) is raised whenever an edit changes which files or values a spec
+// selects (a pattern, the polarity, the resolution), so results computed under the old spec are not compared as
+// if they were the same benchmark; results record it with the sha256 of the spec file's bytes, which
+// changes with any edit at all.
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,7 +26,9 @@ namespace osor::harness {
 
 struct BenchmarkSpec {
   std::string name, title;
+  int version = 0;
   std::filesystem::path spec_file;
+  std::string sha256;  // of the spec file's bytes, 64 lower-case hex digits
   std::string root;
   bool root_relative_to_spec = false;
   std::string input, gt, object_mask, effect_mask;  // patterns; effect_mask may be empty
@@ -40,7 +48,22 @@ std::filesystem::path default_bench_dir();
 std::filesystem::path resolve_data_dir(const std::filesystem::path& given);
 
 BenchmarkSpec read_benchmark_spec(const std::filesystem::path& file);  // HarnessError names the file and field
+
+// The spec folder read whole, so that one bad file costs only itself: every *.json that parses and is the only
+// spec of its name, and one line per problem. A name given by several files is used from none of them: picking
+// one would make the result depend on file order.
+struct BenchmarkCatalog {
+  std::vector<BenchmarkSpec> specs;   // the usable specs, in file-name order
+  std::vector<std::string> problems;  // an unreadable spec ("<file>: <what>"), then each shared name with its files
+  std::map<std::string, std::vector<std::filesystem::path>> shared_names;  // name -> every file that gives it
+};
+// Throws HarnessError only when the folder itself is missing.
+BenchmarkCatalog read_benchmark_catalog(const std::filesystem::path& bench_dir);
+
+// Every spec of the folder; HarnessError listing every problem when any file is unreadable or any name shared.
 std::vector<BenchmarkSpec> list_benchmarks(const std::filesystem::path& bench_dir);
+// The spec of that name, whatever is wrong with the other files. HarnessError naming every file when several
+// give the name, or "unknown benchmark" with the known names and the folder's problems when none does.
 BenchmarkSpec find_benchmark(const std::string& name, const std::filesystem::path& bench_dir);
 
 // The benchmark's folder on disk; HarnessError when the data root is needed but not given or missing.

@@ -20,21 +20,27 @@ std::filesystem::path bench_dir_of(const BenchArgs& args) {
   return args.bench_dir.empty() ? harness::default_bench_dir() : std::filesystem::path(args.bench_dir);
 }
 
+// The readable specs on stdout; each problem (an unreadable spec file, a name given by two files) is one warning
+// line on stderr and makes the exit code 1, so a script or CI job notices a broken spec folder.
 void list(const BenchArgs& args) {
-  const auto specs = harness::list_benchmarks(bench_dir_of(args));
+  const auto catalog = harness::read_benchmark_catalog(bench_dir_of(args));
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& s : specs) {
+  for (const auto& s : catalog.specs) {
     const std::string count = s.expected_count ? std::to_string(*s.expected_count) : "?";
     if (args.json) {
-      out.push_back({{"name", s.name}, {"title", s.title}, {"root", s.root}, {"expected_count", count},
-                     {"effect_masks", !s.effect_mask.empty()}, {"layout_status", s.layout_status},
-                     {"licence", s.licence}, {"spec", s.spec_file.string()}});
+      out.push_back({{"name", s.name}, {"version", s.version}, {"title", s.title}, {"root", s.root},
+                     {"expected_count", count}, {"effect_masks", !s.effect_mask.empty()},
+                     {"layout_status", s.layout_status}, {"licence", s.licence}, {"spec", s.spec_file.string()},
+                     {"sha256", s.sha256}});
     } else {
-      std::printf("%-22s %5s samples  %-13s %s\n", s.name.c_str(), count.c_str(),
+      std::printf("%-22s v%-3d %5s samples  %-13s %s\n", s.name.c_str(), s.version, count.c_str(),
                   s.effect_mask.empty() ? "object masks" : "object+effect", s.title.c_str());
     }
   }
   if (args.json) std::printf("%s\n", out.dump(1).c_str());
+  std::fflush(stdout);  // the listing before the warnings when both go to one terminal
+  for (const auto& problem : catalog.problems) std::fprintf(stderr, "osor: warning: %s\n", problem.c_str());
+  if (!catalog.problems.empty()) throw ExitStatus{1};
 }
 
 // Exit code 1 when the check finds problems (usable in scripts), 0 when the benchmark is complete.
@@ -62,7 +68,10 @@ void add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench", "List benchmarks, or check a benchmark's files");
   cmd->require_subcommand(1);
   cmd->add_option("--bench-dir", args->bench_dir, "folder of benchmark specs (default bench_data/ or $OSOR_BENCH_DIR)");
-  CLI::App* list_cmd = cmd->add_subcommand("list", "List the benchmark specs");
+  CLI::App* list_cmd = cmd->add_subcommand(
+      "list",
+      "List the benchmark specs. A spec file that cannot be read, or a name that two files give, is one warning "
+      "line on stderr (the other specs are still listed) and exit code 1; exit code 0 when every spec is usable");
   list_cmd->add_flag("--json", args->json, "print JSON");
   list_cmd->callback([args] { list(*args); });
   CLI::App* check_cmd = cmd->add_subcommand("check", "Counts, missing files, unreadable images, size mismatches, sha256");
