@@ -1,5 +1,6 @@
 #include "harness/savp/triplets.h"
 
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -54,7 +55,40 @@ std::string id_text(const nlohmann::json& id, const std::string& where) {
   throw HarnessError(where + ": \"id\" must be a string or an integer, got " + id.dump());
 }
 
+// The id with its control characters written out (\n, \t, \r, \xNN) and backslashes doubled, so an error
+// message that quotes it stays one unambiguous line.
+std::string escaped(const std::string& id) {
+  std::string out;
+  for (const char ch : id) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\\') out += "\\\\";
+    else if (c < 0x20 || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+// SAVP's outputs are one-path-per-line lists (shot_list.txt, ...) and files named by id: a newline in an id would
+// split a list entry in two, and other control characters make names no tool shows faithfully.
+void reject_control_characters(const std::string& id, const std::string& where) {
+  for (const char ch : id) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f)
+      throw HarnessError(where + ": id '" + escaped(id) +
+                         "' contains a control character (ids name files and lines of SAVP's list files)");
+  }
+}
+
 void check_id(const std::string& id, const std::string& where, std::set<std::string>& seen) {
+  reject_control_characters(id, where);
   if (id.empty() || id == "." || id == ".." || id.find('/') != std::string::npos || id.find('\\') != std::string::npos ||
       id[0] == '.')
     throw HarnessError(where + ": id '" + id + "' is not usable as a file name");
@@ -160,6 +194,7 @@ std::vector<Triplet> read_folder(const fs::path& dir, const std::string& fallbac
   for (const auto& [id, shot] : shots) {  // common stems only, sorted, as gpu_worker.load_dataset
     const auto bg = bgs.find(id);
     if (bg == bgs.end()) continue;
+    reject_control_characters(id, (dir / "shot").string());  // the stem is the id; the folder has no lines
     Triplet t;
     t.id = id;
     t.source = shot;
@@ -221,6 +256,7 @@ std::map<std::string, std::vector<Detection>> read_detections(const fs::path& pa
   for_each_json_line(path, "detections file", [&](const nlohmann::json& j, const std::string& where) {
     if (!j.is_object() || !j.contains("id")) throw HarnessError(where + ": expected {\"id\", \"boxes\": [...]}");
     const std::string id = id_text(j["id"], where);
+    reject_control_characters(id, where);
     if (out.count(id)) throw HarnessError(where + ": duplicate id '" + id + "'");
     out[id] = boxes_of(j, where);
   });

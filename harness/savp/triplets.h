@@ -29,11 +29,13 @@ struct Triplet {
   const std::filesystem::path& background_image() const { return kind == EditKind::Add ? source : edited; }
 };
 
-// Reads a .jsonl/.csv manifest or a folder. Ids must be unique and usable as file names; errors name
-// the file and line.
+// Reads a .jsonl/.csv manifest or a folder. Ids must be unique, usable as file names and free of control
+// characters (< 0x20, 0x7f: they would split SAVP's one-path-per-line lists); errors name the file and line and
+// quote the id escaped (a newline as \n).
 std::vector<Triplet> read_triplets(const std::filesystem::path& path, const std::string& fallback_prompt);
 
-// detections.jsonl: {"id", "boxes": [[x0, y0, x1, y1, score], ...]} per line, in pixels of I_obj.
+// detections.jsonl: {"id", "boxes": [[x0, y0, x1, y1, score], ...]} per line, in pixels of I_obj; ids as in
+// read_triplets (no control characters, no duplicates).
 std::map<std::string, std::vector<Detection>> read_detections(const std::filesystem::path& path);
 
 // The boxes of one detector answer: {"boxes": [...]} or a bare array; `where` names the source in errors.

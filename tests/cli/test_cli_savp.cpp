@@ -241,3 +241,17 @@ TEST_CASE("osor savp errors: one line naming the file, failed triplets recorded 
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("exactly one of --detections FILE and --detector CMD") != std::string::npos);
 }
+
+TEST_CASE("osor savp refuses an id with a newline before writing anything, in one escaped line") {
+  const TripletSet t = make_triplets("cli_savp_control_id");
+  std::ofstream(t.dir / "newline.jsonl")
+      << R"({"id": "a1", "source": "img/plain.png", "edited": "img/object.png", "kind": "add"})" << "\n"
+      << R"({"id": "r1\nshot/evil", "source": "img/object.png", "edited": "img/plain.png", "kind": "remove"})" << "\n";
+  const fs::path out = t.dir / "out";
+  const auto r = run_osor({"savp", "--triplets", (t.dir / "newline.jsonl").string(), "--detections",
+                           t.detections.string(), "--object-masks", (t.dir / "masks").string(), "--out", out.string()});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("newline.jsonl:2: id 'r1\\nshot/evil' contains a control character") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_FALSE(fs::exists(out));
+}

@@ -120,3 +120,38 @@ TEST_CASE("savp external command: argument vector without a shell, stdout/stderr
   CHECK(substitute({"{image}", "--box={box}", "x"}, {{"image", "/a b.png"}, {"box", "1,2,3,4"}}) ==
         std::vector<std::string>{"/a b.png", "--box=1,2,3,4", "x"});
 }
+
+TEST_CASE("savp ids: a control character in a manifest, folder or detections id is refused, named with file, line and escaped id") {
+  const fs::path dir = osor::test::scratch_dir("savp_control_ids");
+  // JSON escapes put a real newline (and DEL) into the id; the message shows them escaped, on one line.
+  std::ofstream(dir / "newline.jsonl") << R"({"id": "ok", "source": "a", "edited": "b", "kind": "add"})" << "\n"
+                                       << R"({"id": "a\nb", "source": "a", "edited": "b", "kind": "add"})" << "\n";
+  const std::string newline = error_of([&] { read_triplets(dir / "newline.jsonl", ""); });
+  CHECK(newline == (dir / "newline.jsonl").string() +
+                       ":2: id 'a\\nb' contains a control character (ids name files and lines of SAVP's list files)");
+  std::ofstream(dir / "del.jsonl") << R"({"id": "x\u007f\\y", "source": "a", "edited": "b", "kind": "remove"})" << "\n";
+  CHECK(error_of([&] { read_triplets(dir / "del.jsonl", ""); }).find("del.jsonl:1: id 'x\\x7f\\\\y' contains a control character") !=
+        std::string::npos);
+  std::ofstream(dir / "tab.csv") << "id,source,edited,instruction,kind\n"
+                                 << "fine,s.png,e.png,,remove\n"
+                                 << "\"t\tab\",s.png,e.png,,remove\n";
+  CHECK(error_of([&] { read_triplets(dir / "tab.csv", ""); }).find("tab.csv:3: id 't\\tab' contains a control character") !=
+        std::string::npos);
+  std::ofstream(dir / "det.jsonl") << R"({"id": "a", "boxes": []})" << "\n"
+                                   << R"({"id": "b\r", "boxes": []})" << "\n";
+  CHECK(error_of([&] { read_detections(dir / "det.jsonl"); }).find("det.jsonl:2: id 'b\\r' contains a control character") !=
+        std::string::npos);
+  // A folder of shot/ and bg/ pairs: the id is the file stem.
+  fs::create_directories(dir / "pairs" / "shot");
+  fs::create_directories(dir / "pairs" / "bg");
+  for (const char* sub : {"shot", "bg"}) {
+    std::ofstream(dir / "pairs" / sub / "good.png") << "x";
+    std::ofstream(dir / "pairs" / sub / "bell\x07.png") << "x";
+  }
+  CHECK(error_of([&] { read_triplets(dir / "pairs", ""); }) ==
+        (dir / "pairs" / "shot").string() +
+            ": id 'bell\\x07' contains a control character (ids name files and lines of SAVP's list files)");
+  // Printable ids, including non-ASCII UTF-8, are still accepted.
+  std::ofstream(dir / "utf8.jsonl") << R"({"id": "café 1", "source": "a", "edited": "b", "kind": "add"})" << "\n";
+  CHECK(read_triplets(dir / "utf8.jsonl", "").at(0).id == "café 1");
+}
