@@ -239,7 +239,7 @@ TEST_CASE("network metrics without weights: one line naming the missing file and
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   }
   const auto check = run_osor("weights check --json --weights " + (dir / "empty").string());
-  REQUIRE(check.exit_code == 0);
+  REQUIRE(check.exit_code == 1);  // missing files: the check failed
   const auto j = nlohmann::json::parse(check.out);
   CHECK(j["files"].size() >= 7);
   for (const auto& row : j["files"]) CHECK(row["status"] == "missing");
