@@ -133,7 +133,7 @@ const char* const kPageScript = R"HTML(</script>
   const maskTitle = (m) => (m === "object" ? "Object mask" : m === "effect" ? "Object-Effect mask" : m + " mask");
   const num = (v) => (typeof v === "number" ? v : v === "inf" ? Infinity : v === "-inf" ? -Infinity : NaN);
   const fmt = (metric, v) => {
-    if (Number.isNaN(v)) return "nan";
+    if (Number.isNaN(v)) return "\u2014";
     if (!Number.isFinite(v)) return v > 0 ? "\u221e" : "-\u221e";
     const info = metricInfo[metric];
     return v.toFixed(info && info.decimals !== undefined ? info.decimals : 4);
@@ -190,17 +190,19 @@ const char* const kPageScript = R"HTML(</script>
     for (const method of data.methods) {
       const out = s.outputs[method];
       if (!out) continue;
+      // A failed sample shows its error and a dash for every metric, never a number.
+      const failed = out.status === "failed";
       const rows = [];
       for (const m of data.metrics)
-        if (out.metrics && m.name in out.metrics)
+        if (failed || (out.metrics && m.name in out.metrics))
           rows.push(el("tr", { "data-metric": m.name }, [el("td", {}, [m.name.toUpperCase()]),
-                                                         el("td", {}, [fmt(m.name, num(out.metrics[m.name]))])]));
-      if (out.latency_ms !== undefined && out.latency_ms !== null)
+                    el("td", {}, [failed ? "\u2014" : fmt(m.name, num(out.metrics[m.name]))])]));
+      if (!failed && out.latency_ms !== undefined && out.latency_ms !== null)
         rows.push(el("tr", {}, [el("td", {}, ["ms"]), el("td", {}, [fmt("", num(out.latency_ms)).replace(/0+$/, "").replace(/\.$/, "")])]));
       const caption = el("figcaption", {}, [el("div", { class: "name" }, [method])]);
-      if (out.status === "failed") caption.append(el("div", { class: "error" }, ["failed: " + (out.error || "")]));
+      if (failed) caption.append(el("div", { class: "error" }, ["failed: " + (out.error || "")]));
       if (rows.length) caption.append(el("table", {}, rows));
-      figures.push(el("figure", { "data-method": method, class: out.status === "failed" ? "failed" : "" },
+      figures.push(el("figure", { "data-method": method, class: failed ? "failed" : "" },
                       [frame(out.src, null, null), caption]));
     }
     figures.push(el("figure", { class: "gt" }, [frame(s.gt, null, null),
@@ -265,6 +267,40 @@ std::string image_link(const std::string& path, const fs::path& run_dir, const f
   return percent_encode_path(relative.generic_string());
 }
 
+namespace {
+
+// One method's output on one sample, as the page shows it. A failed sample carries its error and no
+// numbers: not the metric values its record may still hold, nor the latency of the failed call (the
+// latency medians leave failed samples out too).
+json gallery_output(const json& sample, const fs::path& run_dir, const fs::path& page_dir) {
+  const std::string status = sample.value("status", "ok");
+  const bool failed = status == "failed";
+  json output = {{"src", image_link(string_field(sample, "output"), run_dir, page_dir)},
+                 {"status", status},
+                 {"error", string_field(sample, "error")},
+                 {"metrics", json::object()}};
+  if (failed) return output;
+  if (sample.contains("metrics") && sample["metrics"].is_object()) output["metrics"] = sample["metrics"];
+  if (sample.contains("latency_ms")) output["latency_ms"] = sample["latency_ms"];
+  return output;
+}
+
+// The per-image metrics the page sorts and shows, with their direction and precision.
+json gallery_metrics(const std::vector<std::string>& names, const std::map<std::string, json>& info) {
+  json metrics = json::array();
+  for (const auto& name : names) {
+    const auto it = info.find(name);
+    bool higher = true;
+    if (it != info.end()) higher = it->second.value("higher_is_better", true);
+    else if (name == "lpips" || name == "cfd") higher = false;
+    const int decimals = name == "psnr" ? 2 : 4;
+    metrics.push_back({{"name", name}, {"higher_is_better", higher}, {"decimals", decimals}});
+  }
+  return metrics;
+}
+
+}  // namespace
+
 std::string render_gallery(const json& results, const fs::path& run_dir, const fs::path& page_dir) {
   if (!results.is_object()) throw ReportError("run record is not a JSON object");
   const json config = results.value("config", json::object());
@@ -306,28 +342,15 @@ std::string render_gallery(const json& results, const fs::path& run_dir, const f
       if (card[field].get<std::string>().empty())
         card[field] = image_link(string_field(s, field), run_dir, page_dir);
     if (string_field(s, "mask_polarity") == "black") card["mask_polarity"] = "black";
-    json output = {{"src", image_link(string_field(s, "output"), run_dir, page_dir)},
-                   {"status", s.value("status", "ok")},
-                   {"error", string_field(s, "error")},
-                   {"metrics", s.value("metrics", json::object())}};
-    if (s.contains("latency_ms")) output["latency_ms"] = s["latency_ms"];
-    if (output["metrics"].is_object())
-      for (const auto& [name, value] : output["metrics"].items()) append_unique(metric_names, name);
+    const json output = gallery_output(s, run_dir, page_dir);
+    for (const auto& [name, value] : output["metrics"].items()) append_unique(metric_names, name);
     card["outputs"][method] = output;
-  }
-  json metrics = json::array();
-  for (const auto& name : metric_names) {
-    const auto it = metric_info.find(name);
-    bool higher = true;
-    if (it != metric_info.end()) higher = it->second.value("higher_is_better", true);
-    else if (name == "lpips" || name == "cfd") higher = false;
-    const int decimals = name == "psnr" ? 2 : 4;
-    metrics.push_back({{"name", name}, {"higher_is_better", higher}, {"decimals", decimals}});
   }
   json page_samples = json::array();
   for (const auto& key : order) page_samples.push_back(cards[key]);
   const json page = {{"run_id", string_field(results, "run_id")}, {"benches", benches}, {"methods", methods},
-                     {"masks", masks}, {"metrics", metrics}, {"samples", page_samples}};
+                     {"masks", masks}, {"metrics", gallery_metrics(metric_names, metric_info)},
+                     {"samples", page_samples}};
   // Inside <script>, "</script" would end the block: every '<' in the JSON (only inside strings) is escaped.
   std::string data = page.dump();
   std::string safe;

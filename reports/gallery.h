@@ -10,7 +10,9 @@
 //
 // Sample record fields used: "bench", "masks", "id", "method", "status", "error", "output" (relative to
 // the run folder), "latency_ms", "metrics", and where the runner writes them "input", "gt", "mask",
-// "mask_polarity" (absolute or run-relative paths). What is absent is shown as "no image".
+// "mask_polarity" (absolute or run-relative paths). What is absent is shown as "no image". A failed
+// sample ("status": "failed") shows its error text and "—" for every metric, never a number (neither
+// the values its record may hold nor its latency), so a method that failed everywhere reads as dashes.
 #pragma once
 
 #include <nlohmann/json.hpp>

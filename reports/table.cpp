@@ -18,6 +18,7 @@ const char* const kDash = "\u2014";  // "—": not computed
 const char* const kUp = "\u2191";
 const char* const kDown = "\u2193";
 const char* const kInfinity = "\u221e";
+const char* const kDagger = "\u2020";  // "†": some samples failed, or none was scored
 
 struct MetricMeta {
   bool higher_is_better = true;
@@ -74,6 +75,10 @@ const json& aggregates_of(const json& results) {
   return results["aggregates"];
 }
 
+// An aggregate of no scored sample: every sample failed, or a set-level metric failed. Its mean (0 or
+// NaN in the record) is no value. An aggregate without "n" says nothing either way and is shown.
+bool no_sample_scored(const json& aggregate) { return aggregate.is_object() && aggregate.value("n", -1) == 0; }
+
 std::map<std::string, MetricMeta> metric_metas(const json& results) {
   std::map<std::string, MetricMeta> metas;
   if (results.contains("metrics") && results["metrics"].is_array())
@@ -113,13 +118,27 @@ std::string metric_title(const std::string& metric) {
   return title;
 }
 
-Table build_table(const json& results, const TableOptions& options) {
-  const json& aggregates = aggregates_of(results);
-  const auto metas = metric_metas(results);
-  const json config = results.value("config", json::object());
+namespace {
 
-  std::vector<std::string> benches, methods, masks = options.masks, metrics = options.metrics;
-  for (auto [key, list] : {std::make_pair("benches", &benches), std::make_pair("methods", &methods)}) {
+using AggregateKey = std::tuple<std::string, std::string, std::string, std::string>;  // bench, method, masks, metric
+
+// The run record looked up by key, with the table's order of benches, methods, mask settings and metrics:
+// the options' and the run's config first, then first appearance in the aggregates and the latency list.
+struct RunIndex {
+  std::vector<std::string> benches, methods, masks, metrics;
+  std::map<std::string, MetricMeta> metas;
+  std::map<AggregateKey, const json*> aggregates;
+  std::map<std::pair<std::string, std::string>, std::vector<const json*>> latency;  // per (bench, method)
+};
+
+RunIndex index_run(const json& results, const TableOptions& options) {
+  const json& aggregates = aggregates_of(results);
+  RunIndex index;
+  index.metas = metric_metas(results);
+  index.masks = options.masks;
+  index.metrics = options.metrics;
+  const json config = results.value("config", json::object());
+  for (auto [key, list] : {std::make_pair("benches", &index.benches), std::make_pair("methods", &index.methods)}) {
     if (!config.contains(key) || !config[key].is_array()) continue;
     for (const auto& item : config[key])
       if (item.is_string()) append_unique(*list, item.get<std::string>());
@@ -127,159 +146,233 @@ Table build_table(const json& results, const TableOptions& options) {
   std::vector<std::string> other_metrics;
   if (results.contains("metrics") && results["metrics"].is_array())
     for (const auto& m : results["metrics"]) append_unique(other_metrics, string_field(m, "name"));
-  // (bench, method, masks, metric) -> aggregate
-  std::map<std::tuple<std::string, std::string, std::string, std::string>, const json*> by_key;
   for (const auto& a : aggregates) {
     const std::string bench = string_field(a, "bench"), method = string_field(a, "method");
     const std::string mask = string_field(a, "masks"), metric = string_field(a, "metric");
-    append_unique(benches, bench);
-    append_unique(methods, method);
-    append_unique(masks, mask);
+    append_unique(index.benches, bench);
+    append_unique(index.methods, method);
+    append_unique(index.masks, mask);
     append_unique(other_metrics, metric);
-    by_key[{bench, method, mask, metric}] = &a;
+    index.aggregates[{bench, method, mask, metric}] = &a;
   }
-  std::map<std::pair<std::string, std::string>, std::vector<const json*>> latency;
   if (results.contains("latency") && results["latency"].is_array())
     for (const auto& l : results["latency"]) {
-      append_unique(benches, string_field(l, "bench"));
-      append_unique(methods, string_field(l, "method"));
-      latency[{string_field(l, "bench"), string_field(l, "method")}].push_back(&l);
+      append_unique(index.benches, string_field(l, "bench"));
+      append_unique(index.methods, string_field(l, "method"));
+      index.latency[{string_field(l, "bench"), string_field(l, "method")}].push_back(&l);
     }
   if (options.include_other_metrics)
-    for (const auto& m : other_metrics) append_unique(metrics, m);
+    for (const auto& m : other_metrics) append_unique(index.metrics, m);
+  return index;
+}
 
-  Table table;
-  table.mask_groups = masks;
-  for (const auto& mask : masks)
-    for (const auto& metric : metrics) {
+std::vector<Column> table_columns(const RunIndex& index) {
+  std::vector<Column> columns;
+  for (const auto& mask : index.masks)
+    for (const auto& metric : index.metrics) {
       Column column{mask, metric, default_higher_is_better(metric), metric_decimals(metric)};
-      const auto it = metas.find(metric);
-      if (it != metas.end()) column.higher_is_better = it->second.higher_is_better;
-      table.columns.push_back(column);
+      const auto it = index.metas.find(metric);
+      if (it != index.metas.end()) column.higher_is_better = it->second.higher_is_better;
+      columns.push_back(column);
     }
+  return columns;
+}
 
+// One latency per row: the object-mask run's when there is one (the method does the same work).
+std::optional<double> row_latency(const RunIndex& index, const std::string& bench, const std::string& method) {
+  const auto lat = index.latency.find({bench, method});
+  if (lat == index.latency.end() || lat->second.empty()) return std::nullopt;
+  const json* chosen = lat->second.front();
+  for (const json* l : lat->second)
+    if (string_field(*l, "masks") == "object") chosen = l;
+  if (!chosen->contains("median_ms")) return std::nullopt;
+  return number_from_json((*chosen)["median_ms"]);
+}
+
+// A cell with nothing to show: no aggregate, no sample scored (the record's mean is then 0 or NaN, which
+// must not read as a value nor win a lower-is-better column), or a NaN mean.
+Cell aggregate_cell(const json* aggregate, const Column& column) {
+  Cell cell;
+  cell.text = kDash;
+  if (aggregate == nullptr || !aggregate->contains("mean")) return cell;
+  const json& a = *aggregate;
+  cell.n = a.value("n", 0);
+  cell.n_failed = a.value("n_failed", 0);
+  const bool none_scored = no_sample_scored(a);
+  cell.flagged = cell.n_failed > 0 || none_scored;
+  const double mean = number_from_json(a["mean"]);
+  if (none_scored || std::isnan(mean)) return cell;
+  cell.mean = mean;
+  cell.text = format_fixed(mean, column.decimals);
+  return cell;
+}
+
+std::vector<Row> table_rows(const RunIndex& index, const std::vector<Column>& columns) {
   std::set<std::pair<std::string, std::string>> present;
-  for (const auto& [key, a] : by_key) present.insert({std::get<0>(key), std::get<1>(key)});
-  for (const auto& [key, l] : latency) present.insert(key);
-  for (const auto& bench : benches)
-    for (const auto& method : methods) {
+  for (const auto& [key, a] : index.aggregates) present.insert({std::get<0>(key), std::get<1>(key)});
+  for (const auto& [key, l] : index.latency) present.insert(key);
+  std::vector<Row> rows;
+  for (const auto& bench : index.benches)
+    for (const auto& method : index.methods) {
       if (!present.count({bench, method})) continue;
-      Row row{bench, method, std::nullopt, {}};
-      const auto lat = latency.find({bench, method});
-      if (lat != latency.end() && !lat->second.empty()) {
-        // One latency per row: the object-mask run's when there is one (the method does the same work).
-        const json* chosen = lat->second.front();
-        for (const json* l : lat->second)
-          if (string_field(*l, "masks") == "object") chosen = l;
-        if (chosen->contains("median_ms")) row.latency_ms = number_from_json((*chosen)["median_ms"]);
+      Row row{bench, method, row_latency(index, bench, method), {}};
+      for (const auto& column : columns) {
+        const auto it = index.aggregates.find({bench, method, column.masks, column.metric});
+        row.cells.push_back(aggregate_cell(it == index.aggregates.end() ? nullptr : it->second, column));
       }
-      for (const auto& column : table.columns) {
-        Cell cell;
-        const auto it = by_key.find({bench, method, column.masks, column.metric});
-        if (it != by_key.end() && it->second->contains("mean")) {
-          cell.mean = number_from_json((*it->second)["mean"]);
-          cell.n = it->second->value("n", 0);
-          cell.n_failed = it->second->value("n_failed", 0);
-          cell.text = format_fixed(*cell.mean, column.decimals);
-        } else {
-          cell.text = kDash;
-        }
-        row.cells.push_back(cell);
-      }
-      table.rows.push_back(row);
+      rows.push_back(row);
     }
+  return rows;
+}
 
-  // Best and second best per bench × column, among the values shown (NaN never ranks).
-  for (size_t c = 0; c < table.columns.size(); ++c) {
-    const Column& column = table.columns[c];
-    for (const auto& bench : benches) {
-      std::vector<Cell*> cells;
-      std::vector<double> values;
-      for (auto& row : table.rows)
-        if (row.bench == bench && row.cells[c].mean && !std::isnan(*row.cells[c].mean)) {
-          cells.push_back(&row.cells[c]);
-          values.push_back(displayed_value(*row.cells[c].mean, column.decimals));
-        }
-      if (cells.size() < 2) continue;  // one method: nothing to compare
-      std::vector<double> distinct = values;
-      std::sort(distinct.begin(), distinct.end());
-      distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-      if (column.higher_is_better) std::reverse(distinct.begin(), distinct.end());
-      for (size_t i = 0; i < cells.size(); ++i) {
-        if (values[i] == distinct[0]) cells[i]->rank = 1;
-        else if (distinct.size() > 1 && values[i] == distinct[1]) cells[i]->rank = 2;
-      }
+// Best and second best in column `c` among one bench's rows, among the values shown (cells without a
+// value and NaN never rank; infinity does).
+void rank_column(std::vector<Row>& rows, size_t c, const Column& column, const std::string& bench) {
+  std::vector<Cell*> cells;
+  std::vector<double> values;
+  for (auto& row : rows)
+    if (row.bench == bench && row.cells[c].mean && !std::isnan(*row.cells[c].mean)) {
+      cells.push_back(&row.cells[c]);
+      values.push_back(displayed_value(*row.cells[c].mean, column.decimals));
     }
+  if (cells.size() < 2) return;  // one method: nothing to compare
+  std::vector<double> distinct = values;
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  if (column.higher_is_better) std::reverse(distinct.begin(), distinct.end());
+  for (size_t i = 0; i < cells.size(); ++i) {
+    if (values[i] == distinct[0]) cells[i]->rank = 1;
+    else if (distinct.size() > 1 && values[i] == distinct[1]) cells[i]->rank = 2;
   }
+}
 
-  // Notes: what the numbers are, how they were measured, and what is missing.
-  table.notes.push_back(std::string("Means over samples; ") + kUp + " higher is better, " + kDown +
-                        " lower is better; best in bold, second best underlined per dataset and mask setting "
-                        "(compared at the precision shown); " + kDash + " not computed.");
+void rank_cells(Table& table, const std::vector<std::string>& benches) {
+  for (size_t c = 0; c < table.columns.size(); ++c)
+    for (const auto& bench : benches) rank_column(table.rows, c, table.columns[c], bench);
+}
+
+std::string conventions_note(const RunIndex& index) {
   std::string conventions;
-  for (const auto& metric : metrics) {
-    const auto it = metas.find(metric);
-    if (it == metas.end()) continue;
+  for (const auto& metric : index.metrics) {
+    const auto it = index.metas.find(metric);
+    if (it == index.metas.end()) continue;
     if (!conventions.empty()) conventions += "; ";
     conventions += metric_title(metric) + ": " + (it->second.convention.empty() ? metric : it->second.convention) +
                    " (v" + std::to_string(it->second.version) + ")";
   }
-  if (!conventions.empty()) table.notes.push_back("Metric conventions: " + conventions + ".");
-  const std::string protocol = string_field(results, "latency_protocol");
-  if (!protocol.empty()) table.notes.push_back("Latency (ms per image): " + protocol + ".");
-  // The short form under each table: how many samples the medians hold and what they ran on.
-  if (results.contains("latency") && results["latency"].is_array() && !results["latency"].empty()) {
-    int n_min = -1, n_max = -1;
-    bool warmup_recorded = false;
-    for (const auto& l : results["latency"]) {
-      const int n = l.value("n", 0);
-      n_min = n_min < 0 ? n : std::min(n_min, n);
-      n_max = std::max(n_max, n);
-      warmup_recorded = warmup_recorded || l.contains("n_warmup");
-    }
-    std::string device;
-    if (results.contains("provenance") && results["provenance"].is_object()) {
-      device = string_field(results["provenance"], "device_name");
-      if (device.empty()) device = string_field(results["provenance"], "device");
-    }
-    std::string note = "latency: median over " + std::to_string(n_min) +
-                       (n_max != n_min ? "–" + std::to_string(n_max) : std::string()) + " samples";
-    if (warmup_recorded) note += ", warm-up excluded";
-    note += ", device-synchronised";
-    if (!device.empty()) note += ", " + device;
-    table.notes.push_back(note + ".");
+  return conventions.empty() ? std::string() : "Metric conventions: " + conventions + ".";
+}
+
+// The short form under each table: how many samples the medians hold and what they ran on; empty
+// without latency.
+std::string latency_footnote(const json& results) {
+  if (!results.contains("latency") || !results["latency"].is_array() || results["latency"].empty()) return "";
+  int n_min = -1, n_max = -1;
+  bool warmup_recorded = false;
+  for (const auto& l : results["latency"]) {
+    const int n = l.value("n", 0);
+    n_min = n_min < 0 ? n : std::min(n_min, n);
+    n_max = std::max(n_max, n);
+    warmup_recorded = warmup_recorded || l.contains("n_warmup");
   }
-  if (results.contains("skipped_metrics") && results["skipped_metrics"].is_array())
-    for (const auto& s : results["skipped_metrics"])
-      table.notes.push_back("Skipped " + metric_title(string_field(s, "metric")) + ": " + string_field(s, "reason") +
-                            ".");
-  // n per bench, and failed samples per (bench, method, mask setting).
+  std::string device;
+  if (results.contains("provenance") && results["provenance"].is_object()) {
+    device = string_field(results["provenance"], "device_name");
+    if (device.empty()) device = string_field(results["provenance"], "device");
+  }
+  std::string note = "latency: median over " + std::to_string(n_min) +
+                     (n_max != n_min ? "–" + std::to_string(n_max) : std::string()) + " samples";
+  if (warmup_recorded) note += ", warm-up excluded";
+  note += ", device-synchronised";
+  if (!device.empty()) note += ", " + device;
+  return note + ".";
+}
+
+// Samples per bench: the most any aggregate of the bench counts, scored or failed.
+std::string samples_note(const RunIndex& index) {
   std::map<std::string, int> n_per_bench;
-  std::map<std::tuple<std::string, std::string, std::string>, std::pair<int, int>> failed;  // n, n_failed
-  for (const auto& [key, a] : by_key) {
-    const int n = a->value("n", 0), n_failed = a->value("n_failed", 0);
+  for (const auto& [key, a] : index.aggregates) {
     int& bench_n = n_per_bench[std::get<0>(key)];
-    bench_n = std::max(bench_n, n + n_failed);
-    if (n_failed > 0) {
-      auto& f = failed[{std::get<0>(key), std::get<1>(key), std::get<2>(key)}];
-      if (n_failed > f.second) f = {n, n_failed};
-    }
+    bench_n = std::max(bench_n, a->value("n", 0) + a->value("n_failed", 0));
   }
   std::string counts;
-  for (const auto& bench : benches)
+  for (const auto& bench : index.benches)
     if (n_per_bench.count(bench))
       counts += (counts.empty() ? "" : ", ") + bench + " " + std::to_string(n_per_bench[bench]);
-  if (!counts.empty()) table.notes.push_back("Samples per dataset: " + counts + ".");
-  for (const auto& bench : benches)
-    for (const auto& method : methods)
-      for (const auto& mask : masks) {
-        const auto it = failed.find({bench, method, mask});
-        if (it == failed.end()) continue;
-        table.notes.push_back(bench + " / " + method + " / " + mask_group_title(mask) + ": " +
-                              std::to_string(it->second.second) + " of " +
-                              std::to_string(it->second.first + it->second.second) +
-                              " samples failed; means are over the other " + std::to_string(it->second.first) + ".");
+  return counts.empty() ? std::string() : "Samples per dataset: " + counts + ".";
+}
+
+// "† bench / method / mask setting: n of N samples scored (k failed)." for each row and mask setting
+// with a flagged cell, in table order. The metrics are named when the note is not about every value of
+// the mask setting: flagged cells differ in their counts, or others show values (a set-level metric
+// that failed on its own, say).
+std::vector<std::string> failure_notes(const Table& table) {
+  struct Count {
+    int n, n_failed;
+    std::vector<std::string> metrics;
+  };
+  std::vector<std::string> notes;
+  for (const auto& row : table.rows)
+    for (const auto& mask : table.mask_groups) {
+      std::vector<Count> counts;  // in column order
+      bool unflagged_values = false;
+      for (size_t c = 0; c < table.columns.size(); ++c) {
+        const Cell& cell = row.cells[c];
+        if (table.columns[c].masks != mask) continue;
+        if (!cell.flagged) {
+          unflagged_values = unflagged_values || cell.mean.has_value();
+          continue;
+        }
+        auto it = std::find_if(counts.begin(), counts.end(),
+                               [&](const Count& k) { return k.n == cell.n && k.n_failed == cell.n_failed; });
+        if (it == counts.end()) it = counts.insert(counts.end(), Count{cell.n, cell.n_failed, {}});
+        it->metrics.push_back(metric_title(table.columns[c].metric));
       }
+      for (const auto& count : counts) {
+        std::string note = std::string(kDagger) + " " + row.bench + " / " + row.method + " / " + mask_group_title(mask);
+        if (counts.size() > 1 || unflagged_values) {
+          std::string names;
+          for (const auto& name : count.metrics) names += (names.empty() ? "" : ", ") + name;
+          note += " (" + names + ")";
+        }
+        note += ": " + std::to_string(count.n) + " of " + std::to_string(count.n + count.n_failed) + " samples scored";
+        if (count.n_failed > 0) note += " (" + std::to_string(count.n_failed) + " failed)";
+        notes.push_back(note + ".");
+      }
+    }
+  return notes;
+}
+
+// What the numbers are, how they were measured, and what is missing.
+std::vector<std::string> table_notes(const json& results, const RunIndex& index, const Table& table) {
+  std::vector<std::string> notes;
+  notes.push_back(std::string("Means over samples; ") + kUp + " higher is better, " + kDown +
+                  " lower is better; best in bold, second best underlined per dataset and mask setting "
+                  "(compared at the precision shown); " + kDash + " not computed.");
+  const std::string protocol = string_field(results, "latency_protocol");
+  for (const std::string& note : {conventions_note(index),
+                                  protocol.empty() ? std::string() : "Latency (ms per image): " + protocol + ".",
+                                  latency_footnote(results)})
+    if (!note.empty()) notes.push_back(note);
+  if (results.contains("skipped_metrics") && results["skipped_metrics"].is_array())
+    for (const auto& s : results["skipped_metrics"])
+      notes.push_back("Skipped " + metric_title(string_field(s, "metric")) + ": " + string_field(s, "reason") + ".");
+  const std::string samples = samples_note(index);
+  if (!samples.empty()) notes.push_back(samples);
+  for (const auto& note : failure_notes(table)) notes.push_back(note);
+  return notes;
+}
+
+}  // namespace
+
+Table build_table(const json& results, const TableOptions& options) {
+  const RunIndex index = index_run(results, options);
+  Table table;
+  table.mask_groups = index.masks;
+  table.columns = table_columns(index);
+  table.rows = table_rows(index, table.columns);
+  rank_cells(table, index.benches);
+  table.notes = table_notes(results, index, table);
   return table;
 }
 
@@ -323,7 +416,7 @@ std::string render_markdown(const json& results, const TableOptions& options) {
       const std::string text = cell.rank == 1 ? "**" + cell.text + "**"
                                : cell.rank == 2 ? "<u>" + cell.text + "</u>"
                                                 : cell.text;
-      out += " " + text + " |";
+      out += " " + text + (cell.flagged ? kDagger : "") + " |";
     }
     out += "\n";
   }
@@ -338,7 +431,7 @@ namespace {
 
 std::string latex_escape(const std::string& text) {
   static const std::map<std::string, std::string> unicode = {
-      {kDash, "---"}, {kUp, "$\\uparrow$"}, {kDown, "$\\downarrow$"}, {kInfinity, "$\\infty$"},
+      {kDash, "---"}, {kUp, "$\\uparrow$"}, {kDown, "$\\downarrow$"}, {kInfinity, "$\\infty$"}, {kDagger, "$^\\dagger$"},
       {"\u00d7", "$\\times$"}, {"\u2013", "--"}, {"\u2019", "'"}};
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -397,7 +490,8 @@ std::string render_latex(const json& results, const TableOptions& options) {
            (row.latency_ms ? latex_escape(format_latency(*row.latency_ms)) : std::string("---"));
     for (const auto& cell : row.cells) {
       const std::string text = latex_escape(cell.text);
-      out += " & " + (cell.rank == 1 ? "\\textbf{" + text + "}" : cell.rank == 2 ? "\\underline{" + text + "}" : text);
+      out += " & " + (cell.rank == 1 ? "\\textbf{" + text + "}" : cell.rank == 2 ? "\\underline{" + text + "}" : text) +
+             (cell.flagged ? "$^\\dagger$" : "");
     }
     out += " \\\\\n";
   }
@@ -439,12 +533,14 @@ std::string render_csv(const json& results) {
     const bool higher = it != metas.end() ? it->second.higher_is_better : default_higher_is_better(metric);
     std::string convention = string_field(a, "convention");
     if (convention.empty() && it != metas.end()) convention = it->second.convention;
-    const json ci = a.value("ci95", json());
+    // No sample scored: the record's mean, std and interval are no values.
+    const bool scored = !no_sample_scored(a);
+    const json ci = scored ? a.value("ci95", json()) : json();
     const bool has_ci = ci.is_array() && ci.size() == 2;
     out += csv_field(string_field(a, "bench")) + "," + csv_field(string_field(a, "method")) + "," +
            csv_field(string_field(a, "masks")) + "," + csv_field(metric) + "," + csv_field(convention) + "," +
-           (higher ? "true" : "false") + "," + csv_number(a.value("mean", json())) + "," +
-           csv_number(a.value("std", json())) + "," + (has_ci ? csv_number(ci[0]) : "") + "," +
+           (higher ? "true" : "false") + "," + (scored ? csv_number(a.value("mean", json())) : "") + "," +
+           (scored ? csv_number(a.value("std", json())) : "") + "," + (has_ci ? csv_number(ci[0]) : "") + "," +
            (has_ci ? csv_number(ci[1]) : "") + "," + std::to_string(a.value("n", 0)) + "," +
            std::to_string(a.value("n_failed", 0)) + "\n";
   }
@@ -459,6 +555,18 @@ json number_json(double value) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
   return value;
+}
+
+// The run's aggregates, with null for the mean, std and interval of an aggregate of no scored sample.
+json reported_aggregates(const json& aggregates) {
+  json reported = aggregates;
+  for (auto& a : reported)
+    if (no_sample_scored(a)) {
+      a["mean"] = nullptr;
+      a["std"] = nullptr;
+      a["ci95"] = nullptr;
+    }
+  return reported;
 }
 
 }  // namespace
@@ -477,14 +585,14 @@ json render_json(const json& results, const TableOptions& options) {
       const Cell& cell = row.cells[c];
       cells.push_back({{"masks", table.columns[c].masks}, {"metric", table.columns[c].metric},
                        {"mean", cell.mean ? number_json(*cell.mean) : json(nullptr)}, {"text", cell.text},
-                       {"rank", cell.rank}, {"n", cell.n}, {"n_failed", cell.n_failed}});
+                       {"rank", cell.rank}, {"n", cell.n}, {"n_failed", cell.n_failed}, {"flagged", cell.flagged}});
     }
     rows.push_back({{"bench", row.bench}, {"method", row.method},
                     {"latency_ms", row.latency_ms ? number_json(*row.latency_ms) : json(nullptr)}, {"cells", cells}});
   }
   return {{"format", "osor-report/1"},
           {"run_id", string_field(results, "run_id")},
-          {"aggregates", aggregates_of(results)},
+          {"aggregates", reported_aggregates(aggregates_of(results))},
           {"table", {{"mask_groups", table.mask_groups}, {"columns", columns}, {"rows", rows}, {"notes", table.notes}}}};
 }
 

@@ -4,11 +4,14 @@
 // Layout: one row per (bench, method), grouped by bench in the run's config order; columns: latency,
 // then one group per mask setting ("object" = "Object mask", "effect" = "Object-Effect mask"), each
 // with FID CMMD LPIPS PSNR SSIM CFD and after them any other metric the run holds (e.g. ssim-uniform).
-// A cell is the aggregate mean; "—" when the metric was not computed for that row. Arrows come from
-// each metric's higher_is_better in the run's "metrics" list (the paper's direction where the run does
-// not list the metric). Per bench × mask setting × metric, the best value is bold and the second best
-// underlined, compared as displayed (rounded to the column's precision), so equal-looking values tie
-// and are all marked. Reports compute nothing beyond this ranking.
+// A cell is the aggregate mean; "—" when there is none to show: the metric was not computed for that
+// row, no sample was scored (n = 0: the record's mean is then 0 or NaN, not a value), or the mean is
+// NaN. Such cells never rank. A cell whose aggregate counts failed samples (n_failed > 0), or none
+// scored, carries a dagger (†), and a note per row and mask setting says "n of N samples scored".
+// Arrows come from each metric's higher_is_better in the run's "metrics" list (the paper's direction
+// where the run does not list the metric). Per bench × mask setting × metric, the best value is bold and
+// the second best underlined, compared as displayed (rounded to the column's precision), so
+// equal-looking values tie and are all marked. Reports compute nothing beyond this ranking.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -43,10 +46,11 @@ struct Column {
 };
 
 struct Cell {
-  std::optional<double> mean;  // empty: not computed
+  std::optional<double> mean;  // empty: not computed, no sample scored (n = 0), or NaN
   std::string text;            // the mean as displayed (rounded), "—" when empty, "∞" for infinity
   int rank = 0;                // 1: best (bold), 2: second best (underlined), 0: neither
   int n = 0, n_failed = 0;
+  bool flagged = false;        // † : some samples failed (n_failed > 0) or none was scored (n = 0)
 };
 
 struct Row {
@@ -69,9 +73,12 @@ std::string metric_title(const std::string& metric);      // "psnr" -> "PSNR"
 
 std::string render_markdown(const nlohmann::json& results, const TableOptions& options = {});
 std::string render_latex(const nlohmann::json& results, const TableOptions& options = {});
-// One row per aggregate (bench, method, masks, metric): mean, std, ci95_lo, ci95_hi, n, n_failed.
+// One row per aggregate (bench, method, masks, metric): mean, std, ci95_lo, ci95_hi, n, n_failed. An
+// aggregate with no sample scored (n = 0) has mean, std and ci95 empty.
 std::string render_csv(const nlohmann::json& results);
-// {"format": "osor-report/1", "run_id", "aggregates": [...as in the run], "table": {columns, rows, notes}}.
+// {"format": "osor-report/1", "run_id", "aggregates": [...as in the run], "table": {columns, rows, notes}};
+// an aggregate with no sample scored (n = 0) has mean, std and ci95 null, and so has a cell's mean
+// where the cell shows "—". Cells carry "flagged" (the dagger).
 nlohmann::json render_json(const nlohmann::json& results, const TableOptions& options = {});
 
 // A number from a run record: a JSON number or "inf"/"-inf"/"nan" (null is NaN).

@@ -2,6 +2,7 @@
 // methods, per-image metrics with a tie at the displayed precision, a lower-is-better metric, a
 // set-level metric, an infinite PSNR, a failed sample, a metric missing for one row, an extra metric
 // (ssim-uniform) and a skipped one (cmmd). Names carry LaTeX/CSV/HTML special characters.
+// fail_samples() and fail_set_metric() turn it into a run with failed groups.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -112,6 +113,67 @@ inline nlohmann::json fixture_results() {
           {"latency", latency},
           {"skipped_metrics", json::array({{{"metric", "cmmd"},
                                             {"reason", "weights file clip-vit-l14-336.safetensors missing (50%_of_it)"}}})}};
+}
+
+// Fails the first `count` samples still ok (in id order) of one (bench, method, masks) group as the
+// runner records a failure: status "failed", the error, no metric values (the call's latency stays in
+// the record). The group's aggregates follow as the runner computes them: n = samples left, n_failed =
+// all failed ones; with none left, a per-image aggregate holds mean 0, std 0 and no ci95 (summarize()
+// of no values) and a set-level one a NaN value, and the group has no latency entry.
+inline void fail_samples(nlohmann::json& results, const std::string& bench, const std::string& method,
+                         const std::string& masks, int count, const std::string& error) {
+  using nlohmann::json;
+  const auto in_group = [&](const json& j) {
+    return j.value("bench", std::string()) == bench && j.value("method", std::string()) == method &&
+           j.value("masks", std::string()) == masks;
+  };
+  int total = 0, failed = 0;
+  for (auto& s : results["samples"]) {
+    if (!in_group(s)) continue;
+    ++total;
+    if (s.value("status", std::string()) == "ok" && count > 0) {
+      s["status"] = "failed";
+      s["error"] = error;
+      s["metrics"] = json::object();
+      --count;
+    }
+    if (s.value("status", std::string()) == "failed") ++failed;
+  }
+  const int scored = total - failed;
+  for (auto& a : results["aggregates"]) {
+    if (!in_group(a)) continue;
+    a["n"] = scored;
+    a["n_failed"] = failed;
+    if (scored > 0) continue;
+    bool per_image = true;
+    for (const auto& m : results["metrics"])
+      if (m.value("name", std::string()) == a.value("metric", std::string())) per_image = m.value("per_image", true);
+    a["mean"] = per_image ? json(0.0) : json("nan");
+    a["std"] = 0.0;
+    a["ci95"] = nullptr;
+  }
+  json latency = json::array();
+  for (auto& l : results["latency"]) {
+    if (in_group(l) && scored == 0) continue;
+    if (in_group(l)) l["n"] = scored;
+    latency.push_back(l);
+  }
+  results["latency"] = latency;
+}
+
+// A set-level metric that failed on its own for one group, as the runner records it: no scored sample
+// (n = 0, n_failed = every sample of the group), the reason in "error", and `mean` ("nan", or 0 as an
+// older writer left it).
+inline void fail_set_metric(nlohmann::json& results, const std::string& bench, const std::string& method,
+                            const std::string& masks, const std::string& metric, const nlohmann::json& mean) {
+  for (auto& a : results["aggregates"])
+    if (a.value("bench", std::string()) == bench && a.value("method", std::string()) == method &&
+        a.value("masks", std::string()) == masks && a.value("metric", std::string()) == metric) {
+      a["n_failed"] = a.value("n", 0) + a.value("n_failed", 0);
+      a["n"] = 0;
+      a["mean"] = mean;
+      a["error"] = "feature extraction failed: no output image";
+    }
 }
 
 }  // namespace osor::test

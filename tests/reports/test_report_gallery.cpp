@@ -1,5 +1,6 @@
 // The HTML gallery: relative links into the run folder, and the page itself loaded in headless
-// Chromium (Debian's `chromium`): no console errors, every sample and every method rendered.
+// Chromium (Debian's `chromium`): no console errors, every sample and every method rendered, failed
+// samples shown by their error and dashes, never by numbers.
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -105,6 +106,16 @@ std::vector<std::string> console_errors(const std::string& log) {
   return errors;
 }
 
+// The page's data block (the JSON the script renders from).
+json gallery_data(const std::string& html) {
+  const std::string open = "<script type=\"application/json\" id=\"osor-data\">";
+  const size_t begin = html.find(open);
+  REQUIRE(begin != std::string::npos);
+  const size_t end = html.find("</script>", begin + open.size());
+  REQUIRE(end != std::string::npos);
+  return json::parse(html.substr(begin + open.size(), end - begin - open.size()));
+}
+
 std::string html_attribute(const std::string& text) {
   std::string out;
   for (char c : text) out += c == '&' ? std::string("&amp;") : c == '"' ? std::string("&quot;") : std::string(1, c);
@@ -189,4 +200,72 @@ TEST_CASE("gallery renders every sample and method in headless Chromium without 
   REQUIRE(fs::exists(shot));
   CHECK(fs::file_size(shot) > 10000);
   MESSAGE("gallery screenshot: " << shot.string());
+}
+
+TEST_CASE("gallery data: a failed sample carries its error and no metric values or latency") {
+  json results = osor::test::fixture_results();
+  // A failed record that still holds a value (scored before a later step threw) must not show it.
+  for (auto& s : results["samples"])
+    if (s["status"] == "failed") s["metrics"] = {{"psnr", 12.5}};
+  osor::test::fail_samples(results, "alpha", "identity", "object", 3, "remove() threw: out of memory <cuda> & more");
+  const fs::path run = "/data/runs/r1";
+  const std::string html = osor::reports::render_gallery(results, run, run / "gallery");
+  CHECK_FALSE(contains(html, "<cuda>"));
+  const json data = gallery_data(html);
+  size_t failed = 0, ok = 0;
+  for (const auto& card : data["samples"])
+    for (const auto& item : card["outputs"].items()) {
+      const std::string method = item.key();
+      const json& out = item.value();
+      if (out["status"] != "failed") {
+        ++ok;
+        CHECK(out.contains("latency_ms"));
+        CHECK_FALSE(out["metrics"].empty());
+        continue;
+      }
+      ++failed;
+      CAPTURE(method);
+      CHECK(card["bench"] == "alpha");
+      CHECK(card["masks"] == "object");
+      CHECK(out["metrics"].empty());
+      CHECK_FALSE(out.contains("latency_ms"));
+      CHECK(out["error"] == (method == "identity" ? "remove() threw: out of memory <cuda> & more"
+                                                  : "command exited with status 3: out of memory <oom>"));
+    }
+  CHECK(failed == 4);  // identity's three on alpha / object and osor's s02
+  CHECK(ok == 32);
+}
+
+TEST_CASE("gallery shows a failed sample's error and dashes, no numbers, for an all-failed method in headless Chromium") {
+  const std::string chromium = chromium_binary();
+  if (chromium.empty()) {
+    MESSAGE("SKIPPED: chromium not found (apt-get install chromium, or set OSOR_CHROMIUM); failed samples not checked in a browser");
+    return;
+  }
+  const fs::path root = osor::test::scratch_dir("report_gallery_failed");
+  json results = make_gallery_run(root);
+  osor::test::fail_samples(results, "alpha", "identity", "object", 3, "CUDA out of memory <alloc> & co");
+  const fs::path page = root / "run" / "gallery" / "index.html";
+  fs::create_directories(page.parent_path());
+  std::ofstream(page) << osor::reports::render_gallery(results, root / "run", page.parent_path());
+
+  const Chromium dom = run_chromium(chromium, root, "--dump-dom", "file://" + page.string());
+  REQUIRE_MESSAGE(dom.exit_code == 0, "chromium failed: " << dom.err);
+  CHECK(console_errors(dom.err).empty());
+  const std::string open = "<figure data-method=\"identity\" class=\"failed\">";
+  size_t figures = 0;
+  for (size_t p = dom.out.find(open); p != std::string::npos; p = dom.out.find(open, p + 1)) {
+    ++figures;
+    const std::string figure = dom.out.substr(p, dom.out.find("</figure>", p) - p);
+    CHECK(contains(figure, "failed: CUDA out of memory &lt;alloc&gt; &amp; co"));
+    CHECK(contains(figure, "<td>PSNR</td><td>\u2014</td>"));
+    CHECK_FALSE(contains(figure, "<td>ms</td>"));
+    for (size_t q = figure.find("<td>"); q != std::string::npos; q = figure.find("<td>", q + 1)) {
+      const std::string td = figure.substr(q + 4, figure.find("</td>", q) - q - 4);
+      CHECK_MESSAGE(td.find_first_of("0123456789") == std::string::npos, "a number in a failed sample's figure: " << td);
+    }
+  }
+  CHECK(figures == 3);
+  // The other mask setting of the same method still shows its numbers.
+  CHECK(contains(dom.out, "<figure data-method=\"identity\" class=\"\">"));
 }

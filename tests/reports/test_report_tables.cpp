@@ -2,7 +2,10 @@
 // "—" for what was not computed, notes, and the four text formats.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "reports/table.h"
 #include "tests/reports/run_fixture.h"
@@ -111,7 +114,7 @@ TEST_CASE("table notes: conventions, latency protocol, skipped metrics, failed s
   CHECK(contains(notes, "LPIPS: lpips[v0.1,alex] (v1)"));
   CHECK(contains(notes, "Latency (ms per image): wall clock around one remove() call"));
   CHECK(contains(notes, "Skipped CMMD: weights file clip-vit-l14-336.safetensors missing"));
-  CHECK(contains(notes, "alpha / osor_v1&b% / Object mask: 1 of 3 samples failed"));
+  CHECK(contains(notes, "\u2020 alpha / osor_v1&b% / Object mask: 2 of 3 samples scored (1 failed).\n"));
   CHECK(contains(notes, "Samples per dataset: alpha 3, beta_set 3."));
 }
 
@@ -126,7 +129,7 @@ TEST_CASE("markdown table: grouped header, bold, underline, dashes, escaped name
   CHECK(lines[3] == "| alpha | identity | 1.50 | <u>50.00</u> | \u2014 | 0.5000 | <u>20.00</u> | 0.5000 | \u2014 | "
                     "0.4000 | 55.00 | \u2014 | 0.5500 | 19.00 | 0.4500 | \u2014 | 0.3500 |");
   // Bench name only on its first row; '_', '&', '%'-free escapes for Markdown.
-  CHECK(lines[5].rfind("|  | osor\\_v1&b% | 202 | **10.00** |", 0) == 0);
+  CHECK(lines[5].rfind("|  | osor\\_v1&b% | 202 | **10.00**\u2020 |", 0) == 0);  // † : one sample failed
   CHECK(lines[6].rfind("| beta\\_set | identity |", 0) == 0);
   CHECK(contains(md, "**\u221e**"));
   CHECK(contains(md, "- Skipped CMMD:"));
@@ -141,7 +144,7 @@ TEST_CASE("latex table: booktabs, grouped header, \\textbf/\\underline, escaping
   CHECK(contains(tex, "\\cmidrule(lr){4-10}\\cmidrule(lr){11-17}"));
   CHECK(contains(tex, "FID$\\downarrow$ & CMMD$\\downarrow$ & LPIPS$\\downarrow$ & PSNR$\\uparrow$"));
   CHECK(contains(tex, "beta\\_set & identity"));
-  CHECK(contains(tex, " & osor\\_v1\\&b\\% & 202 & \\textbf{10.00} & --- & \\underline{0.2000}"));
+  CHECK(contains(tex, " & osor\\_v1\\&b\\% & 202 & \\textbf{10.00}$^\\dagger$ & --- & \\underline{0.2000}$^\\dagger$"));
   CHECK(contains(tex, "\\textbf{$\\infty$}"));
   CHECK(contains(tex, "(50\\%\\_of\\_it)"));  // a skip reason, escaped in the caption
   CHECK_FALSE(contains(tex, "\u2014"));          // every Unicode dash/arrow mapped
@@ -214,4 +217,188 @@ TEST_CASE("table notes: the latency footnote states the samples, warm-up and dev
   for (const auto& note : table.notes) notes += note + "\n";
   CHECK(notes.find("latency: median over 2–3 samples, warm-up excluded, device-synchronised, NVIDIA H200 (cuda).\n") !=
         std::string::npos);
+}
+
+// ------------------------------------------------------------------------------ failed samples and metrics
+
+namespace {
+
+// The fixture with every alpha / identity / object-mask sample failed: its aggregates hold n = 0 and
+// mean 0 (per-image) or NaN (FID), the record's stand-ins for "no value".
+json all_failed_results() {
+  json results = osor::test::fixture_results();
+  osor::test::fail_samples(results, "alpha", kIdentity, "object", 3, "remove() threw: CUDA out of memory");
+  return results;
+}
+
+std::vector<std::string> dagger_notes(const Table& table) {
+  std::vector<std::string> notes;
+  for (const auto& note : table.notes)
+    if (note.rfind("\u2020", 0) == 0) notes.push_back(note);
+  return notes;
+}
+
+}  // namespace
+
+TEST_CASE("table: a group with no successful sample shows — with n = 0, carries the dagger and is never ranked") {
+  const Table table = osor::reports::build_table(all_failed_results());
+  for (const std::string metric : {"fid", "lpips", "psnr", "ssim", "ssim-uniform"}) {
+    CAPTURE(metric);
+    const auto& failed = cell(table, "alpha", kIdentity, "object", metric);
+    CHECK_FALSE(failed.mean.has_value());
+    CHECK(failed.text == "\u2014");
+    CHECK(failed.rank == 0);
+    CHECK(failed.n == 0);
+    CHECK(failed.n_failed == 3);
+    CHECK(failed.flagged);
+  }
+  CHECK_FALSE(cell(table, "alpha", kIdentity, "object", "cmmd").flagged);  // not computed: no dagger
+  // LPIPS is lower-is-better: the record's mean 0 must not win. Telea 0.1 is best, osor 0.2 second.
+  CHECK(cell(table, "alpha", kTelea, "object", "lpips").rank == 1);
+  CHECK(cell(table, "alpha", kOsor, "object", "lpips").rank == 2);
+  CHECK(cell(table, "alpha", kTelea, "object", "ssim").rank == 1);
+  CHECK(cell(table, "alpha", kOsor, "object", "ssim").rank == 2);
+  CHECK(cell(table, "alpha", kTelea, "object", "fid").rank == 1);
+  CHECK(cell(table, "alpha", kOsor, "object", "fid").rank == 1);
+  // The other mask setting of the same row is untouched.
+  CHECK(cell(table, "alpha", kIdentity, "effect", "psnr").text == "19.00");
+  CHECK_FALSE(cell(table, "alpha", kIdentity, "effect", "psnr").flagged);
+  // The row keeps the latency of the mask setting that ran.
+  REQUIRE(table.rows[0].latency_ms.has_value());
+  CHECK(*table.rows[0].latency_ms == doctest::Approx(1.5));
+}
+
+TEST_CASE("table: a set-level metric that failed on its own (n = 0, mean 0) shows — and never takes the best rank") {
+  json results = osor::test::fixture_results();
+  osor::test::fail_set_metric(results, "alpha", kIdentity, "effect", "fid", 0.0);
+  const Table table = osor::reports::build_table(results);
+  const auto& failed = cell(table, "alpha", kIdentity, "effect", "fid");
+  CHECK(failed.text == "\u2014");
+  CHECK(failed.rank == 0);
+  CHECK(failed.n == 0);
+  CHECK(failed.flagged);
+  CHECK(cell(table, "alpha", kOsor, "effect", "fid").rank == 1);   // 11.00
+  CHECK(cell(table, "alpha", kTelea, "effect", "fid").rank == 2);  // 12.00
+  // The note names the metric: the other metrics of the row and mask setting have values.
+  CHECK(dagger_notes(table) ==
+        std::vector<std::string>{"\u2020 alpha / identity / Object-Effect mask (FID): 0 of 3 samples scored (3 failed).",
+                                 "\u2020 alpha / osor_v1&b% / Object mask: 2 of 3 samples scored (1 failed)."});
+}
+
+TEST_CASE("table: a NaN mean shows — and is never ranked") {
+  json results = osor::test::fixture_results();
+  for (auto& a : results["aggregates"])
+    if (a["bench"] == "beta_set" && a.value("method", std::string()) == kTelea && a["masks"] == "effect" &&
+        a["metric"] == "psnr")
+      a["mean"] = "nan";
+  const Table table = osor::reports::build_table(results);
+  const auto& nan_cell = cell(table, "beta_set", kTelea, "effect", "psnr");
+  CHECK_FALSE(nan_cell.mean.has_value());
+  CHECK(nan_cell.text == "\u2014");
+  CHECK(nan_cell.rank == 0);
+  CHECK_FALSE(nan_cell.flagged);  // all 3 samples scored: nothing failed
+  CHECK(cell(table, "beta_set", kOsor, "effect", "psnr").rank == 1);      // 29.00
+  CHECK(cell(table, "beta_set", kIdentity, "effect", "psnr").rank == 2);  // 18.00
+  const json report = osor::reports::render_json(results);
+  CHECK(report["table"]["rows"][4]["cells"][10]["mean"].is_null());  // beta_set / telea / effect / psnr
+}
+
+TEST_CASE("table notes: a dagger note per row and mask setting with failures, n of N samples scored, in row order") {
+  json results = all_failed_results();
+  osor::test::fail_samples(results, "beta_set", kIdentity, "effect", 1, "command exited with status 1");
+  osor::test::fail_set_metric(results, "beta_set", kIdentity, "effect", "fid", "nan");
+  const Table table = osor::reports::build_table(results);
+  CHECK(dagger_notes(table) ==
+        std::vector<std::string>{
+            "\u2020 alpha / identity / Object mask: 0 of 3 samples scored (3 failed).",
+            "\u2020 alpha / osor_v1&b% / Object mask: 2 of 3 samples scored (1 failed).",
+            "\u2020 beta_set / identity / Object-Effect mask (FID): 0 of 3 samples scored (3 failed).",
+            "\u2020 beta_set / identity / Object-Effect mask (LPIPS, PSNR, SSIM, SSIM-UNIFORM): 2 of 3 samples scored "
+            "(1 failed)."});
+  CHECK(cell(table, "beta_set", kIdentity, "effect", "psnr").flagged);
+  CHECK(cell(table, "beta_set", kIdentity, "effect", "psnr").text == "18.00");
+  CHECK(cell(table, "beta_set", kIdentity, "effect", "psnr").n == 2);
+  CHECK_FALSE(cell(table, "beta_set", kIdentity, "object", "psnr").flagged);
+  CHECK_FALSE(cell(table, "alpha", kTelea, "object", "psnr").flagged);
+  // The failure notes come last, after the sample counts.
+  REQUIRE(table.notes.size() >= 5);
+  CHECK(table.notes[table.notes.size() - 5] == "Samples per dataset: alpha 3, beta_set 3.");
+}
+
+TEST_CASE("markdown and latex: — with a dagger for a group with no successful sample, the note in the caption") {
+  const json results = all_failed_results();
+  const auto lines = lines_of(osor::reports::render_markdown(results));
+  REQUIRE(lines.size() > 5);
+  CHECK(lines[3] == "| alpha | identity | 1.50 | \u2014\u2020 | \u2014 | \u2014\u2020 | \u2014\u2020 | \u2014\u2020 | "
+                    "\u2014 | \u2014\u2020 | 55.00 | \u2014 | 0.5500 | 19.00 | 0.4500 | \u2014 | 0.3500 |");
+  CHECK(lines[4].rfind("|  | opencv-telea:radius=3,eps=1 | 102 | **10.00** | \u2014 | **0.1000** | **25.00** | "
+                       "**0.9000** |", 0) == 0);
+  const std::string md = osor::reports::render_markdown(results);
+  CHECK(contains(md, "- \u2020 alpha / identity / Object mask: 0 of 3 samples scored (3 failed).\n"));
+  const std::string tex = osor::reports::render_latex(results);
+  CHECK(contains(tex, "alpha & identity & 1.50 & ---$^\\dagger$ & --- & ---$^\\dagger$ & ---$^\\dagger$ & "
+                      "---$^\\dagger$ & --- & ---$^\\dagger$ & 55.00"));
+  CHECK(contains(tex, "$^\\dagger$ alpha / identity / Object mask: 0 of 3 samples scored (3 failed)."));
+  CHECK_FALSE(contains(tex, "\u2020"));
+}
+
+TEST_CASE("csv: an aggregate with no successful sample has empty mean, std and ci95, with n = 0") {
+  const std::string csv = osor::reports::render_csv(all_failed_results());
+  const auto lines = lines_of(csv);
+  auto has = [&](const std::string& line) { return std::find(lines.begin(), lines.end(), line) != lines.end(); };
+  CHECK(has("alpha,identity,object,lpips,\"lpips[v0.1,alex]\",false,,,,,0,3"));
+  CHECK(has("alpha,identity,object,psnr,\"psnr[skimage-0.19,rgb,full]\",true,,,,,0,3"));
+  CHECK(has("alpha,identity,object,fid,\"fid[pytorch-fid,sqrtm]\",false,,,,,0,3"));
+  // Partly failed groups keep their numbers.
+  CHECK(has("alpha,osor_v1&b%,object,fid,\"fid[pytorch-fid,sqrtm]\",false,10.0,0.0,,,2,1"));
+}
+
+TEST_CASE("json report: null mean for a group with no successful sample, in the table cells and the aggregates") {
+  const json results = all_failed_results();
+  const json report = json::parse(osor::reports::render_json(results).dump());
+  const auto& table = report["table"];
+  const auto& row = table["rows"][0];
+  REQUIRE(row["method"].get<std::string>() == kIdentity);
+  for (size_t c = 0; c < table["columns"].size(); ++c) {
+    const auto& column = table["columns"][c];
+    if (column["masks"] != "object" || column["metric"] == "cmmd" || column["metric"] == "cfd") continue;
+    CAPTURE(c);
+    CHECK(row["cells"][c]["mean"].is_null());
+    CHECK(row["cells"][c]["text"] == "\u2014");
+    CHECK(row["cells"][c]["rank"] == 0);
+    CHECK(row["cells"][c]["n"] == 0);
+    CHECK(row["cells"][c]["n_failed"] == 3);
+    CHECK(row["cells"][c]["flagged"] == true);
+  }
+  REQUIRE(report["aggregates"].size() == results["aggregates"].size());
+  size_t unscored = 0;
+  for (size_t i = 0; i < results["aggregates"].size(); ++i) {
+    const json& in = results["aggregates"][i];
+    const json& out = report["aggregates"][i];
+    if (in["n"] != 0) {
+      CHECK(out == in);
+      continue;
+    }
+    ++unscored;
+    CHECK(out["mean"].is_null());
+    CHECK(out["std"].is_null());
+    CHECK(out["ci95"].is_null());
+    CHECK(out["n_failed"] == 3);
+  }
+  CHECK(unscored == 5);
+}
+
+TEST_CASE("table: a run without failures carries no dagger and no failure note") {
+  json results = osor::test::fixture_results();
+  for (auto& a : results["aggregates"]) {
+    a["n"] = 3;
+    a["n_failed"] = 0;
+  }
+  const Table table = osor::reports::build_table(results);
+  for (const auto& row : table.rows)
+    for (const auto& c : row.cells) CHECK_FALSE(c.flagged);
+  CHECK(dagger_notes(table).empty());
+  CHECK_FALSE(contains(osor::reports::render_markdown(results), "\u2020"));
+  CHECK_FALSE(contains(osor::reports::render_latex(results), "dagger"));
+  CHECK(contains(osor::reports::render_markdown(results), "| alpha | identity | 1.50 | <u>50.00</u> |"));
 }
