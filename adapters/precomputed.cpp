@@ -31,16 +31,15 @@ std::string replace_all(std::string s, const std::string& key, const std::string
 
 PrecomputedRemover::PrecomputedRemover(const MethodSpec& spec) {
   for (const auto& [key, value] : spec.options)
-    if (key != "dir" && key != "filter" && key != "name")
-      throw AdapterError("method precomputed: unknown option '" + key + "' (options: dir, filter, name)");
+    if (key != "dir" && key != "filter")
+      throw AdapterError("method precomputed: unknown option '" + key + "' (options: dir, filter; and name=LABEL)");
   dir_ = option_text(spec, "dir", "");
   if (dir_.empty()) throw AdapterError("method precomputed needs dir=PATH (a folder of outputs named by sample id)");
   filter_ = option_text(spec, "filter", "cubic");
   interpolation(filter_);
-  name_ = option_text(spec, "name", fs::path(dir_).filename().string());
 }
 
-std::string PrecomputedRemover::id() const { return "precomputed:dir=" + dir_ + ",filter=" + filter_ + ",name=" + name_; }
+std::string PrecomputedRemover::id() const { return "precomputed:dir=" + dir_ + ",filter=" + filter_; }
 
 RemovalOutput PrecomputedRemover::remove(const RemovalInput& input) {
   const fs::path dir = replace_all(replace_all(dir_, "{bench}", input.bench), "{masks}", input.masks);

@@ -4,7 +4,7 @@
 //                 setting (object|effect), for methods run once per setting
 //   filter=NAME   how an output of another size is resized back to the input's size: cubic (default,
 //                 OpenCV bicubic a=-0.75), linear, area, lanczos, nearest — recorded in the method id
-//   name=LABEL    the method's name in tables (default: the folder name)
+//   name=LABEL    the method's label in tables and `osor compare` (default: the folder name); not part of the id
 #pragma once
 
 #include "adapters/remover.h"
@@ -18,7 +18,7 @@ class PrecomputedRemover final : public Remover {
   RemovalOutput remove(const RemovalInput& input) override;
 
  private:
-  std::string dir_, filter_ = "cubic", name_;
+  std::string dir_, filter_ = "cubic";
 };
 
 }  // namespace osor::adapters

@@ -1,5 +1,7 @@
 #include "adapters/registry.h"
 
+#include <filesystem>
+
 #include "adapters/error.h"
 #include "adapters/identity.h"
 #include "adapters/osor_sdxl.h"
@@ -23,11 +25,44 @@ const std::vector<MethodEntry>& method_entries() {
       {"osor-sdxl", "OSOR one-step removal on SDXL-Inpainting (in-tree); options short_side=512, t=400, lora=merged|runtime, alpha=input|processing, noise=FILE, channels_last=0, cuda_graphs=0"},
       {"sdxl-inpaint", "SDXL-Inpainting multi-step baseline (in-tree, diffusers' pipeline); options steps=20, guidance=8, strength=0.99, size=1024, prompt=FILE, noise=FILE, channels_last=0"},
 #if OSOR_WITH_OPENCV
-      {"precomputed", "outputs of a method's official code: dir=PATH ({bench}, {masks} expanded), filter=cubic, name=LABEL"},
-      {"command", "an external program: argv=PROG ARGS with {input} {mask} {output} or {input_dir} {mask_dir} {output_dir}, timeout=600, name=LABEL"},
+      {"precomputed", "outputs of a method's official code: dir=PATH ({bench}, {masks} expanded), filter=cubic"},
+      {"command", "an external program: argv=PROG ARGS with {input} {mask} {output} or {input_dir} {mask_dir} {output_dir}, timeout=600"},
 #endif
   };
   return entries;
+}
+
+void check_method_known(const MethodSpec& spec) {
+  std::string known;
+  for (const auto& e : method_entries()) {
+    if (e.name == spec.name) return;
+    known += (known.empty() ? "" : ", ") + e.name;
+  }
+  throw AdapterError("unknown method '" + spec.name + "' (known: " + known + ")");
+}
+
+std::string method_label(const MethodSpec& spec) {
+  if (!spec.label.empty()) return spec.label;
+  if (spec.options.empty()) return spec.name;
+  std::string fallback;
+  if (spec.name == "precomputed" && spec.options.count("dir")) {
+    for (const auto& part : std::filesystem::path(spec.options.at("dir")))
+      if (!part.empty() && part != "/" && part.string().find('{') == std::string::npos && part != "." && part != "..")
+        fallback = part.string();
+  } else if (spec.name == "command" && spec.options.count("argv")) {
+    const std::string& argv = spec.options.at("argv");
+    const std::string program = argv.substr(0, argv.find(' '));
+    fallback = std::filesystem::path(program).filename().string();
+  }
+  try {
+    if (!fallback.empty()) {
+      validate_label(fallback);
+      return fallback;
+    }
+  } catch (const AdapterError&) {
+    // not a usable label (e.g. a control character in a folder name): the method text is
+  }
+  return spec.text();
 }
 
 std::unique_ptr<Remover> make_remover(const MethodSpec& spec, const RemoverContext& context) {
@@ -45,9 +80,8 @@ std::unique_ptr<Remover> make_remover(const MethodSpec& spec, const RemoverConte
   if (spec.name == "precomputed") return std::make_unique<PrecomputedRemover>(spec);
   if (spec.name == "command") return std::make_unique<CommandRemover>(spec, context);
 #endif
-  std::string known;
-  for (const auto& e : method_entries()) known += (known.empty() ? "" : ", ") + e.name;
-  throw AdapterError("unknown method '" + spec.name + "' (known: " + known + ")");
+  check_method_known(spec);
+  throw AdapterError("method " + spec.name + " is not available in this build");
 }
 
 }  // namespace osor::adapters

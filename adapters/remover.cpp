@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "adapters/error.h"
@@ -31,10 +32,41 @@ MethodSpec MethodSpec::parse(const std::string& text) {
     const size_t eq = item.find('=');
     if (item.empty() || eq == std::string::npos || eq == 0)
       throw AdapterError("method '" + text + "': option '" + item + "' is not key=value");
-    spec.options[item.substr(0, eq)] = item.substr(eq + 1);
+    const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (key == "name") {
+      validate_label(value);
+      spec.label = value;
+    } else {
+      spec.options[key] = value;
+    }
     start = end + 1;
   }
   return spec;
+}
+
+void validate_label(const std::string& label) {
+  auto refuse = [&](const std::string& rule) {
+    std::string shown;
+    for (unsigned char c : label) {
+      if (c < 0x20 || c == 0x7f) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", c);
+        shown += buf;
+      } else {
+        shown += static_cast<char>(c);
+      }
+    }
+    throw AdapterError("method label name='" + shown + "': " + rule +
+                       " (a label is the method's name in tables, never a path)");
+  };
+  if (label.empty()) refuse("empty");
+  if (label.size() > 64) refuse("longer than 64 characters");
+  if (label == "." || label == "..") refuse("'.' and '..' are not labels");
+  if (label.front() == ' ' || label.back() == ' ') refuse("leading or trailing space");
+  for (unsigned char c : label) {
+    if (c < 0x20 || c == 0x7f) refuse("contains a control character");
+    if (c == '/' || c == '\\') refuse("contains '/' or '\\'");
+  }
 }
 
 double option_number(const MethodSpec& spec, const std::string& key, double fallback) {

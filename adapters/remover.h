@@ -36,13 +36,20 @@ struct RemovalOutput {
   }
 };
 
-// Options from the command line ("name:key=value,key=value") and the run's context.
+// Options from the command line ("name:key=value,key=value") and the run's context. Every method takes
+// `name=LABEL`: the label that tables, galleries, results.json and `osor compare` use for it. It is parsed
+// into `label` (validated by validate_label) and is not one of `options`, so it never changes the method id.
 struct MethodSpec {
   std::string name;
   std::map<std::string, std::string> options;
-  std::string text() const;                       // canonical "name:key=value,..." (options sorted)
+  std::string label;                              // from name=LABEL; empty: the registry's default label
+  std::string text() const;                       // canonical "name:key=value,..." (options sorted, no label)
   static MethodSpec parse(const std::string& text);  // throws AdapterError on malformed text
 };
+
+// A label is text, never part of a path: 1 to 64 characters, no control characters, no '/' or '\\', not
+// "." or "..", no leading or trailing space. Throws AdapterError naming the label and the rule it breaks.
+void validate_label(const std::string& label);
 
 struct RemoverContext {
   std::filesystem::path weights_dir;  // --weights

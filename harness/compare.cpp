@@ -1,6 +1,7 @@
 #include "harness/compare.h"
 
 #include <algorithm>
+#include <map>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -115,10 +116,28 @@ std::map<std::string, double> parse_tolerances(const std::string& text) {
 
 std::map<std::string, std::string> parse_method_map(const std::string& text) {
   std::map<std::string, std::string> map;
-  for (const auto& item : split(text, ',')) {
+  const std::string trimmed = trim(text);
+  if (trimmed.empty()) return map;
+  if (trimmed.front() == '{') {  // JSON: any label or id, '=' and ',' included
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(trimmed);
+    } catch (const nlohmann::json::exception& e) {
+      throw HarnessError(std::string("--method-map: not a JSON object: ") + e.what());
+    }
+    for (const auto& [from, to] : j.items()) {
+      if (!to.is_string() || from.empty() || to.get<std::string>().empty())
+        throw HarnessError("--method-map: \"" + from + "\" must map to a non-empty string (a NEW method's label or id)");
+      map[from] = to.get<std::string>();
+    }
+    return map;
+  }
+  for (const auto& item : split(trimmed, ',')) {
     const size_t eq = item.find('=');
-    if (eq == std::string::npos || trim(item.substr(0, eq)).empty() || trim(item.substr(eq + 1)).empty())
-      throw HarnessError("--method-map: '" + item + "' is not OLD=NEW (method ids of the base and new runs)");
+    if (eq == std::string::npos || trim(item.substr(0, eq)).empty() || trim(item.substr(eq + 1)).empty() ||
+        item.find('=', eq + 1) != std::string::npos)
+      throw HarnessError("--method-map: '" + item + "' is not OLD=NEW (labels without '=' or ','; for others give a "
+                         "JSON object, inline or in a file: {\"OLD\": \"NEW\"})");
     map[trim(item.substr(0, eq))] = trim(item.substr(eq + 1));
   }
   return map;
@@ -142,9 +161,10 @@ std::pair<double, double> bootstrap_mean_ci(const std::vector<double>& deltas, i
   return {percentile_sorted(means, 0.025), percentile_sorted(means, 0.975)};
 }
 
-CompareResult compare_runs(const RunRecord& base, const RunRecord& next, const CompareOptions& options) {
-  CompareResult result;
-  // Conventions and versions must agree for every metric both runs hold.
+namespace {
+
+// Values of different conventions or versions of a metric are not comparable.
+void check_conventions(const RunRecord& base, const RunRecord& next) {
   for (const auto& m : base.metrics) {
     const MetricInfo* n = next.metric(m.name);
     if (!n) continue;
@@ -157,56 +177,171 @@ CompareResult compare_runs(const RunRecord& base, const RunRecord& next, const C
     if (m.higher_is_better != n->higher_is_better)
       throw HarnessError("metric " + m.name + ": higher_is_better differs between the runs");
   }
-  auto mapped = [&](const std::string& method) {
-    const auto it = options.method_map.find(method);
-    return it == options.method_map.end() ? method : it->second;
-  };
+}
 
+std::string short_hash(const std::string& sha256) { return sha256.empty() ? "?" : sha256.substr(0, 12); }
+
+// A benchmark whose spec changed (another version, or the same version with other content) gives values that are
+// not comparable: refused, unless the caller allows it, and then said in the report.
+void check_specs(const RunRecord& base, const RunRecord& next, const CompareOptions& options, CompareResult& result) {
+  for (const auto& b : base.benches) {
+    const auto n = std::find_if(next.benches.begin(), next.benches.end(), [&](const BenchInfo& x) { return x.name == b.name; });
+    if (n == next.benches.end()) continue;
+    if (b.version == 0 || n->version == 0) {
+      result.warnings.push_back("benchmark " + b.name + ": " + (b.version == 0 ? "BASE" : "NEW") +
+                                " records no spec version (a run made before spec versions); not checked");
+      continue;
+    }
+    if (b.version == n->version && b.sha256 == n->sha256) continue;
+    const std::string what = "benchmark " + b.name + ": spec differs (base v" + std::to_string(b.version) + " sha256 " +
+                             short_hash(b.sha256) + ", new v" + std::to_string(n->version) + " sha256 " +
+                             short_hash(n->sha256) + ")";
+    if (!options.allow_spec_change)
+      throw HarnessError(what + "; values on different benchmark specs are not comparable (--allow-spec-change "
+                                "compares them anyway, and says so in the report)");
+    result.notes.push_back(what + "; compared anyway (--allow-spec-change)");
+  }
+}
+
+// --method-map keys name BASE's methods and values NEW's, by label or by method id; the result maps labels.
+std::map<std::string, std::string> resolve_method_map(const RunRecord& base, const RunRecord& next,
+                                                      const std::map<std::string, std::string>& map) {
+  auto label_of = [](const RunRecord& run, const std::string& name, const char* which) {
+    for (const auto& m : run.methods)
+      if (m.label == name) return m.label;
+    for (const auto& m : run.methods)
+      if (m.id == name) return m.label;
+    for (const auto& a : run.aggregates)  // a record without a methods list (built in memory, or old)
+      if (a.method == name) return a.method;
+    std::string known;
+    for (const auto& m : run.methods) known += (known.empty() ? "" : ", ") + m.label;
+    throw HarnessError(std::string("--method-map: ") + which + " has no method '" + name + "' (its methods: " +
+                       (known.empty() ? "none" : known) + ")");
+  };
+  std::map<std::string, std::string> labels;
+  for (const auto& [from, to] : map) labels[label_of(base, from, "BASE")] = label_of(next, to, "NEW");
+  return labels;
+}
+
+struct Indexed {
   std::map<AggregateKey, const Aggregate*> next_aggregates;
   std::set<GroupKey> next_groups;
-  for (const auto& a : next.aggregates) {
-    next_aggregates[{a.bench, a.method, a.masks, a.metric}] = &a;
-    next_groups.insert({a.bench, a.method, a.masks});
-  }
   std::map<GroupKey, std::map<std::string, const SampleRecord*>> base_samples, next_samples;  // by id
-  for (const auto& s : base.samples) base_samples[{s.bench, s.method, s.masks}][s.id] = &s;
-  for (const auto& s : next.samples) next_samples[{s.bench, s.method, s.masks}][s.id] = &s;
+};
 
-  // Sample coverage, once per (bench, method, masks) both runs hold.
-  std::set<GroupKey> warned_groups;
+Indexed index_runs(const RunRecord& base, const RunRecord& next) {
+  Indexed ix;
+  for (const auto& a : next.aggregates) {
+    ix.next_aggregates[{a.bench, a.method, a.masks, a.metric}] = &a;
+    ix.next_groups.insert({a.bench, a.method, a.masks});
+  }
+  for (const auto& s : base.samples) ix.base_samples[{s.bench, s.method, s.masks}][s.id] = &s;
+  for (const auto& s : next.samples) ix.next_samples[{s.bench, s.method, s.masks}][s.id] = &s;
+  return ix;
+}
+
+// Samples BASE had for a group that NEW lacks, or that failed in one run only: warnings (the deltas use the
+// common successful samples).
+void warn_sample_coverage(Indexed& ix, const GroupKey& base_group, const GroupKey& new_group, const std::string& name,
+                          CompareResult& result) {
+  int missing = 0, failed_new = 0, failed_base = 0;
+  const auto& news = ix.next_samples[new_group];
+  for (const auto& [id, s] : ix.base_samples[base_group]) {
+    const auto it = news.find(id);
+    if (it == news.end()) ++missing;
+    else if (s->status == "ok" && it->second->status != "ok") ++failed_new;
+    else if (s->status != "ok" && it->second->status == "ok") ++failed_base;
+  }
+  if (missing)
+    result.warnings.push_back("NEW lacks " + std::to_string(missing) + " of the " +
+                              std::to_string(ix.base_samples[base_group].size()) + " samples BASE had for " + name);
+  if (failed_new)
+    result.warnings.push_back(std::to_string(failed_new) + " samples of " + name +
+                              " failed in NEW but not in BASE (excluded from the deltas)");
+  if (failed_base)
+    result.warnings.push_back(std::to_string(failed_base) + " samples of " + name +
+                              " failed in BASE but not in NEW (excluded from the deltas)");
+}
+
+// The paired per-sample deltas of a metric over the common successful samples; false when there are none.
+bool pair_values(Indexed& ix, const GroupKey& base_group, const GroupKey& new_group, const std::string& metric,
+                 const CompareOptions& options, CompareRow& row) {
+  std::vector<double> base_values, next_values, deltas;
+  const auto& news = ix.next_samples[new_group];
+  for (const auto& [id, s] : ix.base_samples[base_group]) {
+    const auto it = news.find(id);
+    if (it == news.end() || s->status != "ok" || it->second->status != "ok") continue;
+    const auto bv = s->metrics.find(metric), nv = it->second->metrics.find(metric);
+    if (bv == s->metrics.end() || nv == it->second->metrics.end()) continue;
+    if (std::isnan(bv->second) || std::isnan(nv->second)) continue;
+    base_values.push_back(bv->second);
+    next_values.push_back(nv->second);
+    deltas.push_back(paired_delta(bv->second, nv->second));
+  }
+  if (deltas.empty()) return false;
+  row.n = static_cast<int>(deltas.size());
+  row.base = mean_of(base_values);
+  row.next = mean_of(next_values);
+  row.delta = mean_of(deltas);
+  row.ci95 = bootstrap_mean_ci(deltas, options.resamples, options.seed);
+  return true;
+}
+
+CompareStatus verdict(const CompareRow& row) {
+  const double worse = row.higher_is_better ? -row.delta : row.delta;  // > 0: got worse
+  const bool significant = !row.per_image || (row.ci95 && (row.ci95->first > 0 || row.ci95->second < 0));
+  if (std::isnan(row.delta) || (row.per_image && row.ci95 && std::isnan(row.ci95->first))) return CompareStatus::Undefined;
+  if (row.delta == 0) return CompareStatus::Unchanged;
+  if (!significant) return CompareStatus::NotSignificant;
+  if (worse < 0) return CompareStatus::Improved;
+  return worse > row.tolerance ? CompareStatus::Regressed : CompareStatus::WithinTolerance;
+}
+
+void check_tolerances(const RunRecord& base, const CompareOptions& options, const std::set<std::string>& compared,
+                      CompareResult& result) {
+  for (const auto& [metric, tol] : options.tolerance) {
+    if (!compared.count(metric)) {
+      result.warnings.push_back("--tol " + metric + ": no such metric compared in these runs");
+      continue;
+    }
+    const MetricInfo* info = base.metric(metric);
+    const bool higher = info ? info->higher_is_better : true;
+    if ((higher && tol > 0) || (!higher && tol < 0))
+      result.warnings.push_back("--tol " + metric + "=" + format_value(tol, "%g") + ": " + metric + " is " +
+                                (higher ? "higher" : "lower") + "-is-better; read as an allowed " +
+                                (higher ? "drop" : "rise") + " of " + format_value(std::fabs(tol), "%g"));
+  }
+}
+
+}  // namespace
+
+CompareResult compare_runs(const RunRecord& base, const RunRecord& next, const CompareOptions& options) {
+  CompareResult result;
+  check_conventions(base, next);
+  check_specs(base, next, options, result);
+  const std::map<std::string, std::string> method_map = resolve_method_map(base, next, options.method_map);
+  auto mapped = [&](const std::string& method) {
+    const auto it = method_map.find(method);
+    return it == method_map.end() ? method : it->second;
+  };
+  Indexed ix = index_runs(base, next);
+
+  std::set<GroupKey> seen_groups;
   std::set<std::string> compared_metrics;
   for (const auto& a : base.aggregates) {
     const std::string new_method = mapped(a.method);
     const GroupKey base_group{a.bench, a.method, a.masks}, new_group{a.bench, new_method, a.masks};
     const std::string name = group_name(a.bench, a.method == new_method ? a.method : a.method + "->" + new_method,
                                         a.masks);
-    if (!next_groups.count(new_group)) {
-      if (warned_groups.insert(base_group).second)
-        result.warnings.push_back("NEW has no results for " + name + " (BASE had them); not compared");
+    const bool first_of_group = seen_groups.insert(base_group).second;
+    if (!ix.next_groups.count(new_group)) {
+      if (first_of_group) result.missing.push_back("NEW has no results for " + name + " (BASE had them)");
       continue;
     }
-    if (warned_groups.insert(base_group).second) {
-      int missing = 0, failed_new = 0, failed_base = 0;
-      const auto& news = next_samples[new_group];
-      for (const auto& [id, s] : base_samples[base_group]) {
-        const auto it = news.find(id);
-        if (it == news.end()) ++missing;
-        else if (s->status == "ok" && it->second->status != "ok") ++failed_new;
-        else if (s->status != "ok" && it->second->status == "ok") ++failed_base;
-      }
-      if (missing)
-        result.warnings.push_back("NEW lacks " + std::to_string(missing) + " of the " +
-                                  std::to_string(base_samples[base_group].size()) + " samples BASE had for " + name);
-      if (failed_new)
-        result.warnings.push_back(std::to_string(failed_new) + " samples of " + name +
-                                  " failed in NEW but not in BASE (excluded from the deltas)");
-      if (failed_base)
-        result.warnings.push_back(std::to_string(failed_base) + " samples of " + name +
-                                  " failed in BASE but not in NEW (excluded from the deltas)");
-    }
-    const auto found = next_aggregates.find({a.bench, new_method, a.masks, a.metric});
-    if (found == next_aggregates.end()) {
-      result.warnings.push_back("NEW has no " + a.metric + " for " + name + "; not compared");
+    if (first_of_group) warn_sample_coverage(ix, base_group, new_group, name, result);
+    const auto found = ix.next_aggregates.find({a.bench, new_method, a.masks, a.metric});
+    if (found == ix.next_aggregates.end()) {
+      result.missing.push_back("NEW has no " + a.metric + " for " + name + " (BASE had it)");
       continue;
     }
     const Aggregate& b = *found->second;
@@ -223,75 +358,39 @@ CompareResult compare_runs(const RunRecord& base, const RunRecord& next, const C
     row.base_method = a.method;
     row.metric = a.metric;
     row.higher_is_better = info ? info->higher_is_better : true;
-    compared_metrics.insert(a.metric);
 
     // Per-image values when either run has them; set-level (aggregate means) otherwise.
-    std::vector<double> base_values, next_values, deltas;
     bool has_values = false;
-    for (const auto* group : {&base_samples[base_group], &next_samples[new_group]})
+    for (const auto* group : {&ix.base_samples[base_group], &ix.next_samples[new_group]})
       for (const auto& [id, s] : *group)
         if (s->metrics.count(a.metric)) has_values = true;
     row.per_image = has_values && (!info || info->per_image);
     if (row.per_image) {
-      const auto& news = next_samples[new_group];
-      for (const auto& [id, s] : base_samples[base_group]) {
-        const auto it = news.find(id);
-        if (it == news.end() || s->status != "ok" || it->second->status != "ok") continue;
-        const auto bv = s->metrics.find(a.metric), nv = it->second->metrics.find(a.metric);
-        if (bv == s->metrics.end() || nv == it->second->metrics.end()) continue;
-        if (std::isnan(bv->second) || std::isnan(nv->second)) continue;
-        base_values.push_back(bv->second);
-        next_values.push_back(nv->second);
-        deltas.push_back(paired_delta(bv->second, nv->second));
-      }
-      if (deltas.empty()) {
-        result.warnings.push_back("no common successful samples with " + a.metric + " values for " + name +
-                                  "; not compared");
+      if (!pair_values(ix, base_group, new_group, a.metric, options, row)) {
+        result.missing.push_back("no common successful samples with " + a.metric + " values for " + name);
         continue;
       }
-      row.n = static_cast<int>(deltas.size());
-      row.base = mean_of(base_values);
-      row.next = mean_of(next_values);
-      row.delta = mean_of(deltas);
-      row.ci95 = bootstrap_mean_ci(deltas, options.resamples, options.seed);
     } else {
+      if (!a.error.empty() || !b.error.empty() || a.n == 0 || b.n == 0) {
+        result.missing.push_back(a.metric + " for " + name + " has no value in " +
+                                 (a.error.empty() && a.n > 0 ? "NEW" : "BASE") + " (" +
+                                 (!b.error.empty() ? b.error : !a.error.empty() ? a.error : "no samples") + ")");
+        continue;
+      }
       row.base = a.mean;
       row.next = b.mean;
       row.delta = paired_delta(a.mean, b.mean);
       row.n = b.n;
     }
-
+    compared_metrics.insert(a.metric);
     const auto tol = options.tolerance.find(a.metric);
     row.tolerance = tol == options.tolerance.end() ? 0.0 : std::fabs(tol->second);
-    const double worse = row.higher_is_better ? -row.delta : row.delta;  // > 0: got worse
-    const bool significant = !row.per_image || (row.ci95 && (row.ci95->first > 0 || row.ci95->second < 0));
-    if (std::isnan(row.delta) || (row.per_image && row.ci95 && std::isnan(row.ci95->first)))
-      row.status = CompareStatus::Undefined;
-    else if (row.delta == 0)
-      row.status = CompareStatus::Unchanged;
-    else if (!significant)
-      row.status = CompareStatus::NotSignificant;
-    else if (worse < 0)
-      row.status = CompareStatus::Improved;
-    else
-      row.status = worse > row.tolerance ? CompareStatus::Regressed : CompareStatus::WithinTolerance;
+    row.status = verdict(row);
     if (row.status == CompareStatus::Undefined)
       result.warnings.push_back(a.metric + " for " + name + ": the delta is not a number (mixed infinities)");
     result.rows.push_back(row);
   }
-
-  for (const auto& [metric, tol] : options.tolerance) {
-    if (!compared_metrics.count(metric)) {
-      result.warnings.push_back("--tol " + metric + ": no such metric compared in these runs");
-      continue;
-    }
-    const MetricInfo* info = base.metric(metric);
-    const bool higher = info ? info->higher_is_better : true;
-    if ((higher && tol > 0) || (!higher && tol < 0))
-      result.warnings.push_back("--tol " + metric + "=" + format_value(tol, "%g") + ": " + metric + " is " +
-                                (higher ? "higher" : "lower") + "-is-better; read as an allowed " +
-                                (higher ? "drop" : "rise") + " of " + format_value(std::fabs(tol), "%g"));
-  }
+  check_tolerances(base, options, compared_metrics, result);
   return result;
 }
 
@@ -328,6 +427,7 @@ std::string format_compare_table(const CompareResult& result) {
   const auto regressions = std::count_if(result.rows.begin(), result.rows.end(),
                                          [](const CompareRow& r) { return r.status == CompareStatus::Regressed; });
   out += "(+) higher is better, (-) lower is better; delta = new - base over the common samples.\n";
+  for (const auto& note : result.notes) out += "note: " + note + "\n";
   if (regressions)
     out += std::to_string(regressions) + " of " + std::to_string(result.rows.size()) + " comparisons regressed\n";
   else
@@ -356,7 +456,7 @@ nlohmann::json to_json(const CompareResult& result) {
     rows.push_back(row);
   }
   return {{"format", "osor-compare/1"}, {"regressed", result.regressed()}, {"rows", rows},
-          {"warnings", result.warnings}};
+          {"missing", result.missing}, {"warnings", result.warnings}, {"notes", result.notes}};
 }
 
 }  // namespace osor::harness

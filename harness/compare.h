@@ -13,8 +13,10 @@
 // regressed when it got worse by more than its tolerance (default 0) and, for per-image metrics, the
 // interval excludes zero.
 //
-// Values of different conventions or versions of a metric are not comparable: compare_runs throws
-// HarnessError naming the metric and both conventions. Infinite per-sample values (PSNR of identical
+// Methods are matched by label (`name=LABEL`, results.json "method"), or through method_map. Values of different
+// conventions or versions of a metric are not comparable: compare_runs throws HarnessError naming the metric and
+// both conventions; so are benchmarks whose spec version or sha256 differ, unless allow_spec_change (then a note).
+// What BASE had and NEW lacks is listed in `missing`: a gate must treat it as a failure (exit 4 in `osor compare`). Infinite per-sample values (PSNR of identical
 // images) pair as: inf vs inf is a delta of 0; inf vs finite is an infinite delta.
 #pragma once
 
@@ -33,7 +35,8 @@ namespace osor::harness {
 
 struct CompareOptions {
   std::map<std::string, double> tolerance;               // metric -> allowed signed change
-  std::map<std::string, std::string> method_map;         // base method id -> new method id
+  std::map<std::string, std::string> method_map;         // BASE method -> NEW method, by label or id
+  bool allow_spec_change = false;                        // compare benchmarks whose spec version/sha256 differ
   int resamples = 2000;
   uint64_t seed = 0;
 };
@@ -61,7 +64,10 @@ struct CompareRow {
 
 struct CompareResult {
   std::vector<CompareRow> rows;
-  std::vector<std::string> warnings;  // what NEW lacks, samples that failed in one run, tolerance oddities
+  std::vector<std::string> missing;   // what BASE had that NEW cannot be compared on: a method, a mask setting, a
+                                      // metric, a set metric without a value (the gate fails closed on these)
+  std::vector<std::string> warnings;  // samples NEW lacks or that failed in one run only, tolerance oddities
+  std::vector<std::string> notes;     // overrides in effect (e.g. --allow-spec-change), printed with the table
   bool regressed() const;
 };
 
@@ -69,7 +75,7 @@ CompareResult compare_runs(const RunRecord& base, const RunRecord& next, const C
 
 // "psnr=-0.1,ssim=-0.002" -> {psnr: -0.1, ssim: -0.002}; HarnessError on a malformed item.
 std::map<std::string, double> parse_tolerances(const std::string& text);
-// "old=new,old2=new2" -> {old: new, ...}.
+// "old=new,old2=new2" -> {old: new, ...} for labels without '=' and ','; or a JSON object {"old": "new"} for any.
 std::map<std::string, std::string> parse_method_map(const std::string& text);
 
 // Paired bootstrap of the mean of `deltas`: the 2.5 and 97.5 percentiles of the resampled means.

@@ -1,5 +1,6 @@
 #include "harness/run_record.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -47,6 +48,7 @@ json to_json(const SampleRecord& s) {
   j["mask"] = s.mask;
   j["mask_polarity"] = s.mask_polarity;
   if (s.latency_warmup) j["latency_warmup"] = true;
+  if (!s.method_id.empty()) j["method_id"] = s.method_id;
   return j;
 }
 
@@ -54,6 +56,7 @@ SampleRecord sample_from_json(const json& j) {
   SampleRecord s;
   s.bench = j.at("bench").get<std::string>();
   s.method = j.at("method").get<std::string>();
+  s.method_id = j.value("method_id", s.method);
   s.masks = j.at("masks").get<std::string>();
   s.id = j.at("id").get<std::string>();
   s.status = j.value("status", "ok");
@@ -83,6 +86,7 @@ json to_json(const RunRecord& run) {
                  {"convention", a.convention}, {"mean", json_value(a.mean)}, {"std", json_value(a.std)},
                  {"n", a.n}, {"n_failed", a.n_failed}};
     item["ci95"] = a.ci95 ? json::array({json_value(a.ci95->first), json_value(a.ci95->second)}) : json(nullptr);
+    if (!a.error.empty()) item["error"] = a.error;
     aggregates.push_back(item);
   }
   json latency = json::array();
@@ -92,12 +96,18 @@ json to_json(const RunRecord& run) {
                        {"n_warmup", l.n_warmup}});
   json skipped = json::array();
   for (const auto& [metric, reason] : run.skipped_metrics) skipped.push_back({{"metric", metric}, {"reason", reason}});
+  json methods = json::array();
+  for (const auto& m : run.methods) methods.push_back({{"label", m.label}, {"id", m.id}});
+  json benches = json::array();
+  for (const auto& b : run.benches) benches.push_back({{"name", b.name}, {"version", b.version}, {"sha256", b.sha256}});
   return {{"format", kRunFormat},
           {"run_id", run.run_id},
           {"created", run.created},
           {"config", json::parse(run.config_json)},
           {"provenance", json::parse(run.provenance_json)},
           {"metrics", metrics},
+          {"methods", methods},
+          {"benches", benches},
           {"latency_protocol", run.latency_protocol},
           {"samples", samples},
           {"aggregates", aggregates},
@@ -132,6 +142,7 @@ RunRecord run_from_json(const json& j) {
       agg.ci95 = std::make_pair(value_from_json(a["ci95"][0]), value_from_json(a["ci95"][1]));
     agg.n = a.value("n", 0);
     agg.n_failed = a.value("n_failed", 0);
+    if (a.contains("error") && a["error"].is_string()) agg.error = a["error"].get<std::string>();
     run.aggregates.push_back(agg);
   }
   for (const auto& l : j.value("latency", json::array()))
@@ -140,6 +151,14 @@ RunRecord run_from_json(const json& j) {
                            value_from_json(l.value("mean_ms", json(0.0))), l.value("n", 0), l.value("n_warmup", 0)});
   for (const auto& s : j.value("skipped_metrics", json::array()))
     run.skipped_metrics.emplace_back(s.value("metric", ""), s.value("reason", ""));
+  for (const auto& m : j.value("methods", json::array()))
+    run.methods.push_back({m.at("label").get<std::string>(), m.value("id", m.at("label").get<std::string>())});
+  if (run.methods.empty())  // a run made before labels: its method ids are its labels
+    for (const auto& s : run.samples)
+      if (std::none_of(run.methods.begin(), run.methods.end(), [&](const MethodInfo& m) { return m.label == s.method; }))
+        run.methods.push_back({s.method, s.method_id});
+  for (const auto& b : j.value("benches", json::array()))
+    run.benches.push_back({b.at("name").get<std::string>(), b.value("version", 0), b.value("sha256", "")});
   return run;
 }
 

@@ -10,15 +10,19 @@
 //   "metrics": [{"name", "convention", "version", "higher_is_better", "per_image"}],
 //   "latency_protocol": "wall clock around one remove() call per sample, device-synchronised, model load excluded;
 //                        the first call of each method is warm-up, excluded from the median; median over samples",
-//   "samples": [{"bench", "method", "masks", "id", "status": "ok"|"failed", "error", "output" (run-relative path),
+//   "methods": [{"label", "id"}],     the label is what every table, gallery and `osor compare` matches on; the id
+//                                     (family and options) is provenance
+//   "benches": [{"name", "version", "sha256"}],   each benchmark spec's version and the sha256 of its file
+//   "samples": [{"bench", "method" (label), "method_id", "masks", "id", "status": "ok"|"failed", "error", "output" (run-relative path),
 //                "latency_ms", "latency_warmup": true (only on a method's first timed call), "metrics": {name: value},
 //                "input", "gt", "mask", "mask_polarity"}],
 //   "aggregates": [{"bench", "method", "masks", "metric", "convention", "mean", "std", "ci95": [lo, hi] | null,
-//                   "n", "n_failed"}],
+//                   "n", "n_failed", "error" (a set metric that failed: why; its mean is "nan" and n 0)}],
 //   "latency": [{"bench", "method", "masks", "median_ms", "mean_ms", "n", "n_warmup"}],  (n: samples in the median;
 //               n_warmup: warm-up samples left out of it)
 //   "skipped_metrics": [{"metric", "reason"}]
 // }
+// Runs written before labels existed have no "methods"/"method_id": their method ids serve as labels.
 // Non-finite numbers are written as the strings "inf", "-inf", "nan". Set-level metrics (fid, cmmd) have one
 // aggregate per (bench, method, masks) with "ci95": null and no per-sample values.
 #pragma once
@@ -44,7 +48,8 @@ struct MetricInfo {
 };
 
 struct SampleRecord {
-  std::string bench, method, masks, id;
+  std::string bench, method, masks, id;  // method: the label
+  std::string method_id;                 // the method's canonical id (provenance)
   std::string status = "ok";  // "ok" | "failed"
   std::string error;          // why it failed
   std::string output;         // method output, relative to the run folder
@@ -60,6 +65,17 @@ struct Aggregate {
   double mean = 0, std = 0;
   std::optional<std::pair<double, double>> ci95;
   int n = 0, n_failed = 0;
+  std::string error;  // a set metric that could not be computed for this cell (n = 0, mean NaN)
+};
+
+struct MethodInfo {
+  std::string label, id;
+};
+
+struct BenchInfo {
+  std::string name;
+  int version = 0;     // 0: not recorded (a run made before spec versions)
+  std::string sha256;  // of the spec file
 };
 
 struct LatencySummary {
@@ -73,6 +89,8 @@ struct RunRecord {
   std::string run_id, created;
   std::string config_json = "{}", provenance_json = "{}";
   std::vector<MetricInfo> metrics;
+  std::vector<MethodInfo> methods;
+  std::vector<BenchInfo> benches;
   std::string latency_protocol;
   std::vector<SampleRecord> samples;
   std::vector<Aggregate> aggregates;

@@ -7,13 +7,12 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <opencv2/core/version.hpp>
+#include <optional>
 #include <torch/version.h>
-#include <set>
-#include <sstream>
 
 #include "adapters/error.h"
 #include "adapters/registry.h"
@@ -24,6 +23,7 @@
 #include "harness/image_io.h"
 #include "harness/latency/system_info.h"
 #include "harness/progress.h"
+#include "harness/run_folder.h"
 #include "harness/set_scoring.h"
 #include "harness/statistics.h"
 #include "metrics/registry.h"
@@ -36,18 +36,7 @@ using nlohmann::json;
 namespace osor::harness {
 namespace {
 
-// The same measurement as `osor latency` (harness/latency/latency_profiler.h) with one call per sample: the first
-// timed call of each method in a process pays one-time costs (allocator growth, kernel selection, lazy
-// initialisation), so it is recorded with latency_warmup and left out of the median rather than adding an untimed
-// extra call (which would double the cost of slow methods on small benchmarks).
-constexpr const char* kLatencyProtocol =
-    "wall clock (steady clock) around one remove() call per sample, device-synchronised before and after, model "
-    "load and image decoding excluded; the first call of each method is warm-up and excluded; median over the "
-    "benchmark's other samples (methods that process a folder in one call report their total time divided by the "
-    "number of samples, with no warm-up); on CUDA with LibTorch's default cuDNN heuristics (no autotuning, "
-    "so that outputs repeat run to run; `osor latency` autotunes)";
-
-// A folder name for a method id: readable, and unique through a hash of the full id.
+// A folder name for a method id: readable, and unique through a hash of the full id. Never the label.
 std::string method_slug(const std::string& id) {
   std::string slug;
   for (char c : id) slug += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.') ? c : '_';
@@ -65,13 +54,10 @@ std::string now_iso8601() {
   return buf;
 }
 
-json read_json_file(const fs::path& file) {
-  const auto bytes = read_file_bytes(file);
-  try {
-    return json::parse(bytes.begin(), bytes.end());
-  } catch (const json::exception& e) {
-    throw HarnessError(file.string() + ": invalid JSON: " + e.what());
-  }
+// LibTorch's errors carry a C++ backtrace in what(); a record or a user gets the one-line message.
+std::string error_text(const std::exception& e) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) return c10_error->what_without_backtrace();
+  return e.what();
 }
 
 // One line per method call, appended with O_APPEND (a single write per line).
@@ -89,6 +75,8 @@ std::string relative_to(const fs::path& path, const fs::path& base) {
   const fs::path rel = fs::relative(path, base, ec);
   return ec || rel.empty() ? path.string() : rel.string();
 }
+
+// ---- Plan: everything the command line says, checked before a file is written ----
 
 // The metrics of a run: which are per-image, which set-level, which skipped and why.
 struct MetricPlan {
@@ -136,6 +124,174 @@ MetricPlan plan_metrics(const EvalConfig& config, const metrics::NetworkOptions&
   return plan;
 }
 
+struct MethodPlan {
+  adapters::MethodSpec spec;
+  std::string label;
+};
+
+std::vector<MethodPlan> plan_methods(const std::vector<std::string>& texts) {
+  if (texts.empty()) throw HarnessError("--method: no method to evaluate");
+  std::vector<MethodPlan> methods;
+  std::map<std::string, std::string> text_of_label;
+  for (const auto& text : texts) {
+    MethodPlan m;
+    try {
+      m.spec = adapters::MethodSpec::parse(text);
+      adapters::check_method_known(m.spec);
+    } catch (const Error& e) {
+      throw HarnessError(std::string("--method: ") + e.what());
+    }
+    m.label = adapters::method_label(m.spec);
+    const auto [it, fresh] = text_of_label.emplace(m.label, text);
+    if (!fresh)
+      throw HarnessError("--method: '" + it->second + "' and '" + text + "' have the same label '" + m.label +
+                         "'; give each its own with name=LABEL");
+    methods.push_back(std::move(m));
+  }
+  return methods;
+}
+
+struct BenchPlan {
+  BenchmarkSpec spec;
+  std::vector<BenchmarkSample> samples;
+  std::vector<std::string> masks;  // the run's mask settings this benchmark has
+};
+
+std::vector<BenchPlan> plan_benches(const EvalConfig& config) {
+  for (const auto& m : config.masks)
+    if (m != "object" && m != "effect") throw HarnessError("--masks: unknown mask setting '" + m + "' (object, effect)");
+  if (config.masks.empty()) throw HarnessError("--masks: no mask setting");
+  std::vector<BenchPlan> benches;
+  for (const auto& name : config.benches) {
+    BenchPlan b;
+    b.spec = find_benchmark(name, config.bench_dir);
+    b.samples = list_samples(b.spec, config.data_dir);
+    if (b.samples.empty())
+      throw HarnessError("benchmark " + name + ": no samples found under " + benchmark_root(b.spec, config.data_dir).string());
+    if (config.limit > 0 && static_cast<int>(b.samples.size()) > config.limit) b.samples.resize(static_cast<size_t>(config.limit));
+    for (const auto& m : config.masks)
+      if (m == "object" || !b.spec.effect_mask.empty()) b.masks.push_back(m);
+    benches.push_back(std::move(b));
+  }
+  if (benches.empty()) throw HarnessError("--bench: no benchmark");
+  return benches;
+}
+
+// `--device cuda` on a CPU build, or a GPU index beyond the machine's: one line, before anything is written.
+void check_device(const std::string& text) {
+  std::optional<at::Device> device;
+  try {
+    device = at::Device(text);
+  } catch (const std::exception&) {
+    throw HarnessError("--device " + text + ": not a device (cpu, cuda or cuda:N)");
+  }
+  if (device->is_cpu()) return;
+  if (!device->is_cuda()) throw HarnessError("--device " + text + ": only cpu and cuda[:N] are supported");
+  if (!at::hasCUDA())
+    throw HarnessError("--device " + text + ": this osor is built against a LibTorch without CUDA (" + TORCH_VERSION +
+                       ", CPU only) or no GPU is visible; use --device cpu, or build against a CUDA LibTorch");
+  const auto count = static_cast<int64_t>(at::getNumGPUs());
+  if (device->has_index() && device->index() >= count)
+    throw HarnessError("--device " + text + ": this machine has " + std::to_string(count) + " GPU(s)");
+}
+
+struct EvalPlan {
+  EvalConfig config;
+  metrics::NetworkOptions network;
+  MetricPlan metrics;
+  std::vector<MethodPlan> methods;
+  std::vector<BenchPlan> benches;
+  int64_t total = 0;  // work items: sample × method × mask setting
+};
+
+EvalPlan plan_eval(const EvalConfig& config) {
+  EvalPlan plan;
+  plan.config = config;
+  check_device(config.device);
+  if (config.bootstrap_resamples < 1) throw HarnessError("--bootstrap must be at least 1");
+  if (config.limit < 0) throw HarnessError("--limit must be 0 (all) or positive");
+  plan.methods = plan_methods(config.methods);
+  plan.benches = plan_benches(config);
+  plan.network.weights_dir = config.weights_dir;
+  plan.network.device = config.device;
+  plan.metrics = plan_metrics(config, plan.network);
+  for (const auto& b : plan.benches)
+    plan.total += static_cast<int64_t>(b.samples.size() * b.masks.size() * plan.methods.size());
+  return plan;
+}
+
+// A new run's defaults made explicit, so that the stored configuration says exactly what ran.
+EvalConfig resolved(EvalConfig config) {
+  if (config.bench_dir.empty()) config.bench_dir = default_bench_dir();
+  config.data_dir = resolve_data_dir(config.data_dir);
+  config.weights_dir = model::resolve_weights_dir(config.weights_dir.string());
+  return config;
+}
+
+// --resume continues the stored run; an argument given now that says otherwise is refused, naming each one.
+void check_resume_arguments(const EvalConfig& stored, const EvalConfig& requested, const std::set<std::string>& given,
+                            const fs::path& run_dir) {
+  const json a = config_to_json(stored), b = config_to_json(resolved(requested));
+  std::string differences;
+  for (const auto& key : given) {
+    if (!a.contains(key) || !b.contains(key) || a[key] == b[key]) continue;
+    differences += (differences.empty() ? "" : "; ") + key + " was " + a[key].dump() + ", now " + b[key].dump();
+  }
+  if (!differences.empty())
+    throw HarnessError(run_dir.string() + ": --resume with different arguments (" + differences +
+                       "); drop them to continue the run as it was started, or choose another --out");
+}
+
+// ---- The run folder: claimed, locked, its configuration written or read back ----
+
+struct OpenRun {
+  fs::path dir;
+  std::unique_ptr<RunLock> lock;
+  EvalPlan plan;
+};
+
+OpenRun resume_run(const EvalConfig& requested, const EvalOptions& options) {
+  OpenRun run;
+  run.dir = requested.out_dir;
+  std::error_code ec;
+  if (!fs::exists(run.dir / "config.json", ec))
+    throw HarnessError(run.dir.string() + ": no run to resume here (no config.json)");
+  run.lock = std::make_unique<RunLock>(run.dir);
+  EvalConfig stored = config_from_json(read_json_file(run.dir / "config.json"));
+  stored.out_dir = run.dir;
+  check_resume_arguments(stored, requested, options.given, run.dir);
+  run.plan = plan_eval(stored);
+  if (const size_t orphans = remove_orphaned_temporaries(run.dir))
+    log::info(run.dir.string() + ": removed " + std::to_string(orphans) + " half-written temporary file(s) of the "
+              "interrupted run");
+  return run;
+}
+
+OpenRun start_run(const EvalConfig& requested, const EvalOptions& options) {
+  OpenRun run;
+  run.plan = plan_eval(resolved(requested));  // every check before the folder exists
+  std::error_code ec;
+  if (options.unique_out_dir) {
+    run.dir = claim_unique_run_dir(requested.out_dir);
+  } else {
+    run.dir = requested.out_dir;
+    if (fs::exists(run.dir / "config.json", ec))
+      throw HarnessError(run.dir.string() + ": a run already exists here; use --resume to continue it or choose another --out");
+    fs::create_directories(run.dir);
+  }
+  run.lock = std::make_unique<RunLock>(run.dir);
+  // Checked again under the lock: another process may have started a run here since.
+  if (fs::exists(run.dir / "config.json", ec))
+    throw HarnessError(run.dir.string() + ": a run already exists here; use --resume to continue it or choose another --out");
+  if (!is_empty_run_dir(run.dir))
+    throw HarnessError(run.dir.string() + ": the folder is not empty and holds no run; choose another --out");
+  run.plan.config.out_dir = run.dir;
+  write_file_atomic(run.dir / "config.json", config_to_json(run.plan.config).dump(1) + "\n");
+  return run;
+}
+
+// ---- Samples: remove (or reuse a finished removal), then score the pair ----
+
 struct Paths {
   fs::path output, record, removal;
 };
@@ -146,6 +302,270 @@ Paths sample_paths(const fs::path& run_dir, const std::string& bench, const std:
   return {run_dir / "outputs" / rel / (id + ".png"), run_dir / "records" / rel / (id + ".json"),
           run_dir / "records" / rel / (id + ".removal.json")};
 }
+
+// One method on one benchmark and mask setting.
+struct Setting {
+  const EvalPlan& plan;
+  const fs::path& run_dir;
+  adapters::Remover& remover;
+  const std::string &label, &id, &slug;
+  const BenchPlan& bench;
+  const std::string& masks;
+  bool& first_timed_call;  // this method's warm-up (run_assembly.cpp's latency protocol)
+};
+
+adapters::RemovalInput load_input(const Setting& s, const BenchmarkSample& sample) {
+  adapters::RemovalInput in;
+  in.id = sample.id;
+  in.bench = s.bench.spec.name;
+  in.masks = s.masks;
+  in.image_path = sample.input;
+  in.mask_path = s.masks == "effect" ? sample.effect_mask : sample.object_mask;
+  if (in.mask_path.empty()) throw HarnessError(s.bench.spec.name + "/" + sample.id + ": no " + s.masks + " mask file");
+  in.image = read_image(sample.input).rgb;
+  in.mask = read_mask(in.mask_path, s.bench.spec.polarity, in.image.size(2), in.image.size(3));
+  if (in.mask.sum().item<double>() == 0) throw HarnessError(in.mask_path.string() + ": mask has no object pixels");
+  return in;
+}
+
+// A removal finished before an interruption is reused (its .removal.json and output are whole); else it runs now.
+at::Tensor remove_or_reuse(const Setting& s, const BenchmarkSample& sample, const Paths& paths, SampleRecord& record) {
+  std::error_code ec;
+  if (fs::exists(paths.removal, ec)) {
+    try {
+      const json removal = read_json_file(paths.removal);
+      const at::Tensor output = read_image(paths.output).rgb;
+      record.latency_ms = value_from_json(removal.at("latency_ms"));
+      record.latency_warmup = removal.value("latency_warmup", false);
+      return output;
+    } catch (const std::exception& e) {
+      log::warn(paths.removal.string() + ": unusable finished removal (" + error_text(e) + "); removing again");
+    }
+  }
+  const adapters::RemovalInput input = load_input(s, sample);
+  const bool warmup = s.first_timed_call;
+  s.first_timed_call = false;
+  s.remover.synchronize();
+  const auto start = std::chrono::steady_clock::now();
+  adapters::RemovalOutput result = s.remover.remove(input);
+  s.remover.synchronize();
+  const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  record.latency_ms = result.latency_ms >= 0 ? result.latency_ms : wall;
+  record.latency_warmup = warmup && result.latency_ms < 0;
+  append_event(s.run_dir, {{"event", "remove"}, {"bench", s.bench.spec.name}, {"method", s.label}, {"method_id", s.id},
+                           {"masks", s.masks}, {"id", sample.id}, {"latency_ms", record.latency_ms},
+                           {"latency_warmup", record.latency_warmup}});
+  const at::Tensor output = result.image.to(at::kFloat).cpu();
+  if (output.sizes() != input.image.sizes())
+    throw AdapterError(s.label + ": sample " + sample.id + ": output size differs from the input");
+  write_image(paths.output, output);
+  if (result.alpha.defined()) write_image(paths.output.parent_path() / (sample.id + ".alpha.png"), result.alpha);
+  json stages = json::object();
+  for (const auto& [stage, ms] : result.stages_ms) stages[stage] = ms;
+  write_file_atomic(paths.removal, json{{"latency_ms", record.latency_ms},
+                                        {"latency_warmup", record.latency_warmup},
+                                        {"stages_ms", stages}}.dump() + "\n");
+  return read_image(paths.output).rgb;  // score exactly what was saved (8-bit)
+}
+
+void score_pair(const Setting& s, const BenchmarkSample& sample, const at::Tensor& output, SampleRecord& record) {
+  const auto& image_metrics = s.plan.metrics.image;
+  if (image_metrics.empty()) return;
+  if (sample.gt.empty()) throw HarnessError(s.bench.spec.name + "/" + sample.id + ": no ground-truth file");
+  const at::Tensor gt = read_image(sample.gt).rgb;
+  if (gt.sizes() != output.sizes())
+    throw HarnessError(sample.gt.string() + ": ground truth is " + std::to_string(gt.size(2)) + "x" +
+                       std::to_string(gt.size(3)) + ", the output is " + std::to_string(output.size(2)) + "x" +
+                       std::to_string(output.size(3)));
+  at::Tensor mask;
+  const fs::path mask_path = s.masks == "effect" ? sample.effect_mask : sample.object_mask;
+  if (!mask_path.empty()) mask = read_mask(mask_path, s.bench.spec.polarity, gt.size(2), gt.size(3));
+  const at::Device device(s.plan.config.device);
+  for (const auto& metric : image_metrics) {
+    const at::Tensor m = metric->needs_mask() && mask.defined() ? mask.to(device) : at::Tensor();
+    record.metrics[metric->spec().name] = metric->evaluate(output.to(device), gt.to(device), m)[0].item<double>();
+  }
+}
+
+SampleRecord new_record(const Setting& s, const BenchmarkSample& sample, const Paths& paths) {
+  SampleRecord record;
+  record.bench = s.bench.spec.name;
+  record.method = s.label;
+  record.method_id = s.id;
+  record.masks = s.masks;
+  record.id = sample.id;
+  record.output = relative_to(paths.output, s.run_dir);
+  record.input = fs::absolute(sample.input).string();
+  record.gt = sample.gt.empty() ? "" : fs::absolute(sample.gt).string();
+  const fs::path setting_mask = s.masks == "effect" ? sample.effect_mask : sample.object_mask;
+  record.mask = setting_mask.empty() ? "" : fs::absolute(setting_mask).string();
+  record.mask_polarity = s.bench.spec.polarity == MaskPolarity::BlackIsObject ? "black" : "white";
+  return record;
+}
+
+// Samples of the setting still to do: no record, or a damaged one (redone, with a warning naming the file).
+std::vector<const BenchmarkSample*> pending_samples(const Setting& s, Progress& progress) {
+  std::vector<const BenchmarkSample*> pending;
+  for (const auto& sample : s.bench.samples) {
+    const Paths paths = sample_paths(s.run_dir, s.bench.spec.name, s.slug, s.masks, sample.id);
+    std::string damaged;
+    if (read_finished_record(paths.record, &damaged)) {
+      progress.advance();
+      continue;
+    }
+    if (!damaged.empty()) log::warn(damaged + "; redoing the sample");
+    pending.push_back(&sample);
+  }
+  return pending;
+}
+
+// Methods that process a whole folder in one call (an external program) get every pending input first.
+void prepare_folder_method(const Setting& s, const std::vector<const BenchmarkSample*>& pending) {
+  std::vector<adapters::RemovalInput> inputs;
+  std::error_code ec;
+  for (const auto* sample : pending) {
+    if (fs::exists(sample_paths(s.run_dir, s.bench.spec.name, s.slug, s.masks, sample->id).removal, ec)) continue;
+    try {
+      inputs.push_back(load_input(s, *sample));
+    } catch (const std::exception&) {
+      // reported per sample when it is removed
+    }
+  }
+  s.remover.prepare(inputs);
+}
+
+void run_setting(const Setting& s, Progress& progress) {
+  const std::vector<const BenchmarkSample*> pending = pending_samples(s, progress);
+  if (pending.empty()) return;
+  if (s.remover.processes_folders()) prepare_folder_method(s, pending);
+  for (const auto* sample : pending) {
+    const Paths paths = sample_paths(s.run_dir, s.bench.spec.name, s.slug, s.masks, sample->id);
+    SampleRecord record = new_record(s, *sample, paths);
+    try {
+      const at::Tensor output = remove_or_reuse(s, *sample, paths, record);
+      score_pair(s, *sample, output, record);
+    } catch (const std::exception& e) {
+      if (s.plan.config.fail_fast) throw;
+      record.status = "failed";
+      record.error = error_text(e);
+      record.metrics.clear();
+      log::warn(s.bench.spec.name + "/" + sample->id + " (" + s.label + ", " + s.masks + " mask): " + record.error);
+    }
+    write_file_atomic(paths.record, to_json(record).dump() + "\n");
+    progress.advance();
+  }
+}
+
+struct MethodRun {
+  std::string label, id, slug;
+};
+
+std::vector<MethodRun> run_methods(const EvalPlan& plan, const fs::path& run_dir) {
+  adapters::RemoverContext context;
+  context.weights_dir = plan.config.weights_dir;
+  context.device = plan.config.device;
+  context.dtype = plan.config.dtype;
+  context.seed = plan.config.seed;
+  context.work_dir = run_dir / "work";
+  Progress progress("osor eval", plan.total);
+  std::vector<MethodRun> done;
+  for (const auto& method : plan.methods) {
+    bool first_timed_call = true;
+    const auto load_start = std::chrono::steady_clock::now();
+    const std::unique_ptr<adapters::Remover> remover = adapters::make_remover(method.spec, context);
+    MethodRun run{method.label, remover->id(), method_slug(remover->id())};
+    append_event(run_dir, {{"event", "load"}, {"method", run.label}, {"method_id", run.id},
+                           {"load_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count()}});
+    for (const auto& bench : plan.benches)
+      for (const std::string& masks : bench.masks)
+        run_setting({plan, run_dir, *remover, run.label, run.id, run.slug, bench, masks, first_timed_call}, progress);
+    done.push_back(std::move(run));
+  }
+  progress.finish();
+  return done;
+}
+
+// ---- Sets: one value per (bench, method, masks) for each set metric, or the reason it failed ----
+
+void write_set_cell(const metrics::SetMetric& metric, const metrics::FeatureExtractor& extractor, const FeatureSet& ref,
+                    const FeatureCache& cache, const std::vector<fs::path>& outputs, int failed, const fs::path& file) {
+  const std::string name = metric.spec().name;
+  json cell;
+  try {
+    if (outputs.empty()) throw HarnessError("no sample of this setting was removed and scored successfully");
+    const FeatureSet pred = extract_features(extractor, outputs, &cache);
+    const double value = metric.evaluate(pred.features, ref.features);
+    cell = {{"metric", name}, {"status", "ok"}, {"value", json_value(value)}, {"n", outputs.size()},
+            {"n_failed", failed}};
+  } catch (const std::exception& e) {
+    cell = {{"metric", name}, {"status", "failed"}, {"error", name + ": " + error_text(e)}, {"n", 0},
+            {"n_failed", failed + static_cast<int>(outputs.size())}};
+    log::warn(file.parent_path().string() + ": " + name + " failed: " + error_text(e));
+  }
+  write_file_atomic(file, cell.dump() + "\n");
+}
+
+bool set_cell_done(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return false;
+  try {
+    return read_json_file(file).value("status", "ok") == "ok";  // a failed cell is tried again on --resume
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+void score_sets_of_bench(const EvalPlan& plan, const fs::path& run_dir, const std::vector<MethodRun>& methods,
+                         const BenchPlan& bench, const metrics::SetMetric& metric, const FeatureCache& cache) {
+  std::vector<std::pair<fs::path, std::vector<fs::path>>> cells;  // file, successful outputs; failures counted
+  std::vector<int> failures;
+  for (const auto& m : methods)
+    for (const std::string& masks : bench.masks) {
+      const fs::path file = run_dir / "records" / bench.spec.name / m.slug / masks / ("_set_" + metric.spec().name + ".json");
+      if (set_cell_done(file)) continue;
+      std::vector<fs::path> outputs;
+      int failed = 0;
+      for (const auto& s : bench.samples) {
+        const Paths paths = sample_paths(run_dir, bench.spec.name, m.slug, masks, s.id);
+        const auto record = read_finished_record(paths.record);
+        if (record && record->status == "ok") outputs.push_back(paths.output);
+        else ++failed;
+      }
+      cells.emplace_back(file, std::move(outputs));
+      failures.push_back(failed);
+    }
+  if (cells.empty()) return;
+  std::unique_ptr<metrics::FeatureExtractor> extractor;
+  FeatureSet ref;
+  try {
+    metrics::NetworkOptions net = plan.network;
+    net.preprocessing = metric.preprocessing();
+    extractor = metrics::make_feature_extractor(metric.extractor(), net);
+    std::vector<fs::path> gts;
+    for (const auto& s : bench.samples)
+      if (!s.gt.empty()) gts.push_back(s.gt);
+    ref = extract_features(*extractor, gts, &cache);
+  } catch (const std::exception& e) {  // no reference features: every cell of this benchmark fails
+    const std::string why = metric.spec().name + ": reference features of " + bench.spec.name + ": " + error_text(e);
+    log::warn(why);
+    for (size_t i = 0; i < cells.size(); ++i)
+      write_file_atomic(cells[i].first, json{{"metric", metric.spec().name}, {"status", "failed"}, {"error", why},
+                                             {"n", 0}, {"n_failed", failures[i] + static_cast<int>(cells[i].second.size())}}
+                                                .dump() + "\n");
+    return;
+  }
+  for (size_t i = 0; i < cells.size(); ++i)
+    write_set_cell(metric, *extractor, ref, cache, cells[i].second, failures[i], cells[i].first);
+}
+
+void score_sets(const EvalPlan& plan, const fs::path& run_dir, const std::vector<MethodRun>& methods) {
+  if (plan.metrics.set.empty()) return;
+  const FeatureCache cache(FeatureCache::resolve_dir(plan.config.cache_dir.string()));
+  for (const auto& metric : plan.metrics.set)
+    for (const auto& bench : plan.benches) score_sets_of_bench(plan, run_dir, methods, bench, *metric, cache);
+}
+
+// ---- Write: what the run was, for the assembly and every report ----
 
 json provenance(const EvalConfig& config) {
   char host[256] = {0};
@@ -159,6 +579,26 @@ json provenance(const EvalConfig& config) {
           {"device", config.device},
           {"device_name", device_label(at::Device(config.device))},
           {"dtype", config.dtype}};
+}
+
+void write_run_meta(const EvalPlan& plan, const fs::path& run_dir, const std::vector<MethodRun>& methods) {
+  json meta = {{"run_id", run_dir.filename().string()}, {"created", now_iso8601()}, {"provenance", provenance(plan.config)}};
+  json metric_infos = json::array();
+  for (const auto& m : plan.metrics.infos)
+    metric_infos.push_back({{"name", m.name}, {"convention", m.convention}, {"version", m.version},
+                            {"higher_is_better", m.higher_is_better}, {"per_image", m.per_image}});
+  json skipped = json::array();
+  for (const auto& [metric, reason] : plan.metrics.skipped) skipped.push_back({{"metric", metric}, {"reason", reason}});
+  json method_infos = json::array();
+  for (const auto& m : methods) method_infos.push_back({{"label", m.label}, {"id", m.id}});
+  json bench_infos = json::array();
+  for (const auto& b : plan.benches)
+    bench_infos.push_back({{"name", b.spec.name}, {"version", b.spec.version}, {"sha256", b.spec.sha256}});
+  meta["metrics"] = metric_infos;
+  meta["skipped_metrics"] = skipped;
+  meta["methods"] = method_infos;
+  meta["benches"] = bench_infos;
+  write_file_atomic(run_dir / "run_meta.json", meta.dump(1) + "\n");
 }
 
 }  // namespace
@@ -184,371 +624,44 @@ json config_to_json(const EvalConfig& c) {
 
 EvalConfig config_from_json(const json& j) {
   EvalConfig c;
-  c.benches = j.at("benches").get<std::vector<std::string>>();
-  c.methods = j.at("methods").get<std::vector<std::string>>();
-  c.metrics = j.at("metrics").get<std::vector<std::string>>();
-  c.masks = j.at("masks").get<std::vector<std::string>>();
-  c.pixels.channels = metrics::parse_channels(j.value("channels", "rgb"));
-  c.pixels.region = metrics::parse_region(j.value("region", "full"));
-  c.data_dir = j.value("data_dir", "");
-  c.bench_dir = j.value("bench_dir", "");
-  c.weights_dir = j.value("weights_dir", "");
-  c.cache_dir = j.value("cache_dir", "");
-  c.device = j.value("device", "cpu");
-  c.dtype = j.value("dtype", "fp32");
-  c.seed = j.value("seed", 0ull);
-  c.bootstrap_resamples = j.value("bootstrap_resamples", 1000);
-  c.limit = j.value("limit", 0);
-  c.fail_fast = j.value("fail_fast", false);
+  try {
+    c.benches = j.at("benches").get<std::vector<std::string>>();
+    c.methods = j.at("methods").get<std::vector<std::string>>();
+    c.metrics = j.at("metrics").get<std::vector<std::string>>();
+    c.masks = j.at("masks").get<std::vector<std::string>>();
+    c.pixels.channels = metrics::parse_channels(j.value("channels", "rgb"));
+    c.pixels.region = metrics::parse_region(j.value("region", "full"));
+    c.data_dir = j.value("data_dir", "");
+    c.bench_dir = j.value("bench_dir", "");
+    c.weights_dir = j.value("weights_dir", "");
+    c.cache_dir = j.value("cache_dir", "");
+    c.device = j.value("device", "cpu");
+    c.dtype = j.value("dtype", "fp32");
+    c.seed = j.value("seed", 0ull);
+    c.bootstrap_resamples = j.value("bootstrap_resamples", 1000);
+    c.limit = j.value("limit", 0);
+    c.fail_fast = j.value("fail_fast", false);
+  } catch (const json::exception& e) {
+    throw HarnessError(std::string("config.json: ") + e.what());
+  }
   return c;
 }
 
-RunRecord run_eval(const EvalConfig& requested, const EvalOptions& options) {
+EvalResult run_eval(const EvalConfig& requested, const EvalOptions& options) {
   if (requested.out_dir.empty()) throw HarnessError("osor eval: no output folder (--out)");
-  const fs::path run_dir = requested.out_dir;
-  const fs::path config_file = run_dir / "config.json";
-  EvalConfig config = requested;
-  std::error_code ec;
-  if (fs::exists(config_file, ec)) {
-    if (!options.resume)
-      throw HarnessError(run_dir.string() + ": a run already exists here; use --resume to continue it or choose another --out");
-    config = config_from_json(read_json_file(config_file));
-    config.out_dir = run_dir;
-    if (const size_t orphans = remove_orphaned_temporaries(run_dir))
-      log::info(run_dir.string() + ": removed " + std::to_string(orphans) + " half-written temporary file(s) of the "
-                "interrupted run");
-  } else {
-    if (config.bench_dir.empty()) config.bench_dir = default_bench_dir();
-    config.data_dir = resolve_data_dir(config.data_dir);
-    config.weights_dir = model::resolve_weights_dir(config.weights_dir.string());
-    fs::create_directories(run_dir);
-    write_file_atomic(config_file, config_to_json(config).dump(1) + "\n");
-  }
-  for (const auto& m : config.masks)
-    if (m != "object" && m != "effect") throw HarnessError("--masks: unknown mask setting '" + m + "' (object, effect)");
-
-  metrics::NetworkOptions network;
-  network.weights_dir = config.weights_dir;
-  network.device = config.device;
-  const MetricPlan plan = plan_metrics(config, network);
-  for (const auto& [metric, reason] : plan.skipped) log::warn("metric " + metric + " skipped: " + reason);
-
-  adapters::RemoverContext context;
-  context.weights_dir = config.weights_dir;
-  context.device = config.device;
-  context.dtype = config.dtype;
-  context.seed = config.seed;
-  context.work_dir = run_dir / "work";
-
-  // Benchmarks and their samples first, so a bad name fails before any work.
-  std::vector<std::pair<BenchmarkSpec, std::vector<BenchmarkSample>>> benches;
-  int64_t total = 0;
-  for (const auto& name : config.benches) {
-    BenchmarkSpec spec = find_benchmark(name, config.bench_dir);
-    auto samples = list_samples(spec, config.data_dir);
-    if (samples.empty()) throw HarnessError("benchmark " + name + ": no samples found under " + benchmark_root(spec, config.data_dir).string());
-    if (config.limit > 0 && static_cast<int>(samples.size()) > config.limit) samples.resize(static_cast<size_t>(config.limit));
-    int settings = 0;
-    for (const auto& m : config.masks) settings += (m == "object" || !spec.effect_mask.empty()) ? 1 : 0;
-    total += static_cast<int64_t>(samples.size()) * settings * static_cast<int64_t>(config.methods.size());
-    benches.emplace_back(std::move(spec), std::move(samples));
-  }
-  std::vector<adapters::MethodSpec> method_specs;
-  for (const auto& text : config.methods) method_specs.push_back(adapters::MethodSpec::parse(text));
-
-  Progress progress("osor eval", total);
-  std::vector<std::pair<std::string, std::string>> method_ids;  // (id, folder slug) per method, in order
-  for (const auto& method_spec : method_specs) {
-    bool first_timed_call = true;  // this method's warm-up (kLatencyProtocol)
-    const auto load_start = std::chrono::steady_clock::now();
-    const std::unique_ptr<adapters::Remover> remover = adapters::make_remover(method_spec, context);
-    const std::string method_id = remover->id(), slug = method_slug(method_id);
-    method_ids.emplace_back(method_id, slug);
-    append_event(run_dir, {{"event", "load"}, {"method", method_id},
-                           {"load_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count()}});
-    for (const auto& [spec, samples] : benches) {
-      for (const std::string& masks : config.masks) {
-        if (masks == "effect" && spec.effect_mask.empty()) continue;
-        // Samples still to do, and the inputs of those whose removal has not run yet.
-        std::vector<const BenchmarkSample*> pending;
-        for (const auto& s : samples)
-          if (!fs::exists(sample_paths(run_dir, spec.name, slug, masks, s.id).record, ec)) pending.push_back(&s);
-          else progress.advance();
-        if (pending.empty()) continue;
-        auto load_input = [&](const BenchmarkSample& s) {
-          adapters::RemovalInput in;
-          in.id = s.id;
-          in.bench = spec.name;
-          in.masks = masks;
-          in.image_path = s.input;
-          in.mask_path = masks == "effect" ? s.effect_mask : s.object_mask;
-          if (in.mask_path.empty()) throw HarnessError(spec.name + "/" + s.id + ": no " + masks + " mask file");
-          in.image = read_image(s.input).rgb;
-          in.mask = read_mask(in.mask_path, spec.polarity, in.image.size(2), in.image.size(3));
-          if (in.mask.sum().item<double>() == 0) throw HarnessError(in.mask_path.string() + ": mask has no object pixels");
-          return in;
-        };
-        if (remover->processes_folders()) {
-          std::vector<adapters::RemovalInput> inputs;
-          for (const auto* s : pending) {
-            if (fs::exists(sample_paths(run_dir, spec.name, slug, masks, s->id).removal, ec)) continue;
-            try {
-              inputs.push_back(load_input(*s));
-            } catch (const Error&) {
-              // reported below, per sample
-            }
-          }
-          remover->prepare(inputs);
-        }
-        for (const auto* s : pending) {
-          const Paths paths = sample_paths(run_dir, spec.name, slug, masks, s->id);
-          SampleRecord record;
-          record.bench = spec.name;
-          record.method = method_id;
-          record.masks = masks;
-          record.id = s->id;
-          record.output = relative_to(paths.output, run_dir);
-          record.input = fs::absolute(s->input).string();
-          record.gt = s->gt.empty() ? "" : fs::absolute(s->gt).string();
-          const fs::path setting_mask = masks == "effect" ? s->effect_mask : s->object_mask;
-          record.mask = setting_mask.empty() ? "" : fs::absolute(setting_mask).string();
-          record.mask_polarity = spec.polarity == MaskPolarity::BlackIsObject ? "black" : "white";
-          try {
-            at::Tensor output;
-            if (fs::exists(paths.removal, ec)) {  // removal finished before an interruption: reuse its output
-              const json removal = read_json_file(paths.removal);
-              record.latency_ms = value_from_json(removal.at("latency_ms"));
-              record.latency_warmup = removal.value("latency_warmup", false);
-              output = read_image(paths.output).rgb;
-            } else {
-              const adapters::RemovalInput input = load_input(*s);
-              const bool warmup = first_timed_call;
-              first_timed_call = false;
-              remover->synchronize();
-              const auto start = std::chrono::steady_clock::now();
-              adapters::RemovalOutput result = remover->remove(input);
-              remover->synchronize();
-              const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-              record.latency_ms = result.latency_ms >= 0 ? result.latency_ms : wall;
-              record.latency_warmup = warmup && result.latency_ms < 0;
-              append_event(run_dir, {{"event", "remove"}, {"bench", spec.name}, {"method", method_id}, {"masks", masks},
-                                     {"id", s->id}, {"latency_ms", record.latency_ms},
-                                     {"latency_warmup", record.latency_warmup}});
-              output = result.image.to(at::kFloat).cpu();
-              if (output.sizes() != input.image.sizes())
-                throw AdapterError(method_id + ": sample " + s->id + ": output size differs from the input");
-              write_image(paths.output, output);
-              if (result.alpha.defined()) write_image(paths.output.parent_path() / (s->id + ".alpha.png"), result.alpha);
-              json stages = json::object();
-              for (const auto& [stage, ms] : result.stages_ms) stages[stage] = ms;
-              write_file_atomic(paths.removal, json{{"latency_ms", record.latency_ms},
-                                                    {"latency_warmup", record.latency_warmup},
-                                                    {"stages_ms", stages}}.dump() + "\n");
-              output = read_image(paths.output).rgb;  // score exactly what was saved (8-bit)
-            }
-            if (!plan.image.empty()) {
-              if (s->gt.empty()) throw HarnessError(spec.name + "/" + s->id + ": no ground-truth file");
-              const at::Tensor gt = read_image(s->gt).rgb;
-              if (gt.sizes() != output.sizes())
-                throw HarnessError(s->gt.string() + ": ground truth is " + std::to_string(gt.size(2)) + "x" +
-                                   std::to_string(gt.size(3)) + ", the output is " + std::to_string(output.size(2)) + "x" +
-                                   std::to_string(output.size(3)));
-              at::Tensor mask;
-              const fs::path mask_path = masks == "effect" ? s->effect_mask : s->object_mask;
-              if (!mask_path.empty()) mask = read_mask(mask_path, spec.polarity, gt.size(2), gt.size(3));
-              const at::Device device(config.device);
-              for (const auto& metric : plan.image) {
-                const at::Tensor m = metric->needs_mask() && mask.defined() ? mask.to(device) : at::Tensor();
-                record.metrics[metric->spec().name] = metric->evaluate(output.to(device), gt.to(device), m)[0].item<double>();
-              }
-            }
-          } catch (const Error& e) {
-            if (config.fail_fast) throw;
-            record.status = "failed";
-            record.error = e.what();
-            record.metrics.clear();
-            log::warn(spec.name + "/" + s->id + " (" + method_id + ", " + masks + " mask): " + e.what());
-          }
-          write_file_atomic(paths.record, to_json(record).dump() + "\n");
-          progress.advance();
-        }
-      }
-    }
-  }
-  progress.finish();
-
-  // Set-level metrics over the saved outputs and the ground truths, one value per (bench, method, masks).
-  if (!plan.set.empty()) {
-    const FeatureCache cache(FeatureCache::resolve_dir(config.cache_dir.string()));
-    for (const auto& metric : plan.set) {
-      metrics::NetworkOptions net = network;
-      net.preprocessing = metric->preprocessing();
-      const auto extractor = metrics::make_feature_extractor(metric->extractor(), net);
-      for (const auto& [spec, samples] : benches) {
-        std::vector<fs::path> gts;
-        for (const auto& s : samples)
-          if (!s.gt.empty()) gts.push_back(s.gt);
-        const FeatureSet ref = extract_features(*extractor, gts, &cache);
-        for (const auto& [method_id, slug] : method_ids) {
-          for (const std::string& masks : config.masks) {
-            if (masks == "effect" && spec.effect_mask.empty()) continue;
-            const fs::path file = run_dir / "records" / spec.name / slug / masks / ("_set_" + metric->spec().name + ".json");
-            if (fs::exists(file, ec)) continue;
-            std::vector<fs::path> outputs;
-            int failed = 0;
-            for (const auto& s : samples) {
-              const Paths paths = sample_paths(run_dir, spec.name, slug, masks, s.id);
-              const SampleRecord r = sample_from_json(read_json_file(paths.record));
-              if (r.status == "ok") outputs.push_back(paths.output); else ++failed;
-            }
-            const FeatureSet pred = extract_features(*extractor, outputs, &cache);
-            const double value = metric->evaluate(pred.features, ref.features);
-            write_file_atomic(file, json{{"metric", metric->spec().name}, {"value", json_value(value)},
-                                         {"n", outputs.size()}, {"n_failed", failed}}.dump() + "\n");
-          }
-        }
-      }
-    }
-  }
-
-  json run_meta = {{"run_id", run_dir.filename().string()},
-                   {"created", now_iso8601()},
-                   {"provenance", provenance(config)}};
-  json metric_infos = json::array();
-  for (const auto& m : plan.infos)
-    metric_infos.push_back({{"name", m.name}, {"convention", m.convention}, {"version", m.version},
-                            {"higher_is_better", m.higher_is_better}, {"per_image", m.per_image}});
-  json skipped = json::array();
-  for (const auto& [metric, reason] : plan.skipped) skipped.push_back({{"metric", metric}, {"reason", reason}});
-  run_meta["metrics"] = metric_infos;
-  run_meta["skipped_metrics"] = skipped;
-  write_file_atomic(run_dir / "run_meta.json", run_meta.dump(1) + "\n");
-  return assemble_run(run_dir);
+  OpenRun run = options.resume ? resume_run(requested, options) : start_run(requested, options);
+  for (const auto& [metric, reason] : run.plan.metrics.skipped) log::warn("metric " + metric + " skipped: " + reason);
+  const std::vector<MethodRun> methods = run_methods(run.plan, run.dir);
+  score_sets(run.plan, run.dir, methods);
+  write_run_meta(run.plan, run.dir, methods);
+  return {assemble_run(run.dir), run.dir};
 }
 
-RunRecord assemble_run(const fs::path& run_dir) {
-  const EvalConfig config = config_from_json(read_json_file(run_dir / "config.json"));
-  const json meta = read_json_file(run_dir / "run_meta.json");
-  RunRecord run;
-  run.run_id = meta.value("run_id", run_dir.filename().string());
-  run.created = meta.value("created", "");
-  run.config_json = config_to_json(config).dump();
-  run.provenance_json = meta.value("provenance", json::object()).dump();
-  run.latency_protocol = kLatencyProtocol;
-  for (const auto& m : meta.value("metrics", json::array()))
-    run.metrics.push_back({m.at("name").get<std::string>(), m.value("convention", ""), m.value("version", 1),
-                           m.value("higher_is_better", true), m.value("per_image", true)});
-  for (const auto& s : meta.value("skipped_metrics", json::array()))
-    run.skipped_metrics.emplace_back(s.value("metric", ""), s.value("reason", ""));
-
-  // Records, in a stable order: config's benches, methods (by their recorded id), masks, sample id.
-  const fs::path records = run_dir / "records";
-  std::error_code ec;
-  for (const auto& entry : fs::recursive_directory_iterator(records, ec)) {
-    if (!entry.is_regular_file(ec) || entry.path().extension() != ".json") continue;
-    const std::string name = entry.path().filename().string();
-    if (name.size() > 13 && name.compare(name.size() - 13, 13, ".removal.json") == 0) continue;
-    if (name.rfind("_set_", 0) == 0 || name[0] == '.') continue;  // set-level values are read per group below
-    run.samples.push_back(sample_from_json(read_json_file(entry.path())));
-  }
-  auto order = [&](const std::vector<std::string>& list, const std::string& v) {
-    const auto it = std::find(list.begin(), list.end(), v);
-    return static_cast<size_t>(it - list.begin());
-  };
-  std::vector<std::string> method_order;  // ids in config order, learnt from the records
-  for (const auto& s : run.samples)
-    if (std::find(method_order.begin(), method_order.end(), s.method) == method_order.end()) method_order.push_back(s.method);
-  std::stable_sort(method_order.begin(), method_order.end(), [&](const std::string& a, const std::string& b) {
-    auto position = [&](const std::string& id) {
-      for (size_t i = 0; i < config.methods.size(); ++i) {
-        const auto spec = adapters::MethodSpec::parse(config.methods[i]);
-        if (id == config.methods[i] || id.rfind(spec.name, 0) == 0) return i;
-      }
-      return config.methods.size();
-    };
-    return position(a) < position(b);
-  });
-  std::sort(run.samples.begin(), run.samples.end(), [&](const SampleRecord& a, const SampleRecord& b) {
-    return std::make_tuple(order(config.benches, a.bench), order(method_order, a.method), order(config.masks, a.masks), a.id) <
-           std::make_tuple(order(config.benches, b.bench), order(method_order, b.method), order(config.masks, b.masks), b.id);
-  });
-
-  // Aggregates of per-image metrics and latency per (bench, method, masks).
-  std::map<std::tuple<size_t, size_t, size_t>, std::vector<const SampleRecord*>> groups;
-  for (const auto& s : run.samples)
-    groups[{order(config.benches, s.bench), order(method_order, s.method), order(config.masks, s.masks)}].push_back(&s);
-  for (const auto& [key, members] : groups) {
-    const SampleRecord& first = *members.front();
-    int failed = 0;
-    std::vector<double> latencies, warmup_latencies;
-    for (const auto* s : members) {
-      if (s->status != "ok") ++failed;
-      else (s->latency_warmup ? warmup_latencies : latencies).push_back(s->latency_ms);
-    }
-    int n_warmup = static_cast<int>(warmup_latencies.size());
-    if (latencies.empty()) {  // only the warm-up call succeeded: report it rather than nothing
-      latencies = warmup_latencies;
-      n_warmup = 0;
-    }
-    for (const auto& info : run.metrics) {
-      if (!info.per_image) continue;
-      std::vector<double> values;
-      for (const auto* s : members)
-        if (s->status == "ok" && s->metrics.count(info.name)) values.push_back(s->metrics.at(info.name));
-      const Summary summary = summarize(values, config.bootstrap_resamples,
-                                        seed_from(first.bench + "|" + first.method + "|" + first.masks + "|" + info.name, config.seed));
-      Aggregate a{first.bench, first.method, first.masks, info.name, info.convention, summary.mean, summary.std,
-                  summary.ci95, summary.n, failed};
-      if (values.empty()) a.ci95.reset();
-      run.aggregates.push_back(a);
-    }
-    if (!latencies.empty()) {
-      std::vector<double> sorted = latencies;
-      std::sort(sorted.begin(), sorted.end());
-      const size_t n = sorted.size();
-      const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-      double sum = 0;
-      for (double v : sorted) sum += v;
-      run.latency.push_back({first.bench, first.method, first.masks, median, sum / static_cast<double>(n), static_cast<int>(n),
-                             n_warmup});
-    }
-    // Set-level metrics stored beside the group's records.
-    const fs::path group_dir = run_dir / "records" / first.bench / fs::path(members.front()->output).parent_path().parent_path().filename() / first.masks;
-    for (const auto& info : run.metrics) {
-      if (info.per_image) continue;
-      const fs::path file = group_dir / ("_set_" + info.name + ".json");
-      if (!fs::exists(file, ec)) continue;
-      const json j = read_json_file(file);
-      Aggregate a{first.bench, first.method, first.masks, info.name, info.convention, value_from_json(j.at("value")), 0,
-                  std::nullopt, j.value("n", 0), j.value("n_failed", 0)};
-      run.aggregates.push_back(a);
-    }
-  }
-
-  write_run_record(run_dir / "results.json", run);
-  // samples.csv: one row per (bench, method, masks, sample), one column per metric.
-  std::ostringstream csv;
-  csv << "bench,method,masks,id,status,latency_ms";
-  for (const auto& info : run.metrics)
-    if (info.per_image) csv << "," << info.name;
-  csv << ",error\n";
-  auto quoted = [](const std::string& s) {
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-  };
-  for (const auto& s : run.samples) {
-    csv << quoted(s.bench) << "," << quoted(s.method) << "," << s.masks << "," << quoted(s.id) << "," << s.status << ","
-        << s.latency_ms;
-    for (const auto& info : run.metrics) {
-      if (!info.per_image) continue;
-      csv << ",";
-      if (s.metrics.count(info.name)) csv << json_value(s.metrics.at(info.name)).dump();
-    }
-    csv << "," << (s.error.empty() ? "" : quoted(s.error)) << "\n";
-  }
-  write_file_atomic(run_dir / "samples.csv", csv.str());
-  return run;
+RunFailures count_failures(const RunRecord& run) {
+  RunFailures failures;
+  for (const auto& s : run.samples) failures.samples += s.status == "ok" ? 0 : 1;
+  for (const auto& a : run.aggregates) failures.set_cells += a.error.empty() ? 0 : 1;
+  return failures;
 }
 
 }  // namespace osor::harness

@@ -2,20 +2,28 @@
 //
 // runs/<id>/
 //   config.json                     the evaluation's configuration (a resumed run reuses it)
-//   outputs/<bench>/<method>/<masks>/<sample>.png   method outputs (reused on resume)
+//   .lock                           flock'ed by the one process writing the run (harness/run_folder.h)
+//   outputs/<bench>/<method>/<masks>/<sample>.png   method outputs (reused on resume); <method> is a folder name
+//                                   made from the method id and its hash, never from the label
 //   records/<bench>/<method>/<masks>/<sample>.json  one finished sample: status, latency, metric values
 //   records/.../<sample>.removal.json               the removal finished (its output is on disk), not yet scored
+//   records/.../_set_<metric>.json  a set metric's value for the cell, or why it failed
 //   events.jsonl                    one line per method call actually made (to audit resumes)
+//   run_meta.json                   metrics, methods (label and id), benchmark spec versions, provenance
 //   results.json, samples.csv       the assembled run record (harness/run_record.h) and a flat table
 // Every file is written atomically (temp + rename), so a run killed at any moment resumes with --resume and
-// recomputes nothing that finished: a sample is skipped when its record exists, and scored from its saved
-// output when only the removal finished.
+// recomputes nothing that finished: a sample is skipped when its record exists and is whole, and scored from
+// its saved output when only the removal finished. Everything the command line says is checked before the run
+// folder is created. A failing sample or set metric is recorded as failed and the run goes on (unless
+// fail_fast); count_failures tells the caller how many.
 #pragma once
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "harness/run_assembly.h"
 #include "harness/run_record.h"
 #include "metrics/pixel_options.h"
 
@@ -42,12 +50,27 @@ EvalConfig config_from_json(const nlohmann::json& j);
 struct EvalOptions {
   bool resume = false;
   bool progress = true;
+  // out_dir is a default name: when taken, use out_dir-2, out_dir-3, ... (two runs in one second never share).
+  bool unique_out_dir = false;
+  // The config_to_json keys the user gave explicitly (e.g. "metrics", "masks"): a resumed run refuses values of
+  // these that differ from the stored configuration, naming each difference.
+  std::set<std::string> given;
 };
 
-// Runs (or resumes) the evaluation and writes the run folder; returns the run record.
-RunRecord run_eval(const EvalConfig& config, const EvalOptions& options);
+struct EvalResult {
+  RunRecord run;
+  std::filesystem::path run_dir;
+};
 
-// Rebuilds results.json and samples.csv from the records of a run folder without computing anything.
-RunRecord assemble_run(const std::filesystem::path& run_dir);
+// Runs (or resumes) the evaluation and writes the run folder; HarnessError for bad arguments (before any file is
+// written), a folder in use or a resume whose arguments differ.
+EvalResult run_eval(const EvalConfig& config, const EvalOptions& options);
+
+// Failed work in a run: samples whose removal or scoring failed, and set-metric cells that could not be computed.
+struct RunFailures {
+  int samples = 0, set_cells = 0;
+  int total() const { return samples + set_cells; }
+};
+RunFailures count_failures(const RunRecord& run);
 
 }  // namespace osor::harness

@@ -3,10 +3,12 @@
 
 #include <cstdio>
 #include <ctime>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "harness/cli/commands.h"
 #include "harness/cli/run_summary.h"
+#include "harness/error.h"
 #include "harness/runner.h"
 #include "metrics/pixel_options.h"
 
@@ -17,7 +19,7 @@ struct EvalArgs {
   std::vector<std::string> benches, methods, metrics, masks;
   std::string channels = "rgb", region = "full", data, weights, cache, out, device = "cpu", dtype = "fp32";
   uint64_t seed = 0;
-  int resamples = 1000, limit = 0;
+  int resamples = 1000, limit = 0, max_failed = 0;
   bool resume = false, fail_fast = false, json = false;
 };
 
@@ -41,7 +43,20 @@ std::string default_run_dir() {
   return buf;
 }
 
-void run(const EvalArgs& args) {
+// The configuration keys (harness::config_to_json) of the options given on this command line.
+std::set<std::string> given_keys(const CLI::App& cmd) {
+  static const std::vector<std::pair<const char*, const char*>> option_keys = {
+      {"--bench", "benches"},   {"--method", "methods"},  {"--metrics", "metrics"}, {"--masks", "masks"},
+      {"--channels", "channels"}, {"--region", "region"}, {"--data", "data_dir"},   {"--weights", "weights_dir"},
+      {"--cache", "cache_dir"}, {"--device", "device"},   {"--dtype", "dtype"},     {"--seed", "seed"},
+      {"--bootstrap", "bootstrap_resamples"}, {"--limit", "limit"}};
+  std::set<std::string> keys;
+  for (const auto& [option, key] : option_keys)
+    if (cmd.count(option) > 0) keys.insert(key);
+  return keys;
+}
+
+void run(const EvalArgs& args, const CLI::App& cmd) {
   harness::EvalConfig config;
   if (!args.benches.empty()) config.benches = split_commas(args.benches);
   // Method texts keep their commas (options); several methods are given as repeated --method.
@@ -54,6 +69,7 @@ void run(const EvalArgs& args) {
   config.weights_dir = args.weights;
   config.cache_dir = args.cache;
   config.out_dir = args.out.empty() ? default_run_dir() : args.out;
+  if (args.max_failed < 0) throw HarnessError("--max-failed must be 0 or more");
   config.device = args.device;
   config.dtype = args.dtype;
   config.seed = args.seed;
@@ -62,8 +78,20 @@ void run(const EvalArgs& args) {
   config.fail_fast = args.fail_fast;
   harness::EvalOptions options;
   options.resume = args.resume;
-  const harness::RunRecord run = harness::run_eval(config, options);
-  print_run_summary(run, config.out_dir, args.json);
+  options.unique_out_dir = args.out.empty();
+  options.given = given_keys(cmd);
+  if (args.resume && args.out.empty()) throw HarnessError("--resume needs --out, the run folder to continue");
+  const harness::EvalResult result = harness::run_eval(config, options);
+  print_run_summary(result.run, result.run_dir, args.json);
+  const harness::RunFailures failures = harness::count_failures(result.run);
+  if (failures.total() > args.max_failed) {
+    std::fflush(stdout);
+    std::fprintf(stderr,
+                 "osor eval: %d sample(s) and %d set-metric cell(s) failed (allowed: --max-failed %d); the run and its "
+                 "reports are written in %s\n",
+                 failures.samples, failures.set_cells, args.max_failed, result.run_dir.c_str());
+    throw ExitStatus{3};
+  }
 }
 
 void add_eval_command(CLI::App& app) {
@@ -79,7 +107,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--data", args->data, "data root of the published benchmarks (default $OSOR_DATA)");
   cmd->add_option("--weights", args->weights, "weights folder (default $OSOR_WEIGHTS, then ~/.cache/osor/weights)");
   cmd->add_option("--cache", args->cache, "feature cache folder (default ~/.cache/osor/features)");
-  cmd->add_option("--out", args->out, "run folder (default runs/<date>-<time>)");
+  cmd->add_option("--out", args->out, "run folder (default runs/<date>-<time>, with -2, -3, ... when taken)");
   cmd->add_option("--device", args->device, "cpu | cuda[:N]")->capture_default_str();
   cmd->add_option("--dtype", args->dtype, "fp32 | fp16 | bf16 (in-tree models)")->capture_default_str();
   cmd->add_option("--seed", args->seed, "seed for stochastic methods and the bootstrap")->capture_default_str();
@@ -87,8 +115,11 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--limit", args->limit, "at most N samples per benchmark (0: all)")->capture_default_str();
   cmd->add_flag("--resume", args->resume, "continue the run in --out, recomputing nothing finished");
   cmd->add_flag("--fail-fast", args->fail_fast, "stop at the first failing sample instead of recording it");
+  cmd->add_option("--max-failed", args->max_failed,
+                  "exit 0 with up to N failed samples and set-metric cells; more exit 3 (the run is written either way)")
+      ->capture_default_str();
   cmd->add_flag("--json", args->json, "print the aggregates as JSON");
-  cmd->callback([args] { run(*args); });
+  cmd->callback([args, cmd] { run(*args, *cmd); });
 }
 
 }  // namespace

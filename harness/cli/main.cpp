@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <c10/util/Exception.h>
 #include <exception>
 
 #include "harness/cli/commands.h"
@@ -29,11 +30,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2 (ARCHITECTURE.md), not CLI11's own codes 104-109.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   } catch (const osor::cli::ExitStatus& status) {
     return status.code;
   } catch (const osor::Error& e) {
     std::fprintf(stderr, "osor: error: %s\n", e.what());
+    return 2;
+  } catch (const c10::Error& e) {  // what() would add a C++ backtrace
+    std::fprintf(stderr, "osor: error: %s\n", e.what_without_backtrace());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "osor: error: %s\n", e.what());

@@ -35,9 +35,9 @@ RunRecord make_run(const std::vector<double>& psnr, const std::vector<double>& l
     run.samples.push_back(s);
   }
   const int n = static_cast<int>(psnr.size());
-  run.aggregates.push_back({"sample", "m", "object", "psnr", psnr_convention, psnr_sum / n, 0, std::nullopt, n, 0});
-  run.aggregates.push_back({"sample", "m", "object", "lpips", "lpips[v0.1,alex]", lpips_sum / n, 0, std::nullopt, n, 0});
-  run.aggregates.push_back({"sample", "m", "object", "fid", "fid[pytorch-fid,sqrtm]", fid, 0, std::nullopt, n, 0});
+  run.aggregates.push_back({"sample", "m", "object", "psnr", psnr_convention, psnr_sum / n, 0, std::nullopt, n, 0, ""});
+  run.aggregates.push_back({"sample", "m", "object", "lpips", "lpips[v0.1,alex]", lpips_sum / n, 0, std::nullopt, n, 0, ""});
+  run.aggregates.push_back({"sample", "m", "object", "fid", "fid[pytorch-fid,sqrtm]", fid, 0, std::nullopt, n, 0, ""});
   return run;
 }
 
@@ -162,7 +162,7 @@ TEST_CASE("compare: different conventions or versions are refused with a message
                        osor::HarnessError);
 }
 
-TEST_CASE("compare: samples, methods and metrics NEW lacks are warnings, and only common samples count") {
+TEST_CASE("compare: methods and metrics NEW lacks are listed as missing, samples it lacks are warnings") {
   const RunRecord base = make_run(kPsnr, kLpips, 12.0);
   RunRecord next = make_run(kPsnr, kLpips, 12.0);
   next.samples.resize(30);                 // 10 samples missing
@@ -174,7 +174,7 @@ TEST_CASE("compare: samples, methods and metrics NEW lacks are warnings, and onl
   SampleRecord s = base.samples[0];
   s.method = "gone";
   extra.samples.push_back(s);
-  extra.aggregates.push_back({"sample", "gone", "object", "psnr", "", 1.0, 0, std::nullopt, 1, 0});
+  extra.aggregates.push_back({"sample", "gone", "object", "psnr", "", 1.0, 0, std::nullopt, 1, 0, ""});
   const CompareResult r = compare_runs(extra, next);
   CHECK_FALSE(r.regressed());
   CHECK(row(r, "psnr").n == 28);
@@ -183,8 +183,11 @@ TEST_CASE("compare: samples, methods and metrics NEW lacks are warnings, and onl
   for (const auto& w : r.warnings) warnings += w + "\n";
   CHECK(warnings.find("NEW lacks 10 of the 40 samples BASE had for sample / m / object") != std::string::npos);
   CHECK(warnings.find("2 samples of sample / m / object failed in NEW but not in BASE") != std::string::npos);
-  CHECK(warnings.find("NEW has no lpips for sample / m / object") != std::string::npos);
-  CHECK(warnings.find("NEW has no results for sample / gone / object") != std::string::npos);
+  std::string missing;
+  for (const auto& m : r.missing) missing += m + "\n";
+  CHECK(missing.find("NEW has no lpips for sample / m / object") != std::string::npos);
+  CHECK(missing.find("NEW has no results for sample / gone / object") != std::string::npos);
+  CHECK(warnings.find("NEW has no") == std::string::npos);
 }
 
 TEST_CASE("compare: --method-map matches a renamed method") {
