@@ -2,9 +2,13 @@
 
 #include <ATen/ATen.h>
 
+#include <fstream>
+#include <iterator>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "adapters/error.h"
+#include "model/io/image_header.h"
 
 namespace osor::adapters {
 
@@ -33,6 +37,29 @@ cv::Mat mask_to_u8(const at::Tensor& mask) {
   while (m.dim() > 2) m = m[0];
   m = m.gt(0.5).to(at::kByte).mul(255).contiguous();
   return cv::Mat(static_cast<int>(m.size(0)), static_cast<int>(m.size(1)), CV_8UC1, m.data_ptr()).clone();
+}
+
+cv::Mat read_output_bgr8(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw AdapterError(file.string() + ": cannot open the output file");
+  const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) throw AdapterError(file.string() + ": empty output file (0 bytes)");
+  try {
+    model::check_declared_image_pixels(file, bytes);
+  } catch (const ModelError& e) {
+    throw AdapterError(e.what());
+  }
+  cv::Mat bgr;
+  try {
+    bgr = cv::imdecode(bytes, cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    throw AdapterError(file.string() + ": cannot decode image: " + e.what());
+  }
+  if (bgr.empty()) throw AdapterError(file.string() + ": cannot decode image (not an image file, or corrupt)");
+  const std::string too_large = model::image_pixels_problem(file, "image decodes to", static_cast<uint64_t>(bgr.cols),
+                                                            static_cast<uint64_t>(bgr.rows));
+  if (!too_large.empty()) throw AdapterError(too_large);
+  return bgr;
 }
 
 }  // namespace osor::adapters

@@ -54,8 +54,12 @@ RemovalOutput PrecomputedRemover::remove(const RemovalInput& input) {
     }
   }
   if (found.empty()) throw AdapterError("precomputed: no output for sample " + input.id + " in " + dir.string());
-  cv::Mat bgr = cv::imread(found.string(), cv::IMREAD_COLOR);
-  if (bgr.empty()) throw AdapterError("precomputed: " + found.string() + ": cannot decode image");
+  cv::Mat bgr;
+  try {
+    bgr = read_output_bgr8(found);
+  } catch (const AdapterError& e) {
+    throw AdapterError(std::string("precomputed: ") + e.what());
+  }
   const int h = static_cast<int>(input.image.size(2)), w = static_cast<int>(input.image.size(3));
   if (bgr.rows != h || bgr.cols != w) {
     cv::Mat resized;

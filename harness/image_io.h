@@ -25,25 +25,18 @@
 #include <string>
 #include <vector>
 
+#include "model/io/image_header.h"
+
 namespace osor::harness {
 
-constexpr int64_t kDefaultMaxImagePixels = 178956970;  // Pillow: 2 × MAX_IMAGE_PIXELS (1024^3 / 4 / 3)
+// The limit and the header parsers are model/io/image_header.h's (shared with the methods that read their own
+// output files); the harness names them here as well.
+using model::DeclaredImageSize;
+using model::declared_image_size;
+using model::kDefaultMaxImagePixels;
+using model::max_image_pixels;
+using model::set_max_image_pixels;
 
-// The largest width × height an image file may declare: the value given to set_max_image_pixels, else
-// $OSOR_MAX_IMAGE_PIXELS (a positive integer; anything else is a HarnessError naming the variable; empty counts
-// as unset), else kDefaultMaxImagePixels.
-int64_t max_image_pixels();
-// pixels > 0: the limit for this process, above the environment; 0: back to $OSOR_MAX_IMAGE_PIXELS or the
-// default. Negative: HarnessError.
-void set_max_image_pixels(int64_t pixels);
-
-struct DeclaredImageSize {
-  std::string format;  // "PNG", "JPEG", "WebP", "BMP", "TIFF", "PNM", "PFM"
-  uint64_t width = 0, height = 0;
-};
-// The size an encoded image declares in its header, without decoding it; nullopt for a format not parsed here
-// or a header too damaged to read (the decoder then reports it).
-std::optional<DeclaredImageSize> declared_image_size(const std::vector<unsigned char>& bytes);
 // Throws HarnessError naming `path` when the image in `bytes` declares more than max_image_pixels() pixels.
 // Every decode in the project should call it first (read_image and read_mask do).
 void check_image_pixels(const std::filesystem::path& path, const std::vector<unsigned char>& bytes);

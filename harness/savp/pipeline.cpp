@@ -8,6 +8,7 @@
 
 #include "harness/atomic_file.h"
 #include "harness/error.h"
+#include "harness/image_io.h"
 #include "harness/file_pairs.h"
 #include "adapters/external_command.h"
 
@@ -23,6 +24,7 @@ namespace {
 cv::Mat decode(const fs::path& path, int flags) {
   const std::vector<unsigned char> bytes = read_file_bytes(path);
   if (bytes.empty()) throw HarnessError(path.string() + ": empty file (0 bytes)");
+  check_image_pixels(path, bytes);  // decompression-bomb guard (harness/image_io.h)
   cv::Mat mat;
   try {
     mat = cv::imdecode(bytes, flags);

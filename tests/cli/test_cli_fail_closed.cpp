@@ -11,6 +11,7 @@
 
 #include "harness/run_folder.h"
 #include "tests/cli/osor_command.h"
+#include "tests/conformance_fixture.h"
 #include "tests/network_weights_dir.h"
 #include "tests/test_paths.h"
 
@@ -225,6 +226,20 @@ TEST_CASE("a run folder has one writer: a second osor eval on a locked folder is
     CHECK(fresh.exit_code == 2);
   }
   CHECK(run_osor("eval --resume" + out).exit_code == 0);  // released
+  // Two runs racing for one new folder: one runs, the other is refused; the run holds what its config says.
+  const fs::path race = dir / "race";
+  const std::string a = std::string(OSOR_BINARY) + " eval --method identity --metrics psnr --masks object --limit 4 "
+                        "--bootstrap 20 --out " + race.string() + " >/dev/null 2>&1; echo $? > " + (dir / "a.rc").string();
+  const std::string b = std::string(OSOR_BINARY) + " eval --method identity --metrics ssim --masks object --limit 4 "
+                        "--bootstrap 20 --out " + race.string() + " >/dev/null 2>&1; echo $? > " + (dir / "b.rc").string();
+  REQUIRE(std::system(("(" + a + ") & (" + b + ") & wait").c_str()) == 0);
+  const std::string codes = read_text(dir / "a.rc") + read_text(dir / "b.rc");
+  CHECK((codes == "0\n2\n" || codes == "2\n0\n"));
+  const json config = read_json(race / "config.json");
+  const json results = read_json(race / "results.json");
+  REQUIRE(results["aggregates"].size() == 1);
+  CHECK(json::array({results["aggregates"][0]["metric"]}) == config["metrics"]);
+  CHECK(results["aggregates"][0]["n"] == 4);
   // A folder holding something that is not a run is not written into.
   fs::create_directories(dir / "other");
   std::ofstream(dir / "other" / "notes.txt") << "mine";
@@ -233,7 +248,7 @@ TEST_CASE("a run folder has one writer: a second osor eval on a locked folder is
   CHECK(other.err.find("not empty and holds no run") != std::string::npos);
 }
 
-TEST_CASE("a truncated record is redone on --resume, and osor report names a damaged record's file") {
+TEST_CASE("a truncated record is redone on --resume, with a warning naming its file") {
   const fs::path dir = osor::test::scratch_dir("fail_closed_truncated_record");
   const std::string out = " --out " + (dir / "run").string();
   REQUIRE(run_osor("eval --method identity" + kFast + out).exit_code == 0);
@@ -256,11 +271,7 @@ TEST_CASE("a truncated record is redone on --resume, and osor report names a dam
 }
 
 TEST_CASE("a set metric that fails is recorded for its cells, the run completes and the table shows a dash") {
-  const fs::path conf = osor::test::shared_conformance_dir();
-  if (conf.empty()) {
-    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
-    return;
-  }
+  OSOR_REQUIRE_CONFORMANCE(conf, "fid/inception_state_dict_keys.json");
   const fs::path dir = osor::test::scratch_dir("fail_closed_set_metric");
   osor::test::write_network_weights_dir(conf, dir / "weights");
   // FID of one sample has no covariance: it fails for every cell, psnr and the rest of the run do not.
@@ -284,4 +295,28 @@ TEST_CASE("a set metric that fails is recorded for its cells, the run completes 
   CHECK(failed_cells == 2);
   const std::string table = read_text(dir / "run" / "reports" / "table.md");
   CHECK(table.find("\u2014") != std::string::npos);
+  CHECK(table.find("(FID): not computed: fid: ") != std::string::npos);  // the note says why
+}
+
+TEST_CASE("a method output declaring a huge size is refused before decoding, as a failed sample") {
+  const fs::path dir = osor::test::scratch_dir("fail_closed_output_bomb");
+  write_precomputed_outputs(dir / "outputs");
+  fs::path first;
+  for (const auto& e : fs::directory_iterator(dir / "outputs"))
+    if (first.empty() || e.path() < first) first = e.path();
+  // The IHDR's width and height (bytes 16-23, big-endian) patched to 20000x20000: the header is all the guard reads.
+  std::fstream png(first, std::ios::in | std::ios::out | std::ios::binary);
+  const unsigned char size[8] = {0, 0, 0x4e, 0x20, 0, 0, 0x4e, 0x20};
+  png.seekp(16);
+  png.write(reinterpret_cast<const char*>(size), 8);
+  png.close();
+  const auto r = run_osor("eval --method precomputed:dir=" + (dir / "outputs").string() + ",name=bomb" + kFast +
+                          " --out " + (dir / "run").string());
+  CHECK(r.exit_code == 3);
+  const json results = read_json(dir / "run" / "results.json");
+  int refused = 0;
+  for (const auto& s : results["samples"])
+    if (s["status"] == "failed")
+      refused += s["error"].get<std::string>().find("PNG header declares 20000x20000 pixels") != std::string::npos;
+  CHECK(refused == 1);
 }

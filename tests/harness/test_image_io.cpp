@@ -263,7 +263,7 @@ TEST_CASE("the image pixel limit: set_max_image_pixels and OSOR_MAX_IMAGE_PIXELS
   harness::set_max_image_pixels(harness::kDefaultMaxImagePixels);
   CHECK(harness::read_mask(dir / "mask.png").size(2) == 8);
   CHECK_THROWS_WITH_AS(harness::set_max_image_pixels(-1), doctest::Contains("set_max_image_pixels(-1)"),
-                       HarnessError);
+                       osor::ModelError);
 
   // The environment variable, below the setter; 0 hands the limit back to it.
   harness::set_max_image_pixels(0);
