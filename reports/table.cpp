@@ -198,6 +198,7 @@ Cell aggregate_cell(const json* aggregate, const Column& column) {
   const json& a = *aggregate;
   cell.n = a.value("n", 0);
   cell.n_failed = a.value("n_failed", 0);
+  if (a.contains("error") && a["error"].is_string()) cell.error = a["error"].get<std::string>();
   const bool none_scored = no_sample_scored(a);
   cell.flagged = cell.n_failed > 0 || none_scored;
   const double mean = number_from_json(a["mean"]);
@@ -315,12 +316,18 @@ std::vector<std::string> failure_notes(const Table& table) {
   for (const auto& row : table.rows)
     for (const auto& mask : table.mask_groups) {
       std::vector<Count> counts;  // in column order
-      bool unflagged_values = false;
+      bool unflagged_values = false, failed_metrics = false;
       for (size_t c = 0; c < table.columns.size(); ++c) {
         const Cell& cell = row.cells[c];
         if (table.columns[c].masks != mask) continue;
         if (!cell.flagged) {
           unflagged_values = unflagged_values || cell.mean.has_value();
+          continue;
+        }
+        if (!cell.error.empty()) {  // a metric that failed on its own: say why, not a sample count
+          notes.push_back(std::string(kDagger) + " " + row.bench + " / " + row.method + " / " + mask_group_title(mask) +
+                          " (" + metric_title(table.columns[c].metric) + "): not computed: " + cell.error + ".");
+          failed_metrics = true;
           continue;
         }
         auto it = std::find_if(counts.begin(), counts.end(),
@@ -330,7 +337,7 @@ std::vector<std::string> failure_notes(const Table& table) {
       }
       for (const auto& count : counts) {
         std::string note = std::string(kDagger) + " " + row.bench + " / " + row.method + " / " + mask_group_title(mask);
-        if (counts.size() > 1 || unflagged_values) {
+        if (counts.size() > 1 || unflagged_values || failed_metrics) {
           std::string names;
           for (const auto& name : count.metrics) names += (names.empty() ? "" : ", ") + name;
           note += " (" + names + ")";

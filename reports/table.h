@@ -51,6 +51,7 @@ struct Cell {
   int rank = 0;                // 1: best (bold), 2: second best (underlined), 0: neither
   int n = 0, n_failed = 0;
   bool flagged = false;        // † : some samples failed (n_failed > 0) or none was scored (n = 0)
+  std::string error;           // a set metric that could not be computed for this cell: why (the aggregate's "error")
 };
 
 struct Row {

@@ -281,7 +281,7 @@ TEST_CASE("table: a set-level metric that failed on its own (n = 0, mean 0) show
   CHECK(cell(table, "alpha", kTelea, "effect", "fid").rank == 2);  // 12.00
   // The note names the metric: the other metrics of the row and mask setting have values.
   CHECK(dagger_notes(table) ==
-        std::vector<std::string>{"\u2020 alpha / identity / Object-Effect mask (FID): 0 of 3 samples scored (3 failed).",
+        std::vector<std::string>{"\u2020 alpha / identity / Object-Effect mask (FID): not computed: feature extraction failed: no output image.",
                                  "\u2020 alpha / osor_v1&b% / Object mask: 2 of 3 samples scored (1 failed)."});
 }
 
@@ -312,7 +312,7 @@ TEST_CASE("table notes: a dagger note per row and mask setting with failures, n 
         std::vector<std::string>{
             "\u2020 alpha / identity / Object mask: 0 of 3 samples scored (3 failed).",
             "\u2020 alpha / osor_v1&b% / Object mask: 2 of 3 samples scored (1 failed).",
-            "\u2020 beta_set / identity / Object-Effect mask (FID): 0 of 3 samples scored (3 failed).",
+            "\u2020 beta_set / identity / Object-Effect mask (FID): not computed: feature extraction failed: no output image.",
             "\u2020 beta_set / identity / Object-Effect mask (LPIPS, PSNR, SSIM, SSIM-UNIFORM): 2 of 3 samples scored "
             "(1 failed)."});
   CHECK(cell(table, "beta_set", kIdentity, "effect", "psnr").flagged);
