@@ -1,6 +1,7 @@
 #include "model/lora.h"
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "model/error.h"
@@ -37,70 +38,88 @@ std::string shape_text(const at::Tensor& t) {
   return s + "]";
 }
 
-}  // namespace
-
-LoraReport apply_osor_checkpoint(UNet2DConditionModel& unet, const std::map<std::string, at::Tensor>& tensors,
-                                 const std::string& source, const LoraOptions& options) {
-  torch::nn::Module& root = unet.module();
+// The UNet's Linear and Conv2d layers by module path: the layers an adapter may wrap.
+struct Layers {
   std::map<std::string, nn::Linear*> linears;
   std::map<std::string, nn::Conv2d*> convs;
-  for (const auto& [path, l] : nn::named_linears(root)) linears[path] = l;
-  for (const auto& [path, c] : nn::named_convs(root)) convs[path] = c;
+};
 
-  struct Pair {
-    at::Tensor a, b;
-  };
-  std::map<std::string, Pair> adapters;
+Layers index_layers(torch::nn::Module& root) {
+  Layers layers;
+  for (const auto& [path, l] : nn::named_linears(root)) layers.linears[path] = l;
+  for (const auto& [path, c] : nn::named_convs(root)) layers.convs[path] = c;
+  return layers;
+}
+
+struct AdapterPair {
+  at::Tensor a, b;  // lora_A, lora_B
+};
+
+// The checkpoint's tensors by role: adapter pairs by module path, every other tensor by its parameter name
+// (prefixes stripped).
+struct CheckpointParts {
+  std::map<std::string, AdapterPair> adapters;
   std::map<std::string, at::Tensor> plain;
+};
+
+CheckpointParts split_checkpoint(const std::map<std::string, at::Tensor>& tensors, const Layers& layers,
+                                 const std::string& source) {
+  CheckpointParts parts;
   for (const auto& [raw, tensor] : tensors) {
     std::string name = canonical_name(raw);
     std::string path = name;
     const bool is_a = strip_suffix(path, ".lora_A.default.weight") || strip_suffix(path, ".lora_A.weight");
     const bool is_b = !is_a && (strip_suffix(path, ".lora_B.default.weight") || strip_suffix(path, ".lora_B.weight"));
     if (is_a || is_b) {
-      if (!linears.count(path) && !convs.count(path))
+      if (!layers.linears.count(path) && !layers.convs.count(path))
         throw ModelError("OSOR checkpoint " + source + ": " + raw + " names no Linear/Conv2d layer '" + path +
                          "' of the UNet (wrong base model or key layout?)");
-      (is_a ? adapters[path].a : adapters[path].b) = tensor;
+      (is_a ? parts.adapters[path].a : parts.adapters[path].b) = tensor;
     } else {
-      plain[name] = tensor;
+      parts.plain[name] = tensor;
     }
   }
+  return parts;
+}
 
-  LoraReport report;
-  double alpha = -1.0;
-  if (options.alpha) alpha = *options.alpha;
-  if (options.enable_adapters) {
-    for (const auto& [path, pair] : adapters) {
-      if (!pair.a.defined() || !pair.b.defined())
-        throw ModelError("OSOR checkpoint " + source + ": module " + path + " has only one of lora_A / lora_B");
-      const int64_t r = pair.a.size(0);
-      if (report.rank == 0) report.rank = r;
-      if (r != report.rank)
-        throw ModelError("OSOR checkpoint " + source + ": module " + path + " has rank " + std::to_string(r) +
-                         ", others " + std::to_string(report.rank));
-    }
-    if (alpha < 0) alpha = static_cast<double>(report.rank);
-    report.scaling = report.rank > 0 ? alpha / static_cast<double>(report.rank) : 1.0;
-    for (const auto& [path, pair] : adapters) {
-      nn::LoraAdapter adapter{pair.a, pair.b, report.scaling};
-      try {
-        if (auto it = linears.find(path); it != linears.end())
-          it->second->attach_lora(adapter, options.merge);
-        else
-          convs.at(path)->attach_lora(adapter, options.merge);
-      } catch (const ModelError& e) {
-        throw ModelError("OSOR checkpoint " + source + ": module " + path + ": " + e.what());
-      }
-      ++report.wrapped_modules;
-    }
+// Checks that every module has both halves and one rank for all; sets report.rank, report.scaling (alpha / r,
+// alpha = rank unless given) and attaches each adapter (merged or at runtime).
+void attach_adapters(const std::map<std::string, AdapterPair>& adapters, const Layers& layers,
+                     const LoraOptions& options, const std::string& source, LoraReport& report) {
+  for (const auto& [path, pair] : adapters) {
+    if (!pair.a.defined() || !pair.b.defined())
+      throw ModelError("OSOR checkpoint " + source + ": module " + path + " has only one of lora_A / lora_B");
+    const int64_t r = pair.a.size(0);
+    if (report.rank == 0) report.rank = r;
+    if (r != report.rank)
+      throw ModelError("OSOR checkpoint " + source + ": module " + path + " has rank " + std::to_string(r) +
+                       ", others " + std::to_string(report.rank));
   }
+  double alpha = options.alpha ? *options.alpha : -1.0;
+  if (alpha < 0) alpha = static_cast<double>(report.rank);
+  report.scaling = report.rank > 0 ? alpha / static_cast<double>(report.rank) : 1.0;
+  for (const auto& [path, pair] : adapters) {
+    nn::LoraAdapter adapter{pair.a, pair.b, report.scaling};
+    try {
+      if (auto it = layers.linears.find(path); it != layers.linears.end())
+        it->second->attach_lora(adapter, options.merge);
+      else
+        layers.convs.at(path)->attach_lora(adapter, options.merge);
+    } catch (const ModelError& e) {
+      throw ModelError("OSOR checkpoint " + source + ": module " + path + ": " + e.what());
+    }
+    ++report.wrapped_modules;
+  }
+}
 
-  // Non-LoRA tensors: the trainable terminal layer (conv_out, possibly widened) and any other trained parameter.
+// The non-LoRA tensors: the trainable terminal layer (conv_out, possibly widened: replaced) and any other trained
+// parameter (copied; its shape must match).
+void copy_plain_tensors(std::map<std::string, at::Tensor> plain, torch::nn::Module& root, const Layers& layers,
+                        const std::string& source, LoraReport& report) {
   if (plain.count("conv_out.weight")) {
     const auto bias = plain.count("conv_out.bias") ? plain.at("conv_out.bias") : at::Tensor();
     try {
-      convs.at("conv_out")->replace(plain.at("conv_out.weight"), bias);
+      layers.convs.at("conv_out")->replace(plain.at("conv_out.weight"), bias);
     } catch (const ModelError& e) {
       throw ModelError("OSOR checkpoint " + source + ": conv_out: " + e.what());
     }
@@ -120,7 +139,19 @@ LoraReport apply_osor_checkpoint(UNet2DConditionModel& unet, const std::map<std:
     p->copy_(tensor);
     ++report.other_tensors;
   }
-  report.conv_out_channels = convs.at("conv_out")->weight.size(0);
+}
+
+}  // namespace
+
+LoraReport apply_osor_checkpoint(UNet2DConditionModel& unet, const std::map<std::string, at::Tensor>& tensors,
+                                 const std::string& source, const LoraOptions& options) {
+  torch::nn::Module& root = unet.module();
+  const Layers layers = index_layers(root);
+  CheckpointParts parts = split_checkpoint(tensors, layers, source);
+  LoraReport report;
+  if (options.enable_adapters) attach_adapters(parts.adapters, layers, options, source, report);
+  copy_plain_tensors(std::move(parts.plain), root, layers, source, report);
+  report.conv_out_channels = layers.convs.at("conv_out")->weight.size(0);
   return report;
 }
 

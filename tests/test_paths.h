@@ -1,6 +1,8 @@
-// Where the tests find their inputs: fixtures copied into the repository, the large conformance set
+// Where the tests find their inputs: fixtures copied into the repository, the conformance fixture set
 // ($OSOR_CONFORMANCE_DIR, default ../shared/conformance) and the built osor binary.
 #pragma once
+
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -9,12 +11,23 @@
 namespace osor::test {
 
 inline std::filesystem::path fixtures_dir() { return OSOR_TEST_FIXTURES_DIR; }
+
+// In-repository copies of some conformance pictures, used as ordinary inputs (a PNG to remove an object from,
+// a pair to score). Conformance checks never read them: they read the fixture set below, inputs and
+// expectations alike, so that another fixture set of the same layout checks them too.
 inline std::filesystem::path conformance_fixtures() { return fixtures_dir() / "conformance"; }
 
-// The shared conformance folder, or empty when it is absent (tests that need it then skip loudly).
-inline std::filesystem::path shared_conformance_dir() {
+// Where the conformance fixture set is looked for: $OSOR_CONFORMANCE_DIR, else ../shared/conformance beside
+// the repository. The folder may be absent.
+inline std::filesystem::path conformance_dir_setting() {
   const char* env = std::getenv("OSOR_CONFORMANCE_DIR");
-  const std::filesystem::path dir = env && *env ? std::filesystem::path(env) : std::filesystem::path(OSOR_DEFAULT_CONFORMANCE_DIR);
+  return env && *env ? std::filesystem::path(env) : std::filesystem::path(OSOR_DEFAULT_CONFORMANCE_DIR);
+}
+
+// The conformance folder, or empty when it is absent (tests that need it then skip loudly; see
+// tests/conformance_fixture.h).
+inline std::filesystem::path shared_conformance_dir() {
+  const std::filesystem::path dir = conformance_dir_setting();
   return std::filesystem::is_directory(dir) ? dir : std::filesystem::path();
 }
 
@@ -24,6 +37,12 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+// A fresh, empty scratch folder of this process: ctest runs every test case in a process of its own, in parallel,
+// so test cases that share a folder name need this one.
+inline std::filesystem::path process_scratch_dir(const std::string& name) {
+  return scratch_dir(name + "." + std::to_string(::getpid()));
 }
 
 }  // namespace osor::test

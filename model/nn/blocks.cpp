@@ -88,7 +88,7 @@ at::Tensor Attention::forward(const at::Tensor& x, const at::Tensor& context) co
   const int64_t b = x.size(0);
   auto split = [&](const at::Tensor& t) { return t.reshape({b, -1, heads, head_dim}).transpose(1, 2); };
   const at::Tensor q = split(to_q->forward(x)), k = split(to_k->forward(ctx)), v = split(to_v->forward(ctx));
-  const at::Tensor o = scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape({b, -1, heads * head_dim});
+  const at::Tensor o = nn::scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape({b, -1, heads * head_dim});
   return to_out_0->forward(o);
 }
 

@@ -156,6 +156,12 @@ void set_conv_memory_format(torch::nn::Module& root, at::MemoryFormat format) {
   }
 }
 
+int64_t parameter_count(const torch::nn::Module& root) {
+  int64_t n = 0;
+  for (const auto& p : root.parameters()) n += p.numel();
+  return n;
+}
+
 void randomize_parameters(torch::nn::Module& root, uint64_t seed) {
   at::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(seed);

@@ -100,6 +100,9 @@ std::vector<std::pair<std::string, Conv2d*>> named_convs(torch::nn::Module& root
 // values are unchanged.
 void set_conv_memory_format(torch::nn::Module& root, at::MemoryFormat format);
 
+// The number of parameter values below `root` (an adapter kept at runtime holds none: it is not a parameter).
+int64_t parameter_count(const torch::nn::Module& root);
+
 // Fills every parameter with a deterministic random init (weights N(0, 1/fan_in), biases 0, norms 1/0):
 // for measurements with random full-size weights.
 void randomize_parameters(torch::nn::Module& root, uint64_t seed);

@@ -1,11 +1,12 @@
 #include "model/osor/one_step.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 
 #include "model/cuda_graph.h"
 #include "model/error.h"
 #include "model/io/safetensors.h"
-#include "model/schedule.h"
+#include "model/schedulers/ddpm.h"
 #include "model/sdxl_inpaint/multi_step.h"
 #include "model/stage_timer.h"
 #include "model/unet/unet_2d_condition.h"
@@ -51,6 +52,8 @@ OsorSdxlFiles OsorSdxlFiles::locate(const std::filesystem::path& weights_dir) {
   return f;
 }
 
+namespace {
+
 // The three stages on device tensors, shared by the eager path and the CUDA-graph recordings (nothing in them
 // synchronises with the host or copies from it).
 struct Encoded {
@@ -75,6 +78,25 @@ struct GraphedStages {
   std::unique_ptr<CapturedGraph> encode, unet, decode;
 };
 
+// What run() hands to either path: the checked sizes, the noise draws (on the CPU until copied to the device)
+// and the time ids.
+struct OneStepInputs {
+  int64_t h = 0, w = 0;
+  std::vector<int64_t> latent_shape;  // [1, latent_channels, h/8, w/8]
+  at::Tensor posterior_noise, eps_noise;
+  at::Tensor time_ids_cpu;  // [h, w, 0, 0, h, w]: original = target = processing size, no crop
+};
+
+// What either path leaves on the device for run()'s copies to the host.
+struct OneStepOutputs {
+  at::Tensor image01, alpha;
+};
+
+// m = max_pool2d(mask, 8, 8): the mask on the latent grid.
+at::Tensor latent_mask(const at::Tensor& mask) { return at::max_pool2d(mask, {8, 8}, {8, 8}); }
+
+}  // namespace
+
 struct OsorSdxl::Impl {
   std::unique_ptr<UNet2DConditionModel> unet;
   std::unique_ptr<AutoencoderKL> vae;
@@ -85,6 +107,10 @@ struct OsorSdxl::Impl {
   int64_t graphs_timestep = -1;
 
   double scaling() const { return vae->config().scaling_factor; }
+
+  at::Tensor timestep_tensor(int64_t timestep) const {
+    return at::full({1}, timestep, at::TensorOptions().dtype(at::kLong).device(unet->options().device()));
+  }
 
   Encoded encode(const at::Tensor& lq, const at::Tensor& posterior_noise) const {
     Encoded e;
@@ -113,6 +139,91 @@ struct OsorSdxl::Impl {
     return r;
   }
 
+  // Checks the shapes; the given noise draws, else drawn from `seed` in the official order (posterior, then eps).
+  OneStepInputs inputs(const at::Tensor& image, const at::Tensor& mask, const std::optional<OneStepNoise>& noise,
+                       uint64_t seed) const {
+    if (image.dim() != 4 || image.size(0) != 1 || image.size(1) != 3 || mask.dim() != 4 || mask.size(0) != 1 ||
+        mask.size(1) != 1 || mask.size(2) != image.size(2) || mask.size(3) != image.size(3) ||
+        image.size(2) % 8 != 0 || image.size(3) % 8 != 0)
+      throw ModelError("osor-sdxl: expected image [1,3,h,w] and mask [1,1,h,w] with h, w multiples of 8");
+    OneStepInputs in;
+    in.h = image.size(2);
+    in.w = image.size(3);
+    const auto& vae_config = vae->config();
+    const int64_t factor = int64_t{1} << (vae_config.block_out_channels.size() - 1);  // 8 for SDXL's VAE
+    in.latent_shape = {1, vae_config.latent_channels, in.h / factor, in.w / factor};
+    if (noise) {
+      in.posterior_noise = noise->posterior;
+      in.eps_noise = noise->eps;
+    } else {
+      auto gen = at::detail::createCPUGenerator(seed);
+      const auto cpu_f32 = at::TensorOptions().dtype(at::kFloat);
+      in.posterior_noise = at::randn(in.latent_shape, gen, cpu_f32);
+      in.eps_noise = at::randn(in.latent_shape, gen, cpu_f32);
+    }
+    if (!in.posterior_noise.sizes().equals(in.latent_shape) || !in.eps_noise.sizes().equals(in.latent_shape))
+      throw ModelError("osor-sdxl: the noise tensors must have the latent shape [1,4,h/8,w/8]");
+    const auto h = static_cast<float>(in.h), w = static_cast<float>(in.w);
+    in.time_ids_cpu = at::tensor(std::vector<float>{h, w, 0.f, 0.f, h, w}).reshape({1, 6});
+    return in;
+  }
+
+  // Eager: each stage called directly, every intermediate kept in `trace` under the fixture's names.
+  OneStepOutputs run_eager(const OneStepInputs& in, const at::Tensor& image, const at::Tensor& mask,
+                           int64_t timestep, StageTimer& timer, std::map<std::string, at::Tensor>& trace) const {
+    const auto options = unet->options();
+    timer.begin("vae_encode");
+    const at::Tensor lq = image.to(options) * 2.0 - 1.0;
+    const Encoded e = encode(lq, in.posterior_noise.to(vae->options()));
+    timer.end();
+    trace["vae_encode_input"] = lq;
+    trace["posterior_mean"] = e.posterior.mean;
+    trace["posterior_std"] = e.posterior.std;
+    trace["z_lq"] = e.z_lq;
+
+    timer.begin("unet");
+    const at::Tensor mask_latent = latent_mask(mask.to(options));
+    const at::Tensor time_ids = in.time_ids_cpu.to(options);
+    const Denoised d =
+        denoise(e.z_lq, mask_latent, in.eps_noise.to(e.z_lq.options()), timestep_tensor(timestep), time_ids, timestep);
+    timer.end();
+    trace["noise"] = in.eps_noise;
+    trace["z_t"] = d.z_t;
+    trace["z_in"] = d.z_in;
+    trace["time_ids"] = time_ids;
+
+    timer.begin("vae_decode");
+    const Decoded x = decode(d, e.z_lq, mask_latent, timestep);
+    timer.end();
+    if (d.out.size(1) > 4) trace["mask_logits"] = d.out.narrow(1, 4, 1);
+    trace["eps"] = d.out.narrow(1, 0, 4);
+    trace["x0"] = x.x0;
+    trace["z_out"] = x.z_out;
+    trace["vae_decode_input"] = x.z_out / scaling();
+    trace["vae_decode_output"] = x.decoded;
+    return {x.image01, x.alpha};
+  }
+
+  // The recorded stages' input tensors for this size and timestep: kept from the last call when both match, else
+  // allocated anew (returns true: record() must follow once they hold valid values).
+  bool prepare_graphs(const OneStepInputs& in, int64_t timestep) {
+    if (graphs && graphs->h == in.h && graphs->w == in.w && graphs_timestep == timestep) return false;
+    graphs.reset();
+    const auto options = unet->options();
+    auto g = std::make_unique<GraphedStages>();
+    g->h = in.h;
+    g->w = in.w;
+    g->lq = at::empty({1, 3, in.h, in.w}, options);
+    g->mask = at::empty({1, 1, in.h, in.w}, options);
+    g->posterior_noise = at::empty(in.latent_shape, options.dtype(vae->options().dtype()));
+    g->eps_noise = at::empty(in.latent_shape, options);
+    g->mask_latent = at::empty({1, 1, in.latent_shape[2], in.latent_shape[3]}, options);
+    g->time_ids = in.time_ids_cpu.to(options);
+    g->t = timestep_tensor(timestep);
+    graphs = std::move(g);
+    return true;
+  }
+
   // Records the three stages for inputs of g's shapes (the inputs must hold valid values: warm-up runs them).
   void record(GraphedStages& g, int64_t timestep) const {
     const c10::Device device = unet->options().device();
@@ -122,6 +233,33 @@ struct OsorSdxl::Impl {
     });
     g.decode = std::make_unique<CapturedGraph>(
         device, [&] { g.decoded = decode(g.denoised, g.encoded.z_lq, g.mask_latent, timestep); });
+  }
+
+  // CUDA graphs: the same stages, recorded once per size and timestep; the inputs are copied into the recorded
+  // stages' tensors, then one replay per stage. No trace.
+  OneStepOutputs run_graphed(const OneStepInputs& in, const at::Tensor& image, const at::Tensor& mask,
+                             int64_t timestep, StageTimer& timer) {
+    const bool fresh = prepare_graphs(in, timestep);
+    GraphedStages& g = *graphs;
+    timer.begin("vae_encode");
+    g.lq.copy_(image.to(unet->options()) * 2.0 - 1.0);
+    g.posterior_noise.copy_(in.posterior_noise);
+    g.mask.copy_(mask);
+    g.eps_noise.copy_(in.eps_noise);
+    g.mask_latent.copy_(latent_mask(g.mask));  // in place: the recordings read this memory
+    if (fresh) {
+      record(g, timestep);
+      graphs_timestep = timestep;
+    }
+    g.encode->replay();
+    timer.end();
+    timer.begin("unet");
+    g.unet->replay();
+    timer.end();
+    timer.begin("vae_decode");
+    g.decode->replay();
+    timer.end();
+    return {g.decoded.image01, g.decoded.alpha};
   }
 };
 
@@ -212,112 +350,18 @@ OneStepResult OsorSdxl::run(const at::Tensor& image, const at::Tensor& mask, con
                             uint64_t seed, int64_t timestep) const {
   at::NoGradGuard no_grad;
   Impl& m = *impl_;
-  const auto options = m.unet->options();
-  if (image.dim() != 4 || image.size(0) != 1 || image.size(1) != 3 || mask.dim() != 4 || mask.size(0) != 1 ||
-      mask.size(1) != 1 || mask.size(2) != image.size(2) || mask.size(3) != image.size(3) || image.size(2) % 8 != 0 ||
-      image.size(3) % 8 != 0)
-    throw ModelError("osor-sdxl: expected image [1,3,h,w] and mask [1,1,h,w] with h, w multiples of 8");
-  const int64_t h = image.size(2), w = image.size(3);
-  const auto& vae_config = m.vae->config();
-  const int64_t factor = int64_t{1} << (vae_config.block_out_channels.size() - 1);  // 8 for SDXL's VAE
-  const std::vector<int64_t> latent_shape{1, vae_config.latent_channels, h / factor, w / factor};
-  at::Tensor posterior_noise, eps_noise;  // on the CPU until copied to the device
-  if (noise) {
-    posterior_noise = noise->posterior;
-    eps_noise = noise->eps;
-  } else {
-    auto gen = at::detail::createCPUGenerator(seed);
-    const auto cpu_f32 = at::TensorOptions().dtype(at::kFloat);
-    posterior_noise = at::randn(latent_shape, gen, cpu_f32);
-    eps_noise = at::randn(latent_shape, gen, cpu_f32);
-  }
-  if (!posterior_noise.sizes().equals(latent_shape) || !eps_noise.sizes().equals(latent_shape))
-    throw ModelError("osor-sdxl: the noise tensors must have the latent shape [1,4,h/8,w/8]");
-  const at::Tensor time_ids_cpu = at::tensor(std::vector<float>{float(h), float(w), 0.f, 0.f, float(h), float(w)})
-                                      .reshape({1, 6});
+  const OneStepInputs in = m.inputs(image, mask, noise, seed);
   OneStepResult r;
-  StageTimer timer(options.device());
-  at::Tensor image01, alpha;
-
-  if (m.execution.cuda_graphs) {
-    // Inputs copied into the recorded stages' tensors, then one replay per stage.
-    const bool fresh = !m.graphs || m.graphs->h != h || m.graphs->w != w || m.graphs_timestep != timestep;
-    if (fresh) {
-      m.graphs.reset();
-      auto g = std::make_unique<GraphedStages>();
-      g->h = h;
-      g->w = w;
-      g->lq = at::empty({1, 3, h, w}, options);
-      g->mask = at::empty({1, 1, h, w}, options);
-      g->posterior_noise = at::empty(latent_shape, options.dtype(m.vae->options().dtype()));
-      g->eps_noise = at::empty(latent_shape, options);
-      g->mask_latent = at::empty({1, 1, latent_shape[2], latent_shape[3]}, options);
-      g->time_ids = time_ids_cpu.to(options);
-      g->t = at::full({1}, timestep, at::TensorOptions().dtype(at::kLong).device(options.device()));
-      m.graphs = std::move(g);
-    }
-    GraphedStages& g = *m.graphs;
-    timer.begin("vae_encode");
-    g.lq.copy_(image.to(options) * 2.0 - 1.0);
-    g.posterior_noise.copy_(posterior_noise);
-    g.mask.copy_(mask);
-    g.eps_noise.copy_(eps_noise);
-    g.mask_latent.copy_(at::max_pool2d(g.mask, {8, 8}, {8, 8}));  // in place: the recordings read this memory
-    if (fresh) {
-      m.record(g, timestep);
-      m.graphs_timestep = timestep;
-    }
-    g.encode->replay();
-    timer.end();
-    timer.begin("unet");
-    g.unet->replay();
-    timer.end();
-    timer.begin("vae_decode");
-    g.decode->replay();
-    timer.end();
-    image01 = g.decoded.image01;
-    alpha = g.decoded.alpha;
-  } else {
-    auto& trace = r.trace;
-    timer.begin("vae_encode");
-    const at::Tensor lq = image.to(options) * 2.0 - 1.0;
-    const Encoded e = m.encode(lq, posterior_noise.to(m.vae->options()));
-    timer.end();
-    trace["vae_encode_input"] = lq;
-    trace["posterior_mean"] = e.posterior.mean;
-    trace["posterior_std"] = e.posterior.std;
-    trace["z_lq"] = e.z_lq;
-
-    timer.begin("unet");
-    const at::Tensor mask_latent = at::max_pool2d(mask.to(options), {8, 8}, {8, 8});
-    const at::Tensor time_ids = time_ids_cpu.to(options);
-    const at::Tensor t = at::full({1}, timestep, at::TensorOptions().dtype(at::kLong).device(options.device()));
-    const Denoised d = m.denoise(e.z_lq, mask_latent, eps_noise.to(e.z_lq.options()), t, time_ids, timestep);
-    timer.end();
-    trace["noise"] = eps_noise;
-    trace["z_t"] = d.z_t;
-    trace["z_in"] = d.z_in;
-    trace["time_ids"] = time_ids;
-
-    timer.begin("vae_decode");
-    const Decoded x = m.decode(d, e.z_lq, mask_latent, timestep);
-    timer.end();
-    if (d.out.size(1) > 4) trace["mask_logits"] = d.out.narrow(1, 4, 1);
-    trace["eps"] = d.out.narrow(1, 0, 4);
-    trace["x0"] = x.x0;
-    trace["z_out"] = x.z_out;
-    trace["vae_decode_input"] = x.z_out / m.scaling();
-    trace["vae_decode_output"] = x.decoded;
-    image01 = x.image01;
-    alpha = x.alpha;
-  }
-  // The copies to the host lie outside the stages, as before (the caller's postprocess waits for them).
-  r.image = image01.cpu();
+  StageTimer timer(m.unet->options().device());
+  const OneStepOutputs out = m.execution.cuda_graphs ? m.run_graphed(in, image, mask, timestep, timer)
+                                                     : m.run_eager(in, image, mask, timestep, timer, r.trace);
+  // The copies to the host lie outside the stages (the caller's postprocess waits for them).
+  r.image = out.image01.cpu();
   const StageTimes times = timer.finish();
   r.stages_ms = times.ms;
   r.stage_calls = times.calls;
-  r.alpha = alpha.cpu();
-  r.alpha_image = at::upsample_bilinear2d(r.alpha, {h, w}, /*align_corners=*/false);
+  r.alpha = out.alpha.cpu();
+  r.alpha_image = at::upsample_bilinear2d(r.alpha, {in.h, in.w}, /*align_corners=*/false);
   if (!m.execution.cuda_graphs) {
     r.trace["x"] = r.image;
     r.trace["alpha"] = r.alpha;

@@ -4,11 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "model/error.h"
+#include "model/io/diffusers_config.h"
 
 namespace osor::model {
 namespace {
@@ -39,46 +37,27 @@ double numpy_interp_unit_grid(double x, const std::vector<float>& fp) {
 
 }  // namespace
 
-EulerDiscreteConfig EulerDiscreteConfig::from_json(const std::string& text, const std::string& source) {
-  auto fail = [&](const std::string& what) { throw ModelError("scheduler config " + source + ": " + what); };
+EulerDiscreteConfig EulerDiscreteConfig::from_config(const DiffusersConfig& config) {
+  config.expect_class("EulerDiscreteScheduler",
+                      " (sdxl-inpaint implements EulerDiscreteScheduler, the SDXL-Inpainting repository's scheduler)");
   EulerDiscreteConfig c;
-  c.betas = DdpmScheduleConfig::from_json(text, source);
-  try {
-    const nlohmann::json j = nlohmann::json::parse(text);
-    if (j.contains("_class_name") && j["_class_name"] != "EulerDiscreteScheduler")
-      fail("_class_name is " + j["_class_name"].dump() +
-           ", but sdxl-inpaint implements EulerDiscreteScheduler (the SDXL-Inpainting repository's scheduler)");
-    auto get = [&](const char* key, auto& field) {
-      if (j.contains(key) && !j[key].is_null()) field = j[key].get<std::decay_t<decltype(field)>>();
-    };
-    get("timestep_spacing", c.timestep_spacing);
-    get("steps_offset", c.steps_offset);
-    get("final_sigmas_type", c.final_sigmas_type);
-    for (const char* key : {"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"})
-      if (j.contains(key) && j[key].is_boolean() && j[key].get<bool>()) fail(std::string(key) + " is not supported");
-    if (j.contains("interpolation_type") && !j["interpolation_type"].is_null() && j["interpolation_type"] != "linear")
-      fail("interpolation_type " + j["interpolation_type"].dump() + " is not supported (linear)");
-    if (j.contains("timestep_type") && !j["timestep_type"].is_null() && j["timestep_type"] != "discrete")
-      fail("timestep_type " + j["timestep_type"].dump() + " is not supported (discrete)");
-  } catch (const nlohmann::json::exception& e) {
-    fail(e.what());
-  }
-  if (c.timestep_spacing != "leading" && c.timestep_spacing != "trailing" && c.timestep_spacing != "linspace")
-    fail("timestep_spacing " + c.timestep_spacing + " is not supported (leading, trailing, linspace)");
-  if (c.final_sigmas_type != "zero" && c.final_sigmas_type != "sigma_min")
-    fail("final_sigmas_type " + c.final_sigmas_type + " is not supported (zero, sigma_min)");
-  if (c.betas.prediction_type != "epsilon" && c.betas.prediction_type != "v_prediction" &&
-      c.betas.prediction_type != "sample")
-    fail("prediction_type " + c.betas.prediction_type + " is not supported (epsilon, v_prediction, sample)");
+  c.betas = DdpmScheduleConfig::from_config(config);
+  c.timestep_spacing = config.choice("timestep_spacing", c.timestep_spacing, {"leading", "trailing", "linspace"});
+  c.steps_offset = config.get("steps_offset", c.steps_offset);
+  c.final_sigmas_type = config.choice("final_sigmas_type", c.final_sigmas_type, {"zero", "sigma_min"});
+  for (const char* key : {"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"})
+    if (config.get(key, false)) config.fail(std::string(key) + " is not supported");
+  config.expect_one_of("interpolation_type", {"linear"}, " (linear)");
+  config.expect_one_of("timestep_type", {"discrete"}, " (discrete)");
   return c;
 }
 
+EulerDiscreteConfig EulerDiscreteConfig::from_json(const std::string& text, const std::string& source) {
+  return from_config(DiffusersConfig::parse(text, "scheduler config", source));
+}
+
 EulerDiscreteConfig EulerDiscreteConfig::from_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw ModelError("scheduler config " + path.string() + ": cannot read the file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return from_json(text.str(), path.string());
+  return from_config(DiffusersConfig::read(path, "scheduler config"));
 }
 
 EulerDiscreteScheduler::EulerDiscreteScheduler(const EulerDiscreteConfig& config) : config_(config) {

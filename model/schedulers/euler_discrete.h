@@ -1,7 +1,7 @@
 // diffusers EulerDiscreteScheduler as StableDiffusionXLInpaintPipeline drives it (diffusers v0.32.2 .. 0.40,
 // schedulers/scheduling_euler_discrete.py), with SDXL's scheduler_config.json: scaled_linear 0.00085..0.012,
 // timestep_spacing "leading", steps_offset 1, prediction_type epsilon, interpolation_type linear.
-//   σ_train[t] = √((1 − ᾱ_t) / ᾱ_t)            float32, ᾱ from the β table of model/schedule.h (same as diffusers)
+//   σ_train[t] = √((1 − ᾱ_t) / ᾱ_t)            float32, ᾱ from the β table of model/schedulers/ddpm.h (as diffusers)
 //   timesteps  leading:  (arange(n) · (T div n)).round() reversed + steps_offset
 //              trailing: arange(T, 0, −T/n).round() − 1      (numpy's arange and round-half-to-even)
 //              linspace: linspace(0, T − 1, n) reversed     (float32, not integers)
@@ -25,16 +25,20 @@
 #include <string>
 #include <vector>
 
-#include "model/schedule.h"
+#include "model/schedulers/ddpm.h"
 
 namespace osor::model {
+
+class DiffusersConfig;
 
 struct EulerDiscreteConfig {
   DdpmScheduleConfig betas;  // num_train_timesteps, beta_start/end, beta_schedule, prediction_type
   std::string timestep_spacing = "linspace";  // diffusers' defaults for keys a config lacks
   int64_t steps_offset = 0;
   std::string final_sigmas_type = "zero";
-  // Reads scheduler_config.json; ModelError on another _class_name or on settings not implemented.
+  // Reads scheduler_config.json (model/io/diffusers_config.h); ModelError on another _class_name or on settings
+  // not implemented.
+  static EulerDiscreteConfig from_config(const DiffusersConfig& config);
   static EulerDiscreteConfig from_json(const std::string& text, const std::string& source);
   static EulerDiscreteConfig from_file(const std::filesystem::path& path);
 };

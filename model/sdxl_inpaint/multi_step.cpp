@@ -2,9 +2,6 @@
 
 #include <torch/torch.h>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-
 #include "model/error.h"
 #include "model/io/safetensors.h"
 #include "model/schedulers/euler_discrete.h"
@@ -28,24 +25,59 @@ std::filesystem::path weights_or_fp16_variant(const std::filesystem::path& path)
   return std::filesystem::exists(fp16) ? fp16 : path;
 }
 
-// AutoencoderKL's force_upcast, which diffusers defaults to true when the config lacks it.
-bool vae_force_upcast(const std::filesystem::path& config) {
-  std::ifstream in(config);
-  try {
-    const nlohmann::json j = nlohmann::json::parse(in);
-    return !j.contains("force_upcast") || !j["force_upcast"].is_boolean() || j["force_upcast"].get<bool>();
-  } catch (const nlohmann::json::exception& e) {
-    throw ModelError("VAE config " + config.string() + ": " + e.what());
-  }
-}
-
 // The VAE in the pipeline dtype, or in float32 for an fp16 pipeline when its config sets force_upcast (diffusers
 // then runs it upcast); load() rounds the weights through fp16 afterwards.
-std::unique_ptr<AutoencoderKL> make_vae(const std::filesystem::path& config, const at::TensorOptions& options,
+std::unique_ptr<AutoencoderKL> make_vae(const std::filesystem::path& config_file, const at::TensorOptions& options,
                                         bool* upcast) {
-  *upcast = options.dtype() == at::kHalf && vae_force_upcast(config);
-  return std::make_unique<AutoencoderKL>(VaeConfig::from_file(config), *upcast ? options.dtype(at::kFloat) : options);
+  const VaeConfig config = VaeConfig::from_file(config_file);
+  *upcast = options.dtype() == at::kHalf && config.force_upcast;
+  return std::make_unique<AutoencoderKL>(config, *upcast ? options.dtype(at::kFloat) : options);
 }
+
+// Checks the image, the mask and the options against the VAE's grid; returns the latent shape [1,C,h/f,w/f].
+std::vector<int64_t> checked_latent_shape(const at::Tensor& image, const at::Tensor& mask,
+                                          const SdxlInpaintOptions& opt, const VaeConfig& vae) {
+  const int64_t factor = int64_t{1} << (vae.block_out_channels.size() - 1);
+  if (image.dim() != 4 || image.size(0) != 1 || image.size(1) != 3 || mask.dim() != 4 || mask.size(0) != 1 ||
+      mask.size(1) != 1 || mask.size(2) != image.size(2) || mask.size(3) != image.size(3))
+    throw ModelError("sdxl-inpaint: expected image [1,3,h,w] and mask [1,1,h,w]");
+  const int64_t h = image.size(2), w = image.size(3);
+  if (h % factor != 0 || w % factor != 0)
+    throw ModelError("sdxl-inpaint: height and width must be multiples of " + std::to_string(factor) + " (got " +
+                     std::to_string(h) + "x" + std::to_string(w) + ")");
+  if (opt.steps < 1) throw ModelError("sdxl-inpaint: steps must be at least 1");
+  if (!(opt.strength >= 0.0 && opt.strength <= 1.0)) throw ModelError("sdxl-inpaint: strength must be in [0, 1]");
+  return {1, vae.latent_channels, h / factor, w / factor};
+}
+
+// The recorded draws, or fresh ones from opt.seed in the pipeline's order (the image posterior's only when
+// strength < 1); each checked against the latent shape.
+SdxlInpaintNoise noise_draws(const SdxlInpaintOptions& opt, const std::vector<int64_t>& latent_shape,
+                             bool strength_max) {
+  SdxlInpaintNoise noise;
+  if (opt.noise) {
+    noise = *opt.noise;
+  } else {
+    auto gen = at::detail::createCPUGenerator(opt.seed);
+    const auto f32 = at::TensorOptions().dtype(at::kFloat);
+    if (!strength_max) noise.image_posterior = at::randn(latent_shape, gen, f32);
+    noise.latents = at::randn(latent_shape, gen, f32);
+    noise.masked_image_posterior = at::randn(latent_shape, gen, f32);
+  }
+  for (const auto* t : {&noise.latents, &noise.masked_image_posterior, strength_max ? nullptr : &noise.image_posterior})
+    if (t && (!t->defined() || !t->sizes().equals(latent_shape)))
+      throw ModelError("sdxl-inpaint: the recorded noise tensors must have the latent shape [1," +
+                       std::to_string(latent_shape[1]) + "," + std::to_string(latent_shape[2]) + "," +
+                       std::to_string(latent_shape[3]) + "]");
+  return noise;
+}
+
+// What every UNet call of the loop takes besides the latents: prompt, pooled prompt, time ids and the
+// [mask latent | masked-image latents] channels; under classifier-free guidance each a batch [negative, positive].
+struct Conditioning {
+  at::Tensor prompt, pooled, time_ids, latents;
+  bool cfg = false;
+};
 
 }  // namespace
 
@@ -87,6 +119,71 @@ struct SdxlInpaint::Impl {
   std::unique_ptr<AutoencoderKL> vae;
   std::unique_ptr<EulerDiscreteScheduler> scheduler;
   at::Tensor prompt_embeds, pooled;
+
+  double scaling() const { return vae->config().scaling_factor; }
+
+  // _encode_vae_image: a posterior sample, cast to the pipeline dtype, times the scaling factor.
+  at::Tensor encode(const at::Tensor& pixels, const at::Tensor& eps, StageTimer& timer) const {
+    timer.begin("vae_encode");
+    const Posterior post = vae->encode(pixels.to(unet->options()).to(vae->options()));
+    const at::Tensor z = post.sample(eps.to(post.mean.options())).to(unet->options()) * scaling();
+    timer.end();
+    return z;
+  }
+
+  // prepare_latents: pure noise at init_noise_sigma (strength 1), else the image latents noised to σ[t_start].
+  at::Tensor initial_latents(const at::Tensor& x, const SdxlInpaintNoise& noise,
+                             const EulerDiscreteScheduler& euler, int64_t t_start, bool strength_max,
+                             StageTimer& timer, std::map<std::string, at::Tensor>& trace) const {
+    if (strength_max) return noise.latents.to(unet->options()) * static_cast<double>(euler.init_noise_sigma());
+    const at::Tensor image_latents = encode(x, noise.image_posterior, timer);
+    trace["image_latents"] = image_latents;
+    return euler.add_noise(image_latents, noise.latents.to(unet->options()), t_start);
+  }
+
+  Conditioning conditioning(const at::Tensor& mask_latent, const at::Tensor& masked_latents, int64_t h, int64_t w,
+                            bool cfg) const {
+    const auto options = unet->options();
+    const at::Tensor time_ids =
+        at::tensor(std::vector<float>{float(h), float(w), 0.f, 0.f, float(h), float(w)}).reshape({1, 6}).to(options);
+    Conditioning c{prompt_embeds, pooled, time_ids, at::cat({mask_latent, masked_latents}, 1), cfg};
+    if (cfg) {  // [negative, positive] in one batch; negatives are zeros (force_zeros_for_empty_prompt)
+      c.prompt = at::cat({at::zeros_like(c.prompt), c.prompt});
+      c.pooled = at::cat({at::zeros_like(c.pooled), c.pooled});
+      c.time_ids = at::cat({time_ids, time_ids});
+      c.latents = at::cat({c.latents, c.latents});
+    }
+    return c;
+  }
+
+  // The loop over timesteps[t_start:]: one UNet call per step (both guidance halves in one batch), then an
+  // Euler step. Appends each timestep run to `timesteps`.
+  at::Tensor denoise(const EulerDiscreteScheduler& euler, at::Tensor z, const Conditioning& c, int64_t t_start,
+                     double guidance, StageTimer& timer, std::vector<float>& timesteps) const {
+    const auto f32 = at::TensorOptions().dtype(at::kFloat).device(unet->options().device());
+    for (int64_t i = t_start; i < euler.num_inference_steps(); ++i) {
+      timer.begin("unet");
+      const at::Tensor model_in = at::cat({euler.scale_model_input(c.cfg ? at::cat({z, z}) : z, i), c.latents}, 1);
+      const at::Tensor t = at::scalar_tensor(euler.timesteps()[i], f32);
+      at::Tensor eps = unet->forward(model_in, t, c.prompt, c.pooled, c.time_ids);
+      if (c.cfg) {
+        const auto halves = eps.chunk(2);
+        eps = halves[0] + guidance * (halves[1] - halves[0]);
+      }
+      z = euler.step(eps, i, z).prev_sample;
+      timer.end();
+      timesteps.push_back(euler.timesteps()[i]);
+    }
+    return z;
+  }
+
+  at::Tensor decode(const at::Tensor& z, StageTimer& timer) const {
+    timer.begin("vae_decode");
+    const at::Tensor decoded = vae->decode(z.to(vae->options()) / scaling());
+    const at::Tensor image = (decoded / 2.0 + 0.5).clamp(0.0, 1.0).to(at::kFloat).cpu();
+    timer.end();
+    return image;
+  }
 };
 
 SdxlInpaint::SdxlInpaint(std::unique_ptr<UNet2DConditionModel> unet, std::unique_ptr<AutoencoderKL> vae,
@@ -168,111 +265,38 @@ SdxlInpaint SdxlInpaint::random(const std::filesystem::path& config_dir, const a
 SdxlInpaintResult SdxlInpaint::run(const at::Tensor& image, const at::Tensor& mask,
                                    const SdxlInpaintOptions& opt) const {
   at::NoGradGuard no_grad;
-  const auto& unet = *impl_->unet;
-  const auto& vae = *impl_->vae;
-  const auto options = unet.options();
-  const auto vae_options = vae.options();
-  const int64_t factor = int64_t{1} << (vae.config().block_out_channels.size() - 1);
-  if (image.dim() != 4 || image.size(0) != 1 || image.size(1) != 3 || mask.dim() != 4 || mask.size(0) != 1 ||
-      mask.size(1) != 1 || mask.size(2) != image.size(2) || mask.size(3) != image.size(3))
-    throw ModelError("sdxl-inpaint: expected image [1,3,h,w] and mask [1,1,h,w]");
-  const int64_t h = image.size(2), w = image.size(3);
-  if (h % factor != 0 || w % factor != 0)
-    throw ModelError("sdxl-inpaint: height and width must be multiples of " + std::to_string(factor) + " (got " +
-                     std::to_string(h) + "x" + std::to_string(w) + ")");
-  if (opt.steps < 1) throw ModelError("sdxl-inpaint: steps must be at least 1");
-  if (!(opt.strength >= 0.0 && opt.strength <= 1.0)) throw ModelError("sdxl-inpaint: strength must be in [0, 1]");
-
+  const Impl& m = *impl_;
+  const std::vector<int64_t> latent_shape = checked_latent_shape(image, mask, opt, m.vae->config());
   // A scheduler per call: run() is const and set_timesteps changes the schedule.
-  EulerDiscreteScheduler scheduler(impl_->scheduler->config());
+  EulerDiscreteScheduler scheduler(m.scheduler->config());
   scheduler.set_timesteps(opt.steps);
   const int64_t t_start = scheduler.start_index(opt.strength);
-  const int64_t n = scheduler.num_inference_steps();
-  if (n - t_start < 1)
+  if (scheduler.num_inference_steps() - t_start < 1)
     throw ModelError("sdxl-inpaint: strength " + std::to_string(opt.strength) + " with " + std::to_string(opt.steps) +
                      " steps leaves no denoising step");
   const bool strength_max = opt.strength == 1.0;
-  const bool cfg = opt.guidance > 1.0;
-  const double sf = vae.config().scaling_factor;
-
-  const std::vector<int64_t> latent_shape{1, vae.config().latent_channels, h / factor, w / factor};
-  SdxlInpaintNoise noise;
-  if (opt.noise) {
-    noise = *opt.noise;
-  } else {
-    auto gen = at::detail::createCPUGenerator(opt.seed);
-    const auto f32 = at::TensorOptions().dtype(at::kFloat);
-    if (!strength_max) noise.image_posterior = at::randn(latent_shape, gen, f32);
-    noise.latents = at::randn(latent_shape, gen, f32);
-    noise.masked_image_posterior = at::randn(latent_shape, gen, f32);
-  }
-  for (const auto* t : {&noise.latents, &noise.masked_image_posterior, strength_max ? nullptr : &noise.image_posterior})
-    if (t && (!t->defined() || !t->sizes().equals(latent_shape)))
-      throw ModelError("sdxl-inpaint: the recorded noise tensors must have the latent shape [1," +
-                       std::to_string(latent_shape[1]) + "," + std::to_string(latent_shape[2]) + "," +
-                       std::to_string(latent_shape[3]) + "]");
+  const SdxlInpaintNoise noise = noise_draws(opt, latent_shape, strength_max);
 
   SdxlInpaintResult r;
+  const auto options = m.unet->options();
   StageTimer timer(options.device());
   // Image and mask as the pipeline's processors leave them: [-1,1] image, binarised mask, float32.
   const at::Tensor x = image.to(at::kFloat).to(options.device()) * 2.0 - 1.0;
-  const at::Tensor m = (mask.to(at::kFloat).to(options.device()) >= 0.5).to(at::kFloat);
-  const at::Tensor masked_image = x * (m < 0.5);
-  // _encode_vae_image: a posterior sample, cast to the pipeline dtype, times the scaling factor.
-  auto encode = [&](const at::Tensor& pixels, const at::Tensor& eps) {
-    timer.begin("vae_encode");
-    const Posterior post = vae.encode(pixels.to(options).to(vae_options));
-    const at::Tensor z = post.sample(eps.to(post.mean.options())).to(options) * sf;
-    timer.end();
-    return z;
-  };
-
-  at::Tensor z;
-  if (strength_max) {
-    z = noise.latents.to(options) * static_cast<double>(scheduler.init_noise_sigma());
-  } else {
-    const at::Tensor image_latents = encode(x, noise.image_posterior);
-    r.trace["image_latents"] = image_latents;
-    z = scheduler.add_noise(image_latents, noise.latents.to(options), t_start);
-  }
-  const at::Tensor masked_latents = encode(masked_image, noise.masked_image_posterior);
+  const at::Tensor binary_mask = (mask.to(at::kFloat).to(options.device()) >= 0.5).to(at::kFloat);
+  const at::Tensor masked_image = x * (binary_mask < 0.5);
+  const at::Tensor z_init = m.initial_latents(x, noise, scheduler, t_start, strength_max, timer, r.trace);
+  const at::Tensor masked_latents = m.encode(masked_image, noise.masked_image_posterior, timer);
   // F.interpolate(mask, size=(h/8, w/8)): PyTorch's legacy nearest, source pixel floor(i·8).
-  const std::vector<int64_t> latent_hw{h / factor, w / factor};
-  const at::Tensor mask_latent = at::upsample_nearest2d(m, latent_hw).to(options);
-  r.trace["z_init"] = z;
+  const std::vector<int64_t> latent_hw{latent_shape[2], latent_shape[3]};
+  const at::Tensor mask_latent = at::upsample_nearest2d(binary_mask, latent_hw).to(options);
+  r.trace["z_init"] = z_init;
   r.trace["mask_latent"] = mask_latent;
   r.trace["masked_image_latents"] = masked_latents;
 
-  const at::Tensor time_ids =
-      at::tensor(std::vector<float>{float(h), float(w), 0.f, 0.f, float(h), float(w)}).reshape({1, 6}).to(options);
-  at::Tensor prompt = impl_->prompt_embeds, pooled = impl_->pooled, ids = time_ids;
-  at::Tensor cond = at::cat({mask_latent, masked_latents}, 1);
-  if (cfg) {  // [negative, positive] in one batch; negatives are zeros (force_zeros_for_empty_prompt)
-    prompt = at::cat({at::zeros_like(prompt), prompt});
-    pooled = at::cat({at::zeros_like(pooled), pooled});
-    ids = at::cat({time_ids, time_ids});
-    cond = at::cat({cond, cond});
-  }
-  for (int64_t i = t_start; i < n; ++i) {
-    timer.begin("unet");
-    const at::Tensor model_in = at::cat({scheduler.scale_model_input(cfg ? at::cat({z, z}) : z, i), cond}, 1);
-    const at::Tensor t =
-        at::scalar_tensor(scheduler.timesteps()[i], at::TensorOptions().dtype(at::kFloat).device(options.device()));
-    at::Tensor eps = unet.forward(model_in, t, prompt, pooled, ids);
-    if (cfg) {
-      const auto halves = eps.chunk(2);
-      eps = halves[0] + opt.guidance * (halves[1] - halves[0]);
-    }
-    z = scheduler.step(eps, i, z).prev_sample;
-    timer.end();
-    r.timesteps.push_back(scheduler.timesteps()[i]);
-  }
+  const Conditioning c = m.conditioning(mask_latent, masked_latents, image.size(2), image.size(3), opt.guidance > 1.0);
+  const at::Tensor z = m.denoise(scheduler, z_init, c, t_start, opt.guidance, timer, r.timesteps);
   r.trace["z_final"] = z;
-
-  timer.begin("vae_decode");
-  const at::Tensor decoded = vae.decode(z.to(vae_options) / sf);
-  r.image = (decoded / 2.0 + 0.5).clamp(0.0, 1.0).to(at::kFloat).cpu();
-  timer.end();
+  r.image = m.decode(z, timer);
   const StageTimes times = timer.finish();
   r.stages_ms = times.ms;
   r.stage_calls = times.calls;

@@ -1,11 +1,9 @@
 #include "model/unet/unet_2d_condition.h"
 
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 
 #include "model/error.h"
+#include "model/io/diffusers_config.h"
 #include "model/io/module_weights.h"
 #include "model/nn/blocks.h"
 
@@ -23,6 +21,16 @@ struct BlockShape {
   bool linear_projection = true;
 };
 
+// The ResnetBlock2D and the Transformer2DModel (heads of channels / heads each) as every block here builds them.
+std::shared_ptr<ResnetBlock2D> resnet(int64_t in, int64_t out, const BlockShape& s) {
+  return std::make_shared<ResnetBlock2D>(in, out, s.temb, s.groups, s.eps);
+}
+
+std::shared_ptr<Transformer2DModel> transformer(int64_t channels, int64_t heads, int64_t depth, const BlockShape& s) {
+  return std::make_shared<Transformer2DModel>(heads, channels / heads, channels, depth, s.context_dim, s.groups,
+                                              s.linear_projection);
+}
+
 // DownBlock2D (no attentions) and CrossAttnDownBlock2D: (resnet [→ transformer]) × layers, then a stride-2 conv;
 // every stage's output is kept as a skip connection.
 class DownBlock : public torch::nn::Module {
@@ -33,10 +41,8 @@ class DownBlock : public torch::nn::Module {
     std::shared_ptr<List> att;
     if (cross_attention) att = register_module("attentions", std::make_shared<List>());
     for (int64_t i = 0; i < layers; ++i) {
-      resnets.push_back(res->add(std::make_shared<ResnetBlock2D>(i == 0 ? in : out, out, s.temb, s.groups, s.eps)));
-      if (att)
-        attentions.push_back(att->add(std::make_shared<Transformer2DModel>(heads, out / heads, out, depth, s.context_dim,
-                                                                           s.groups, s.linear_projection)));
+      resnets.push_back(res->add(resnet(i == 0 ? in : out, out, s)));
+      if (att) attentions.push_back(att->add(transformer(out, heads, depth, s)));
     }
     if (add_downsample) {
       auto d = register_module("downsamplers", std::make_shared<List>());
@@ -70,10 +76,8 @@ class UpBlock : public torch::nn::Module {
     if (cross_attention) att = register_module("attentions", std::make_shared<List>());
     for (int64_t i = 0; i < layers; ++i) {
       const int64_t skip = i == layers - 1 ? in : out, res_in = i == 0 ? prev_out : out;
-      resnets.push_back(res->add(std::make_shared<ResnetBlock2D>(res_in + skip, out, s.temb, s.groups, s.eps)));
-      if (att)
-        attentions.push_back(att->add(std::make_shared<Transformer2DModel>(heads, out / heads, out, depth, s.context_dim,
-                                                                           s.groups, s.linear_projection)));
+      resnets.push_back(res->add(resnet(res_in + skip, out, s)));
+      if (att) attentions.push_back(att->add(transformer(out, heads, depth, s)));
     }
     if (add_upsample) {
       auto u = register_module("upsamplers", std::make_shared<List>());
@@ -106,10 +110,9 @@ class MidBlock : public torch::nn::Module {
   MidBlock(int64_t channels, int64_t heads, int64_t depth, const BlockShape& s) {
     auto res = register_module("resnets", std::make_shared<List>());
     auto att = register_module("attentions", std::make_shared<List>());
-    r0 = res->add(std::make_shared<ResnetBlock2D>(channels, channels, s.temb, s.groups, s.eps));
-    attention = att->add(std::make_shared<Transformer2DModel>(heads, channels / heads, channels, depth, s.context_dim,
-                                                              s.groups, s.linear_projection));
-    r1 = res->add(std::make_shared<ResnetBlock2D>(channels, channels, s.temb, s.groups, s.eps));
+    r0 = res->add(resnet(channels, channels, s));
+    attention = att->add(transformer(channels, heads, depth, s));
+    r1 = res->add(resnet(channels, channels, s));
   }
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const at::Tensor& ctx) const {
     return r1->forward(attention->forward(r0->forward(x, temb), ctx), temb);
@@ -169,118 +172,91 @@ class UNetModule : public torch::nn::Module {
   std::shared_ptr<nn::GroupNorm> conv_norm_out;
 };
 
-std::vector<int64_t> per_block(const nlohmann::json& j, size_t n, const std::string& key, const std::string& source) {
-  std::vector<int64_t> v;
-  if (j.is_number_integer()) {
-    v.assign(n, j.get<int64_t>());
-  } else if (j.is_array()) {
-    for (const auto& x : j) {
-      if (!x.is_number_integer())
-        throw ModelError("UNet config " + source + ": " + key + " entries must be integers (nested lists are not supported)");
-      v.push_back(x.get<int64_t>());
-    }
-  }
-  if (v.size() != n)
-    throw ModelError("UNet config " + source + ": " + key + " must be an integer or a list of " + std::to_string(n));
-  return v;
+// The scalar settings: channels, kernels, embedding sizes, norms.
+void read_scalars(const DiffusersConfig& config, UNetConfig& c) {
+  c.in_channels = config.get("in_channels", c.in_channels);
+  c.out_channels = config.get("out_channels", c.out_channels);
+  c.layers_per_block = config.get("layers_per_block", c.layers_per_block);
+  c.norm_num_groups = config.get("norm_num_groups", c.norm_num_groups);
+  c.addition_time_embed_dim = config.get("addition_time_embed_dim", c.addition_time_embed_dim);
+  c.projection_class_embeddings_input_dim =
+      config.get("projection_class_embeddings_input_dim", c.projection_class_embeddings_input_dim);
+  c.downsample_padding = config.get("downsample_padding", c.downsample_padding);
+  c.conv_in_kernel = config.get("conv_in_kernel", c.conv_in_kernel);
+  c.conv_out_kernel = config.get("conv_out_kernel", c.conv_out_kernel);
+  c.time_embedding_dim = config.get("time_embedding_dim", c.time_embedding_dim);
+  c.norm_eps = config.get("norm_eps", c.norm_eps);
+  c.freq_shift = config.get("freq_shift", c.freq_shift);
+  c.flip_sin_to_cos = config.get("flip_sin_to_cos", c.flip_sin_to_cos);
+  c.use_linear_projection = config.get("use_linear_projection", c.use_linear_projection);
+  c.addition_embed_type = config.get("addition_embed_type", c.addition_embed_type);
+  if (!c.addition_embed_type.empty() && c.addition_embed_type != "text_time")
+    config.fail("addition_embed_type " + c.addition_embed_type + " is not supported (only text_time)");
+  if (config.is_list("cross_attention_dim")) config.fail("a per-block cross_attention_dim is not supported");
+  c.cross_attention_dim = config.get("cross_attention_dim", c.cross_attention_dim);
+}
+
+// The block structure: channels and block types per level, the mid block, heads and transformer depth per block.
+void read_blocks(const DiffusersConfig& config, UNetConfig& c) {
+  c.block_out_channels = config.get("block_out_channels", c.block_out_channels);
+  c.down_block_types = config.get("down_block_types", c.down_block_types);
+  c.up_block_types = config.get("up_block_types", c.up_block_types);
+  const size_t n = c.block_out_channels.size();
+  if (n == 0) config.fail("block_out_channels is empty");
+  if (c.down_block_types.size() != n || c.up_block_types.size() != n)
+    config.fail("down_block_types / up_block_types must have one entry per block_out_channels entry");
+  for (const auto& t : c.down_block_types)
+    if (t != "DownBlock2D" && t != "CrossAttnDownBlock2D") config.fail("down block type " + t + " is not supported");
+  for (const auto& t : c.up_block_types)
+    if (t != "UpBlock2D" && t != "CrossAttnUpBlock2D") config.fail("up block type " + t + " is not supported");
+  if (config.is_null("mid_block_type"))  // None: no mid block
+    c.mid_block = false;
+  else
+    config.expect_one_of("mid_block_type", {"UNetMidBlock2DCrossAttn"});
+  // diffusers' legacy naming: attention_head_dim holds the number of heads when num_attention_heads is unset.
+  const char* heads = config.has("num_attention_heads") ? "num_attention_heads" : "attention_head_dim";
+  c.num_attention_heads = config.per_block(heads, n, 8);
+  c.transformer_layers_per_block = config.per_block("transformer_layers_per_block", n, 1);
+  if (config.has("reverse_transformer_layers_per_block"))
+    c.reverse_transformer_layers_per_block = config.per_block("reverse_transformer_layers_per_block", n, 1);
+  for (size_t i = 0; i < n; ++i)
+    if (c.num_attention_heads[i] < 1 || c.block_out_channels[i] % c.num_attention_heads[i] != 0)
+      config.fail("block_out_channels[" + std::to_string(i) + "] is not divisible by its number of heads");
+}
+
+// diffusers options this port implements in their default setting only.
+void refuse_unimplemented(const DiffusersConfig& config) {
+  config.expect_one_of("act_fn", {"silu"});
+  config.expect_one_of("time_embedding_type", {"positional"});
+  config.expect_one_of("resnet_time_scale_shift", {"default"});
+  config.expect_one_of("center_input_sample", {"false"});
+  config.expect_one_of("only_cross_attention", {"false"});
+  config.expect_one_of("dual_cross_attention", {"false"});
+  config.expect_one_of("class_embed_type", {});
+  config.expect_one_of("encoder_hid_dim_type", {});
+  config.expect_one_of("time_cond_proj_dim", {});
+  config.expect_one_of("timestep_post_act", {});
+  config.expect_one_of("mid_block_scale_factor", {"1", "1.0"});
+  config.expect_one_of("resnet_out_scale_factor", {"1", "1.0"});
 }
 
 }  // namespace
 
-UNetConfig UNetConfig::from_json(const std::string& text, const std::string& source) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    throw ModelError("UNet config " + source + ": not valid JSON (" + e.what() + ")");
-  }
+UNetConfig UNetConfig::from_config(const DiffusersConfig& config) {
+  config.expect_class("UNet2DConditionModel");
   UNetConfig c;
-  auto fail = [&](const std::string& what) { throw ModelError("UNet config " + source + ": " + what); };
-  try {
-    if (j.contains("_class_name") && j["_class_name"] != "UNet2DConditionModel")
-      fail("_class_name is " + j["_class_name"].dump() + ", expected UNet2DConditionModel");
-    auto get = [&](const char* key, auto& field) {
-      if (j.contains(key) && !j[key].is_null()) field = j[key].get<std::decay_t<decltype(field)>>();
-    };
-    get("in_channels", c.in_channels);
-    get("out_channels", c.out_channels);
-    get("layers_per_block", c.layers_per_block);
-    get("norm_num_groups", c.norm_num_groups);
-    get("addition_time_embed_dim", c.addition_time_embed_dim);
-    get("projection_class_embeddings_input_dim", c.projection_class_embeddings_input_dim);
-    get("downsample_padding", c.downsample_padding);
-    get("conv_in_kernel", c.conv_in_kernel);
-    get("conv_out_kernel", c.conv_out_kernel);
-    get("time_embedding_dim", c.time_embedding_dim);
-    get("norm_eps", c.norm_eps);
-    get("freq_shift", c.freq_shift);
-    get("flip_sin_to_cos", c.flip_sin_to_cos);
-    get("use_linear_projection", c.use_linear_projection);
-    get("addition_embed_type", c.addition_embed_type);
-    get("block_out_channels", c.block_out_channels);
-    get("down_block_types", c.down_block_types);
-    get("up_block_types", c.up_block_types);
-    if (j.contains("cross_attention_dim") && !j["cross_attention_dim"].is_null()) {
-      if (!j["cross_attention_dim"].is_number_integer()) fail("a per-block cross_attention_dim is not supported");
-      c.cross_attention_dim = j["cross_attention_dim"].get<int64_t>();
-    }
-    const size_t n = c.block_out_channels.size();
-    if (n == 0) fail("block_out_channels is empty");
-    if (c.down_block_types.size() != n || c.up_block_types.size() != n)
-      fail("down_block_types / up_block_types must have one entry per block_out_channels entry");
-    for (const auto& t : c.down_block_types)
-      if (t != "DownBlock2D" && t != "CrossAttnDownBlock2D") fail("down block type " + t + " is not supported");
-    for (const auto& t : c.up_block_types)
-      if (t != "UpBlock2D" && t != "CrossAttnUpBlock2D") fail("up block type " + t + " is not supported");
-    if (j.contains("mid_block_type")) {
-      if (j["mid_block_type"].is_null()) c.mid_block = false;
-      else if (j["mid_block_type"] != "UNetMidBlock2DCrossAttn") fail("mid_block_type " + j["mid_block_type"].dump() + " is not supported");
-    }
-    const nlohmann::json heads = j.contains("num_attention_heads") && !j["num_attention_heads"].is_null()
-                                     ? j["num_attention_heads"]
-                                     : (j.contains("attention_head_dim") ? j["attention_head_dim"] : nlohmann::json(8));
-    c.num_attention_heads = per_block(heads, n, "num_attention_heads/attention_head_dim", source);
-    c.transformer_layers_per_block = per_block(j.value("transformer_layers_per_block", nlohmann::json(1)), n,
-                                               "transformer_layers_per_block", source);
-    if (j.contains("reverse_transformer_layers_per_block") && !j["reverse_transformer_layers_per_block"].is_null())
-      c.reverse_transformer_layers_per_block =
-          per_block(j["reverse_transformer_layers_per_block"], n, "reverse_transformer_layers_per_block", source);
-    if (!c.addition_embed_type.empty() && c.addition_embed_type != "text_time")
-      fail("addition_embed_type " + c.addition_embed_type + " is not supported (only text_time)");
-    auto require = [&](const char* key, const std::vector<std::string>& allowed) {
-      if (!j.contains(key) || j[key].is_null()) return;
-      const std::string v = j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-      for (const auto& a : allowed)
-        if (v == a) return;
-      fail(std::string(key) + " " + v + " is not supported");
-    };
-    require("act_fn", {"silu"});
-    require("time_embedding_type", {"positional"});
-    require("resnet_time_scale_shift", {"default"});
-    require("center_input_sample", {"false"});
-    require("only_cross_attention", {"false"});
-    require("dual_cross_attention", {"false"});
-    require("class_embed_type", {});
-    require("encoder_hid_dim_type", {});
-    require("time_cond_proj_dim", {});
-    require("timestep_post_act", {});
-    require("mid_block_scale_factor", {"1", "1.0"});
-    require("resnet_out_scale_factor", {"1", "1.0"});
-    for (size_t i = 0; i < n; ++i)
-      if (c.block_out_channels[i] % c.num_attention_heads[i] != 0)
-        fail("block_out_channels[" + std::to_string(i) + "] is not divisible by its number of heads");
-  } catch (const nlohmann::json::exception& e) {
-    fail(e.what());
-  }
+  read_scalars(config, c);
+  read_blocks(config, c);
+  refuse_unimplemented(config);
   return c;
 }
 
+UNetConfig UNetConfig::from_json(const std::string& text, const std::string& source) {
+  return from_config(DiffusersConfig::parse(text, "UNet config", source));
+}
+
 UNetConfig UNetConfig::from_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw ModelError("UNet config " + path.string() + ": cannot read the file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return from_json(text.str(), path.string());
+  return from_config(DiffusersConfig::read(path, "UNet config"));
 }
 
 struct UNet2DConditionModel::Impl {
@@ -357,10 +333,6 @@ void UNet2DConditionModel::load(const std::vector<std::filesystem::path>& files)
 
 void UNet2DConditionModel::randomize(uint64_t seed) { nn::randomize_parameters(*impl_->net, seed); }
 
-int64_t UNet2DConditionModel::parameter_count() const {
-  int64_t n = 0;
-  for (const auto& p : impl_->net->parameters()) n += p.numel();
-  return n;
-}
+int64_t UNet2DConditionModel::parameter_count() const { return nn::parameter_count(*impl_->net); }
 
 }  // namespace osor::model

@@ -20,6 +20,8 @@ class Module;
 
 namespace osor::model {
 
+class DiffusersConfig;
+
 struct UNetConfig {
   int64_t in_channels = 4, out_channels = 4, layers_per_block = 2, norm_num_groups = 32;
   int64_t cross_attention_dim = 2048, addition_time_embed_dim = 256, projection_class_embeddings_input_dim = 2816;
@@ -33,7 +35,9 @@ struct UNetConfig {
   std::vector<int64_t> transformer_layers_per_block = {1, 2, 10};   // per down block (mid uses the last)
   std::vector<int64_t> reverse_transformer_layers_per_block;        // per up block; empty: reversed above
   std::vector<int64_t> num_attention_heads = {5, 10, 20};           // per block (legacy "attention_head_dim")
-  // Reads diffusers' config.json text; ModelError on settings this port does not implement.
+  // Reads diffusers' config.json (model/io/diffusers_config.h); ModelError on settings this port does not implement.
+  static UNetConfig from_config(const DiffusersConfig& config);
+  // The same from the file's text; `source` names it in errors.
   static UNetConfig from_json(const std::string& text, const std::string& source);
   static UNetConfig from_file(const std::filesystem::path& path);
 };

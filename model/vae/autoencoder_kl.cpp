@@ -1,10 +1,7 @@
 #include "model/vae/autoencoder_kl.h"
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
-
 #include "model/error.h"
+#include "model/io/diffusers_config.h"
 #include "model/io/module_weights.h"
 #include "model/nn/blocks.h"
 
@@ -142,63 +139,47 @@ class VaeModule : public torch::nn::Module {
   std::shared_ptr<Conv2d> quant_conv, post_quant_conv;
 };
 
-std::vector<int64_t> int_list(const nlohmann::json& j) {
-  std::vector<int64_t> v;
-  for (const auto& x : j) v.push_back(x.get<int64_t>());
-  return v;
+// down_block_types / up_block_types, when given: `type` (the one block kind this port builds) for each of `blocks`.
+void check_block_types(const DiffusersConfig& config, const std::string& key, const std::string& type, size_t blocks) {
+  if (!config.has(key)) return;
+  const auto types = config.get<std::vector<std::string>>(key, {});
+  if (types.size() != blocks)
+    config.fail(key + " has " + std::to_string(types.size()) + " entries but block_out_channels has " +
+                std::to_string(blocks));
+  for (const auto& t : types)
+    if (t != type) config.fail(key + ": block type " + t + " is not supported (only " + type + ")");
 }
 
 }  // namespace
 
-VaeConfig VaeConfig::from_json(const std::string& text, const std::string& source) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    throw ModelError("VAE config " + source + ": not valid JSON (" + e.what() + ")");
-  }
+VaeConfig VaeConfig::from_config(const DiffusersConfig& config) {
+  config.expect_class("AutoencoderKL");
   VaeConfig c;
-  try {
-    if (j.contains("_class_name") && j["_class_name"] != "AutoencoderKL")
-      throw ModelError("VAE config " + source + ": _class_name is " + j["_class_name"].dump() + ", expected AutoencoderKL");
-    auto get = [&](const char* key, auto& field) {
-      if (j.contains(key) && !j[key].is_null()) field = j[key].get<std::decay_t<decltype(field)>>();
-    };
-    get("in_channels", c.in_channels);
-    get("out_channels", c.out_channels);
-    get("latent_channels", c.latent_channels);
-    get("layers_per_block", c.layers_per_block);
-    get("norm_num_groups", c.norm_num_groups);
-    get("use_quant_conv", c.use_quant_conv);
-    get("use_post_quant_conv", c.use_post_quant_conv);
-    get("mid_block_add_attention", c.mid_block_add_attention);
-    get("scaling_factor", c.scaling_factor);
-    if (j.contains("shift_factor") && !j["shift_factor"].is_null()) c.shift_factor = j["shift_factor"].get<double>();
-    if (j.contains("block_out_channels")) c.block_out_channels = int_list(j["block_out_channels"]);
-    if (j.contains("act_fn") && j["act_fn"] != "silu")
-      throw ModelError("VAE config " + source + ": act_fn " + j["act_fn"].dump() + " is not supported (only silu)");
-    for (const char* key : {"down_block_types", "up_block_types"}) {
-      if (!j.contains(key)) continue;
-      const std::string want = std::string(key) == "down_block_types" ? "DownEncoderBlock2D" : "UpDecoderBlock2D";
-      if (j[key].size() != c.block_out_channels.size())
-        throw ModelError("VAE config " + source + ": " + key + " has " + std::to_string(j[key].size()) +
-                         " entries but block_out_channels has " + std::to_string(c.block_out_channels.size()));
-      for (const auto& t : j[key])
-        if (t != want) throw ModelError("VAE config " + source + ": block type " + t.dump() + " is not supported");
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw ModelError("VAE config " + source + ": " + e.what());
-  }
-  if (c.block_out_channels.empty()) throw ModelError("VAE config " + source + ": block_out_channels is empty");
+  c.in_channels = config.get("in_channels", c.in_channels);
+  c.out_channels = config.get("out_channels", c.out_channels);
+  c.latent_channels = config.get("latent_channels", c.latent_channels);
+  c.layers_per_block = config.get("layers_per_block", c.layers_per_block);
+  c.norm_num_groups = config.get("norm_num_groups", c.norm_num_groups);
+  c.block_out_channels = config.get("block_out_channels", c.block_out_channels);
+  c.use_quant_conv = config.get("use_quant_conv", c.use_quant_conv);
+  c.use_post_quant_conv = config.get("use_post_quant_conv", c.use_post_quant_conv);
+  c.mid_block_add_attention = config.get("mid_block_add_attention", c.mid_block_add_attention);
+  c.scaling_factor = config.get("scaling_factor", c.scaling_factor);
+  c.shift_factor = config.get_optional<double>("shift_factor");
+  c.force_upcast = config.get("force_upcast", c.force_upcast);
+  if (c.block_out_channels.empty()) config.fail("block_out_channels is empty");
+  config.expect_one_of("act_fn", {"silu"}, " (only silu)");
+  check_block_types(config, "down_block_types", "DownEncoderBlock2D", c.block_out_channels.size());
+  check_block_types(config, "up_block_types", "UpDecoderBlock2D", c.block_out_channels.size());
   return c;
 }
 
+VaeConfig VaeConfig::from_json(const std::string& text, const std::string& source) {
+  return from_config(DiffusersConfig::parse(text, "VAE config", source));
+}
+
 VaeConfig VaeConfig::from_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw ModelError("VAE config " + path.string() + ": cannot read the file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return from_json(text.str(), path.string());
+  return from_config(DiffusersConfig::read(path, "VAE config"));
 }
 
 at::Tensor Posterior::sample(const at::Tensor& noise) const { return mean + std * noise.to(mean.options()); }
@@ -286,10 +267,6 @@ void AutoencoderKL::load(const std::vector<std::filesystem::path>& files) { load
 
 void AutoencoderKL::randomize(uint64_t seed) { nn::randomize_parameters(*impl_->net, seed); }
 
-int64_t AutoencoderKL::parameter_count() const {
-  int64_t n = 0;
-  for (const auto& p : impl_->net->parameters()) n += p.numel();
-  return n;
-}
+int64_t AutoencoderKL::parameter_count() const { return nn::parameter_count(*impl_->net); }
 
 }  // namespace osor::model

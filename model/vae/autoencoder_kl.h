@@ -20,13 +20,19 @@ class Module;
 
 namespace osor::model {
 
+class DiffusersConfig;
+
 struct VaeConfig {
   int64_t in_channels = 3, out_channels = 3, latent_channels = 4, layers_per_block = 2, norm_num_groups = 32;
   std::vector<int64_t> block_out_channels = {128, 256, 512, 512};
   bool use_quant_conv = true, use_post_quant_conv = true, mid_block_add_attention = true;
   double scaling_factor = 0.18215;
   std::optional<double> shift_factor;
-  // Reads diffusers' config.json text; `source` names it in errors (ModelError on unsupported settings).
+  // An fp16 pipeline runs this VAE in float32 (diffusers' default when the config lacks the key: true).
+  bool force_upcast = true;
+  // Reads diffusers' config.json (model/io/diffusers_config.h); ModelError on unsupported settings.
+  static VaeConfig from_config(const DiffusersConfig& config);
+  // The same from the file's text; `source` names it in errors.
   static VaeConfig from_json(const std::string& text, const std::string& source);
   static VaeConfig from_file(const std::filesystem::path& path);
 };

@@ -19,6 +19,7 @@
 #include "metrics/mmd.h"
 #include "model/io/safetensors.h"
 #include "tests/cli/osor_command.h"
+#include "tests/conformance_fixture.h"
 #include "tests/network_weights_dir.h"
 #include "tests/test_paths.h"
 
@@ -49,11 +50,7 @@ void make_pair_folders(const fs::path& dir, const std::vector<std::string>& ids)
 }  // namespace
 
 TEST_CASE("osor score --metric lpips matches lpips 0.1.4 (alex) per image, in the psnr/ssim JSON shape") {
-  const fs::path conf = osor::test::shared_conformance_dir();
-  if (conf.empty()) {
-    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
-    return;
-  }
+  OSOR_REQUIRE_CONFORMANCE(conf, "lpips/expected.json");
   const fs::path dir = osor::test::scratch_dir("cli_lpips");
   // The fixture holds trunk and linear layers in one file; the weights folder splits them as the manifest does.
   osor::test::write_lpips_alex_weights(conf, dir / "weights");
@@ -84,11 +81,7 @@ TEST_CASE("osor score --metric lpips matches lpips 0.1.4 (alex) per image, in th
 }
 
 TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end, cache and feature files agree") {
-  const fs::path conf = osor::test::shared_conformance_dir();
-  if (conf.empty()) {
-    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
-    return;
-  }
+  OSOR_REQUIRE_CONFORMANCE(conf, "cmmd/clip_expected.safetensors");
   const fs::path dir = osor::test::scratch_dir("cli_cmmd");
   const auto expected = read_json(conf / "cmmd" / "expected.json")["clip"];
   // The full-CLIP layout of openai/clip-vit-large-patch14-336: nested vision_config, top-level projection_dim.
@@ -161,11 +154,7 @@ TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end, cache
 }
 
 TEST_CASE("osor score --metric fid and osor features --net inception-fid with the formula Inception weights") {
-  const fs::path conf = osor::test::shared_conformance_dir();
-  if (conf.empty()) {
-    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
-    return;
-  }
+  OSOR_REQUIRE_CONFORMANCE(conf, "fid/inception_pool3_expected.safetensors");
   const fs::path dir = osor::test::scratch_dir("cli_fid");
   // One weights file under pytorch-fid's names: formula conv weights + the batch-norm fixture.
   osor::test::write_inception_weights(conf, dir / "weights");
@@ -272,11 +261,7 @@ TEST_CASE("feature files: malformed names metadata and missing tensors are repor
 }
 
 TEST_CASE("osor eval computes lpips, fid and cmmd on the sample with weights, without them the table shows a dash") {
-  const fs::path conf = osor::test::shared_conformance_dir();
-  if (conf.empty()) {
-    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
-    return;
-  }
+  OSOR_REQUIRE_CONFORMANCE(conf, "fid/inception_state_dict_keys.json");
   const fs::path dir = osor::test::scratch_dir("cli_eval_networks");
   osor::test::write_network_weights_dir(conf, dir / "weights");
   const std::string common = " --method identity --method opencv-telea --masks object --bootstrap 50 --cache " +

@@ -13,27 +13,26 @@
 #include "metrics/frechet_distance.h"
 #include "model/io/safetensors.h"
 #include "model/log.h"
-#include "tests/test_paths.h"
+#include "tests/conformance_fixture.h"
 
 namespace fs = std::filesystem;
 using osor::metrics::SqrtmMethod;
 
 namespace {
 
-nlohmann::json fid_case(const std::string& id) {
-  std::ifstream in(osor::test::fixtures_dir() / "set_metrics" / "fid_expected.json");
-  const auto expected = nlohmann::json::parse(in);
-  for (const auto& c : expected["frechet_distance"])
-    if (c["id"] == id) return c;
-  FAIL("no case " << id);
-  return {};
-}
-
 double rel(double value, double reference) { return std::abs(value - reference) / std::abs(reference); }
 
-void check_case(const fs::path& file, const std::string& id, double tolerance) {
-  const auto expected = fid_case(id);
-  const auto tensors = osor::model::SafetensorsFile::open(file);
+// The Fréchet distance case `id` of the fixture set (fid/expected.json frechet_distance[], its features in the
+// file the case names) against pytorch-fid: the statistics, the distance by both methods and in both argument
+// orders, and each term of the formula.
+void check_case(const fs::path& conf, const std::string& id) {
+  const auto cases = osor::test::read_fixture_json(conf / "fid" / "expected.json").at("frechet_distance");
+  const nlohmann::json* found = nullptr;
+  for (const auto& c : cases)
+    if (c.at("id") == id) found = &c;
+  REQUIRE_MESSAGE(found != nullptr, "fid/expected.json has no frechet_distance case " << id);
+  const nlohmann::json& expected = *found;
+  const auto tensors = osor::model::SafetensorsFile::open(conf / expected.at("file").get<std::string>());
   const auto s1 = osor::metrics::gaussian_statistics(tensors.tensor("x1"), "x1");
   const auto s2 = osor::metrics::gaussian_statistics(tensors.tensor("x2"), "x2");
   // The statistics themselves, against the F64 mu/sigma that pytorch-fid computed.
@@ -43,46 +42,46 @@ void check_case(const fs::path& file, const std::string& id, double tolerance) {
     CHECK(at::allclose(s1.covariance, tensors.tensor("sigma1"), 1e-12, 1e-12));
     CHECK(at::allclose(s2.covariance, tensors.tensor("sigma2"), 1e-12, 1e-12));
   }
-  const double reference = expected["fid"].get<double>();
+  // README 2a: full-rank covariances to 1e-9, singular ones (n <= d: rank n-1 < d) to 1e-6 relative.
+  const int64_t d = expected.at("dim").get<int64_t>();
+  const bool singular = expected.at("n1").get<int64_t>() <= d || expected.at("n2").get<int64_t>() <= d;
+  const double tolerance = singular ? osor::test::readme_tolerance::kFrechetSingular
+                                    : osor::test::readme_tolerance::kFrechetFullRank;
+  const double reference = expected.at("fid").get<double>();
   const auto terms = osor::metrics::frechet_terms(s1, s2, SqrtmMethod::Sqrtm);
   const double eigh = osor::metrics::frechet_distance(s1, s2, SqrtmMethod::Eigh);
   const double swapped = osor::metrics::frechet_distance(s2, s1, SqrtmMethod::Sqrtm);
   MESSAGE(id << ": fid " << terms.value << " vs " << reference << " rel " << rel(terms.value, reference)
-             << " (tolerance " << tolerance << "); eigh rel " << rel(eigh, reference) << "; swapped rel "
-             << rel(swapped, reference));
+             << " (tolerance " << tolerance << (singular ? ", singular" : "") << "); eigh rel " << rel(eigh, reference)
+             << "; swapped rel " << rel(swapped, reference));
   CHECK(rel(terms.value, reference) <= tolerance);
   CHECK(rel(eigh, reference) <= tolerance);
   CHECK(rel(swapped, reference) <= tolerance);
-  CHECK(rel(terms.mean_term, expected["terms"]["mean_term"].get<double>()) <= 1e-12);
-  CHECK(rel(terms.trace1, expected["terms"]["trace_sigma1"].get<double>()) <= 1e-12);
-  CHECK(rel(terms.trace2, expected["terms"]["trace_sigma2"].get<double>()) <= 1e-12);
-  CHECK_FALSE(terms.eps_offset_used);  // pytorch-fid's eps path is not taken on these sets
-  CHECK(terms.max_imaginary < 1e-3);
+  const auto& t = expected.at("terms");
+  CHECK(rel(terms.mean_term, t.at("mean_term").get<double>()) <= 1e-12);
+  CHECK(rel(terms.trace1, t.at("trace_sigma1").get<double>()) <= 1e-12);
+  CHECK(rel(terms.trace2, t.at("trace_sigma2").get<double>()) <= 1e-12);
+  // pytorch-fid's eps path (1e-6 I added to both sigmas) is taken exactly where the reference took it.
+  CHECK(terms.eps_offset_used == t.at("eps_offset_path_taken").get<bool>());
+  CHECK(terms.max_imaginary < 1e-3);  // where pytorch-fid would raise
 }
 
 }  // namespace
 
-TEST_CASE("frechet distance matches pytorch-fid on fd_d64 (1e-9 relative)") {
-  check_case(osor::test::fixtures_dir() / "set_metrics" / "fd_d64.safetensors", "fd_d64", 1e-9);
+TEST_CASE("conformance: fid/fd_d64 frechet distance matches pytorch-fid") {
+  OSOR_REQUIRE_CONFORMANCE(conf, "fid/fd_d64.safetensors");
+  check_case(conf, "fd_d64");
 }
 
-TEST_CASE("frechet distance matches pytorch-fid on fd_d256 (1e-9 relative)") {
-  const fs::path dir = osor::test::shared_conformance_dir();
-  if (dir.empty()) {
-    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
-    return;
-  }
-  check_case(dir / "fid" / "fd_d256.safetensors", "fd_d256", 1e-9);
+TEST_CASE("conformance: fid/fd_d256 frechet distance matches pytorch-fid") {
+  OSOR_REQUIRE_CONFORMANCE(conf, "fid/fd_d256.safetensors");
+  check_case(conf, "fd_d256");
 }
 
-TEST_CASE("frechet distance matches pytorch-fid on the singular fd_d2048 (1e-6 relative)") {
-  const fs::path dir = osor::test::shared_conformance_dir();
-  if (dir.empty()) {
-    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
-    return;
-  }
+TEST_CASE("conformance: fid/fd_d2048 frechet distance matches pytorch-fid on singular covariances") {
+  OSOR_REQUIRE_CONFORMANCE(conf, "fid/fd_d2048.safetensors");
   const auto start = std::chrono::steady_clock::now();
-  check_case(dir / "fid" / "fd_d2048.safetensors", "fd_d2048", 1e-6);
+  check_case(conf, "fd_d2048");
   MESSAGE("fd_d2048: " << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s");
 }
 

@@ -11,31 +11,29 @@
 #include "metrics/error.h"
 #include "metrics/mmd.h"
 #include "model/io/safetensors.h"
-#include "tests/test_paths.h"
+#include "tests/conformance_fixture.h"
 
-TEST_CASE("mmd matches the CMMD reference on the conformance embeddings") {
-  const auto dir = osor::test::shared_conformance_dir();
-  if (dir.empty()) {
-    MESSAGE("SKIPPED: shared conformance folder not found ($OSOR_CONFORMANCE_DIR)");
-    return;
-  }
-  std::ifstream in(osor::test::fixtures_dir() / "set_metrics" / "cmmd_mmd_expected.json");
-  const auto expected = nlohmann::json::parse(in)["mmd"];
-  const auto tensors = osor::model::SafetensorsFile::open(dir / "cmmd" / "mmd_embeddings.safetensors");
-  REQUIRE(expected["cases"].size() == 3);
-  for (const auto& c : expected["cases"]) {
-    const std::string id = c["id"];
+TEST_CASE("conformance: cmmd/mmd_embeddings mmd matches the CMMD reference on every set pair") {
+  using osor::test::readme_tolerance::kMmdFloat32Kernels;
+  using osor::test::readme_tolerance::kMmdFloat64;
+  OSOR_REQUIRE_CONFORMANCE(conf, "cmmd/mmd_embeddings.safetensors");
+  const auto expected = osor::test::read_fixture_json(conf / "cmmd" / "expected.json").at("mmd");
+  const auto tensors = osor::model::SafetensorsFile::open(conf / expected.at("file").get<std::string>());
+  REQUIRE(!expected.at("cases").empty());
+  for (const auto& c : expected.at("cases")) {
+    const std::string id = c.at("id");
     CAPTURE(id);
     const at::Tensor x = tensors.tensor(id + "/x"), y = tensors.tensor(id + "/y");
-    const double reference = c["mmd_f64"];
+    const double reference = c.at("mmd_f64");
     osor::metrics::MmdOptions f64;
     f64.precision = osor::metrics::MmdPrecision::Float64;
     const double v64 = osor::metrics::mmd(x, y, f64);
     const double v32 = osor::metrics::mmd(x, y);
-    MESSAGE(id << ": f64 " << v64 << " rel err " << std::abs(v64 - reference) / reference << " (tol 1e-9); f32 kernels "
-               << v32 << " abs err " << std::abs(v32 - reference) << " (tol 5e-6)");
-    CHECK(std::abs(v64 - reference) <= 1e-9 * std::abs(reference));
-    CHECK(std::abs(v32 - reference) <= 5e-6);
+    MESSAGE(id << ": f64 " << v64 << " rel err " << std::abs(v64 - reference) / reference << " (tol " << kMmdFloat64
+               << "); f32 kernels " << v32 << " abs err " << std::abs(v32 - reference) << " (tol " << kMmdFloat32Kernels
+               << ")");
+    CHECK(std::abs(v64 - reference) <= kMmdFloat64 * std::abs(reference));
+    CHECK(std::abs(v32 - reference) <= kMmdFloat32Kernels);
     // Symmetric in its arguments.
     CHECK(osor::metrics::mmd(y, x, f64) == doctest::Approx(v64).epsilon(1e-12));
   }

@@ -3,7 +3,6 @@
 // CLIP tower from the reference's pixel_values, the LPIPS AlexNet taps. PNG-to-feature checks are in
 // tests/conformance/test_networks_conformance.cpp.
 #include <doctest/doctest.h>
-#include <unistd.h>
 #include <ATen/ATen.h>
 
 #include <fstream>
@@ -14,54 +13,48 @@
 #include "metrics/networks/lpips_net.h"
 #include "model/error.h"
 #include "model/io/safetensors.h"
-#include "tests/metrics/inception_formula_weights.h"
+#include "tests/conformance_fixture.h"
 #include "tests/fixture_tensors.h"
-#include "tests/test_paths.h"
+#include "tests/network_weights_dir.h"
 
 using namespace osor;
 using model::SafetensorsFile;
 using test::keys_with;
 using test::max_abs;
+using test::readme_tolerance::kClipEmbeds;
+using test::readme_tolerance::kInceptionPool3;
 
 namespace {
-
-// The conformance Inception weights: formula conv file (generated into the scratch folder) + BN file.
-std::vector<std::filesystem::path> conformance_inception_files(const std::filesystem::path& conf, test::FormulaWeightsReport* report) {
-  // Per process: several test cases call this, and ctest runs them in parallel.
-  const auto dir = test::scratch_dir("inception_formula." + std::to_string(::getpid()));
-  const auto formula = dir / "inception_formula_conv.safetensors";
-  const test::FormulaWeightsReport r = test::write_formula_weights(conf / "fid" / "inception_state_dict_keys.json", formula);
-  if (report) *report = r;
-  return {formula, conf / "fid" / "inception_fid_bn.safetensors"};
-}
 
 void write_text(const std::filesystem::path& p, const std::string& text) { std::ofstream(p) << text; }
 
 }  // namespace
 
-TEST_CASE("inception_fid: formula weights match the keys file's sha256 and load strictly by pytorch-fid names") {
-  const auto conf = test::shared_conformance_dir();
-  if (conf.empty()) {
-    MESSAGE("SKIPPED: ../shared/conformance absent (set OSOR_CONFORMANCE_DIR)");
-    return;
-  }
+TEST_CASE("conformance: fid/inception_state_dict_keys formula weights match the keys file's sha256 and load strictly by pytorch-fid names") {
+  OSOR_REQUIRE_CONFORMANCE(conf, "fid/inception_state_dict_keys.json");
+  const nlohmann::json keys = test::read_fixture_json(conf / "fid" / "inception_state_dict_keys.json");
+  const int formula_count = keys.at("counts").at("formula").get<int>();
+  std::string first_formula;
+  for (const auto& t : keys.at("tensors"))
+    if (t.at("source") == "formula") {
+      first_formula = t.at("name").get<std::string>();
+      break;
+    }
+  REQUIRE(!first_formula.empty());
   test::FormulaWeightsReport report;
-  const auto files = conformance_inception_files(conf, &report);
-  CHECK(report.tensors == 94);
+  const auto files = test::inception_weight_files(conf, &report);
+  CHECK(report.tensors == formula_count);
   CHECK_MESSAGE(report.sha_mismatches == 0, "first mismatch: " << report.first_mismatch);
   CHECK_NOTHROW(metrics::InceptionFid::load(files, c10::Device(c10::kCPU)));
-  // Only the BN file: the 94 conv weights are reported missing in one message.
-  CHECK_THROWS_WITH_AS(metrics::InceptionFid::load({files[1]}, c10::Device(c10::kCPU)),
-                       doctest::Contains("94 missing keys: Conv2d_1a_3x3.conv.weight"), ModelError);
+  // Only the BN file: the formula's conv weights are reported missing in one message.
+  const std::string missing = std::to_string(formula_count) + " missing keys: " + first_formula;
+  CHECK_THROWS_WITH_AS(metrics::InceptionFid::load({files[1]}, c10::Device(c10::kCPU)), doctest::Contains(missing.c_str()),
+                       ModelError);
 }
 
-TEST_CASE("inception_fid: pool3 from the reference's resized inputs within 2e-3 of pool3_f64") {
-  const auto conf = test::shared_conformance_dir();
-  if (conf.empty()) {
-    MESSAGE("SKIPPED: ../shared/conformance absent (set OSOR_CONFORMANCE_DIR)");
-    return;
-  }
-  const auto net = metrics::InceptionFid::load(conformance_inception_files(conf, nullptr), c10::Device(c10::kCPU));
+TEST_CASE("conformance: fid/inception_pool3_expected pool3 from the reference's resized inputs within 2e-3 of pool3_f64") {
+  OSOR_REQUIRE_CONFORMANCE(conf, "fid/inception_pool3_expected.safetensors");
+  const auto net = test::conformance_inception(conf);
   const SafetensorsFile inputs = SafetensorsFile::open(conf / "fid" / "inception_intermediates_f32.safetensors");
   const SafetensorsFile expected = SafetensorsFile::open(conf / "fid" / "inception_pool3_expected.safetensors");
   const std::vector<std::string> keys = keys_with(inputs, "/input_resized_normalized");
@@ -70,80 +63,80 @@ TEST_CASE("inception_fid: pool3 from the reference's resized inputs within 2e-3 
     CAPTURE(key);
     const at::Tensor x = inputs.tensor(key + "/input_resized_normalized").unsqueeze(0);
     const at::Tensor pool3 = net.pool3(x);
-    REQUIRE((pool3.sizes() == at::IntArrayRef({1, 2048})));
+    REQUIRE((pool3.sizes() == at::IntArrayRef({1, metrics::InceptionFid::kFeatureDim})));
     const double err = max_abs(pool3, expected.tensor(key + "/pool3_f64"));
-    MESSAGE(key << ": max |pool3 - pool3_f64| = " << err << " (tolerance 2e-3)");
-    CHECK(err <= 2e-3);
+    MESSAGE(key << ": max |pool3 - pool3_f64| = " << err << " (tolerance " << kInceptionPool3 << ")");
+    CHECK(err <= kInceptionPool3);
   }
 }
 
-TEST_CASE("clip_vision: image_embeds from the reference pixel_values within 1e-5 of image_embeds_f64") {
-  const auto conf = test::shared_conformance_dir();
-  if (conf.empty()) {
-    MESSAGE("SKIPPED: ../shared/conformance absent (set OSOR_CONFORMANCE_DIR)");
-    return;
-  }
+TEST_CASE("conformance: cmmd/clip_expected image_embeds from the reference pixel_values within 1e-5 of image_embeds_f64") {
+  OSOR_REQUIRE_CONFORMANCE(conf, "cmmd/clip_expected.safetensors");
   // The fixture has no config.json: write both accepted forms (full CLIPConfig with nested vision_config and
   // top-level projection_dim; a vision-only config) and check they build the same tower.
-  const auto dir = test::scratch_dir("clip_config");
-  std::ifstream expected_json(conf / "cmmd" / "expected.json");
-  const nlohmann::json vision = nlohmann::json::parse(expected_json).at("clip").at("config");
-  nlohmann::json vision_without_projection = vision;
-  vision_without_projection.erase("projection_dim");
-  const nlohmann::json full = {{"projection_dim", vision.at("projection_dim")},
-                               {"vision_config", vision_without_projection},
-                               {"text_config", {{"hidden_size", 16}}}};
+  const auto dir = test::process_scratch_dir("clip_config");
+  const nlohmann::json vision = test::clip_vision_config(conf);
+  nlohmann::json full = test::clip_full_config(vision);
+  full["text_config"] = {{"hidden_size", 16}};
   write_text(dir / "full.json", full.dump());
   write_text(dir / "vision.json", vision.dump());
-  const auto weights = conf / "cmmd" / "clip_vision_tiny_random_weights.safetensors";
+  const auto weights = test::clip_weights_file(conf);
   const SafetensorsFile expected = SafetensorsFile::open(conf / "cmmd" / "clip_expected.safetensors");
   const std::vector<std::string> keys = keys_with(expected, "/clip_processor/pixel_values_f32");
   REQUIRE(keys.size() >= 1);
-  const std::string key = keys.front();
-  CAPTURE(key);
-  const at::Tensor pixels = expected.tensor(key + "/clip_processor/pixel_values_f32").unsqueeze(0);
   for (const std::string config : {"full.json", "vision.json"}) {
     CAPTURE(config);
     const auto clip = metrics::ClipVision::load(dir / config, weights, c10::Device(c10::kCPU));
     CHECK(clip.config().hidden_size == vision.at("hidden_size").get<int64_t>());
     CHECK(clip.config().projection_dim == vision.at("projection_dim").get<int64_t>());
-    const at::Tensor embeds = clip.image_embeds(pixels);
-    const double err = max_abs(embeds, expected.tensor(key + "/clip_processor/image_embeds_f64"));
-    MESSAGE(config << ": max |image_embeds - f64| = " << err << " (tolerance 1e-5)");
-    CHECK(err <= 1e-5);
-    for (const auto& [name, value] : clip.hidden_states(pixels)) {
-      CAPTURE(name);
-      const at::Tensor ref = expected.tensor(key + "/clip_processor/hidden_f64_as_f32/" + name);
-      // Hidden states are up to ~10 in magnitude; float32 vs the float64 reference.
-      CHECK(max_abs(value[0], ref) <= 1e-4);
+    int hidden_pictures = 0;
+    for (const std::string& key : keys) {
+      CAPTURE(key);
+      const at::Tensor pixels = expected.tensor(key + "/clip_processor/pixel_values_f32").unsqueeze(0);
+      const at::Tensor embeds = clip.image_embeds(pixels);
+      const double err = max_abs(embeds, expected.tensor(key + "/clip_processor/image_embeds_f64"));
+      MESSAGE(config << " " << key << ": max |image_embeds - f64| = " << err << " (tolerance " << kClipEmbeds << ")");
+      CHECK(err <= kClipEmbeds);
+      // The float64 hidden states, where the fixture stores them (README 4b: for one picture): every one of ours
+      // is compared, and every stored one has a counterpart here.
+      const std::string prefix = key + "/clip_processor/hidden_f64_as_f32/";
+      size_t stored = 0;
+      for (const auto& name : expected.names()) stored += name.rfind(prefix, 0) == 0 ? 1 : 0;
+      if (stored == 0) continue;
+      ++hidden_pictures;
+      const auto hidden = clip.hidden_states(pixels);
+      CHECK(hidden.size() == stored);
+      for (const auto& [name, value] : hidden) {
+        CAPTURE(name);
+        // Hidden states are up to ~10 in magnitude; float32 vs the float64 reference.
+        CHECK(max_abs(value[0], expected.tensor(prefix + name)) <= 1e-4);
+      }
     }
+    CHECK(hidden_pictures >= 1);
   }
 }
 
-TEST_CASE("lpips_net: AlexNet taps match the reference trunk's intermediates (float32)") {
-  const auto conf = test::shared_conformance_dir();
-  if (conf.empty()) {
-    MESSAGE("SKIPPED: ../shared/conformance absent (set OSOR_CONFORMANCE_DIR)");
-    return;
-  }
-  const auto net = metrics::LpipsNet::load(metrics::LpipsTrunk::Alex, {conf / "lpips" / "lpips_alex_v0.1_weights.safetensors"},
-                                           c10::Device(c10::kCPU));
+TEST_CASE("conformance: lpips/alex_trunk_intermediates_f32 AlexNet taps match the reference trunk's intermediates (float32)") {
+  OSOR_REQUIRE_CONFORMANCE(conf, "lpips/alex_trunk_intermediates_f32.safetensors");
+  const auto net = test::conformance_lpips_alex(conf);
   const SafetensorsFile f = SafetensorsFile::open(conf / "lpips" / "alex_trunk_intermediates_f32.safetensors");
-  // The fixture gives the input after the scaling layer; undo it to get the [-1,1] input.
+  // The fixture gives the input after the scaling layer; undo it to get the [-1,1] input. Shift and scale are
+  // the LPIPS ScalingLayer's float32 constants (README 3), not fixture data.
   const at::Tensor shift = at::tensor({-0.030f, -0.088f, -0.188f}).view({3, 1, 1});
   const at::Tensor scale = at::tensor({0.458f, 0.448f, 0.450f}).view({3, 1, 1});
   const std::vector<std::string> keys = keys_with(f, "/input_scaled");
-  REQUIRE(keys.size() == 1);
-  const std::string key = keys.front();
-  CAPTURE(key);
-  const at::Tensor x = (f.tensor(key + "/input_scaled") * scale + shift).unsqueeze(0);
-  const std::vector<at::Tensor> taps = net.taps_from_signed(x);
-  REQUIRE(taps.size() == 5);
-  for (int k = 0; k < 5; ++k) {
-    CAPTURE(k);
-    const at::Tensor ref = f.tensor(key + "/relu" + std::to_string(k + 1));
-    const double rel = max_abs(taps[k][0], ref) / ref.abs().max().item<double>();
-    CHECK(rel <= 1e-5);  // the un-scaling round trip costs ~1 ulp of the input
+  REQUIRE(keys.size() >= 1);
+  for (const std::string& key : keys) {
+    CAPTURE(key);
+    const at::Tensor x = (f.tensor(key + "/input_scaled") * scale + shift).unsqueeze(0);
+    const std::vector<at::Tensor> taps = net.taps_from_signed(x);
+    REQUIRE(taps.size() == 5);
+    for (int k = 0; k < 5; ++k) {
+      CAPTURE(k);
+      const at::Tensor ref = f.tensor(key + "/relu" + std::to_string(k + 1));
+      const double rel = max_abs(taps[k][0], ref) / ref.abs().max().item<double>();
+      CHECK(rel <= 1e-5);  // the un-scaling round trip costs ~1 ulp of the input
+    }
   }
   // Identical inputs give exactly 0, as the reference (p09).
   const at::Tensor img = at::rand({2, 3, 40, 45});

@@ -13,6 +13,7 @@
 
 #include "model/io/safetensors.h"
 #include "model/error.h"
+#include "tests/conformance_fixture.h"
 #include "tests/test_paths.h"
 
 namespace osor::test {
@@ -28,12 +29,9 @@ struct ModelFixture {
 
 // The fixture, or nullopt (after a SKIPPED message) when the conformance folder is absent.
 inline std::optional<ModelFixture> open_model_fixture(const std::string& name) {
-  const std::filesystem::path root = shared_conformance_dir();
-  const std::filesystem::path dir = root.empty() ? root : root / "model";
-  if (root.empty() || !std::filesystem::exists(dir / (name + ".json"))) {
-    MESSAGE("SKIPPED: conformance fixture model/" << name << " not found (set OSOR_CONFORMANCE_DIR)");
-    return std::nullopt;
-  }
+  const std::filesystem::path root = conformance_root_with("model/" + name + ".json");
+  if (root.empty()) return std::nullopt;
+  const std::filesystem::path dir = root / "model";
   std::ifstream in(dir / (name + ".json"));
   nlohmann::json json = nlohmann::json::parse(in);
   return ModelFixture{dir, std::move(json), model::SafetensorsFile::open(dir / (name + ".io.safetensors")), name};
@@ -52,7 +50,7 @@ inline void write_fixture_text(const std::filesystem::path& path, const std::str
 // Arranges the fixture files as a weights directory. The OSOR checkpoint is the fixture's safetensors twin of
 // its state_dict.pth (same keys); the prompt cache holds the tensors of the fixture's prompt_embeds.pt.
 inline std::filesystem::path arrange_osor_sdxl_weights(const osor::test::ModelFixture& e2e) {
-  const auto dir = scratch_dir("osor_sdxl_e2e_weights");
+  const auto dir = process_scratch_dir("osor_sdxl_e2e_weights");
   const auto src = e2e.dir;
   const auto unet_json = nlohmann::json::parse(std::ifstream(src / "sdxl_unet.json")).at("config");
   const auto vae_json = nlohmann::json::parse(std::ifstream(src / "sdxl_vae.json")).at("config");

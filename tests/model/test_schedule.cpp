@@ -2,15 +2,17 @@
 #include <doctest/doctest.h>
 
 #include "model/error.h"
-#include "model/schedule.h"
+#include "model/schedulers/ddpm.h"
+#include "tests/fixture_tensors.h"
 #include "tests/model/test_osor_fixture.h"
 
-TEST_CASE("schedule: DDPM table, add_noise and x0 (clipped and not) match diffusers") {
+TEST_CASE("conformance: model/schedule DDPM table, add_noise and x0 (clipped and not) match diffusers") {
   const auto fx = osor::test::open_model_fixture("schedule");
   if (!fx) return;
   const std::string json_text = fx->json.at("scheduler_config_json").dump();
   const auto config = osor::model::DdpmScheduleConfig::from_json(json_text, "schedule.json:scheduler_config_json");
-  CHECK_FALSE(config.clip_sample);
+  // As diffusers resolved the same config for the reference run.
+  CHECK(config.clip_sample == fx->json.at("resolved_ddpm_config").at("clip_sample").get<bool>());
   const osor::model::DdpmSchedule schedule(config);
   const auto& tol = fx->json.at("tolerance");
   const double ac_rtol = tol.at("alphas_cumprod").at("rtol").get<double>();
@@ -25,8 +27,14 @@ TEST_CASE("schedule: DDPM table, add_noise and x0 (clipped and not) match diffus
   clipped_config.clip_sample = true;  // DDPMScheduler's default when a config lacks the key
   const osor::model::DdpmSchedule clipped(clipped_config);
   const at::Tensor z0 = fx->tensor("sdxl.z0"), noise = fx->tensor("sdxl.noise"), eps = fx->tensor("sdxl.eps_pred");
-  for (const int64_t t : {400, 600}) {
-    const std::string p = "sdxl.t" + std::to_string(t) + ".";
+  // The timesteps the fixture stores ("sdxl.t<t>.z_t").
+  const std::string prefix = "sdxl.t";
+  std::vector<int64_t> timesteps;
+  for (const std::string& key : osor::test::keys_with(fx->io, ".z_t"))
+    if (key.rfind(prefix, 0) == 0) timesteps.push_back(std::stoll(key.substr(prefix.size())));
+  REQUIRE(!timesteps.empty());
+  for (const int64_t t : timesteps) {
+    const std::string p = prefix + std::to_string(t) + ".";
     const at::Tensor z_t = schedule.add_noise(z0, noise, t);
     const double e_zt = osor::test::max_abs_diff(z_t, fx->tensor(p + "z_t"));
     const double e_zt64 = osor::test::max_abs_diff(z_t, fx->tensor(p + "z_t_f64"));

@@ -26,14 +26,17 @@ constexpr const char* kSdxlInpaintUNetConfig = R"({
 
 }  // namespace
 
-TEST_CASE("unet: UNet2DConditionModel matches diffusers on the sdxl_unet fixture (cases a and b)") {
+TEST_CASE("conformance: model/sdxl_unet UNet2DConditionModel matches diffusers on every case") {
   const auto fx = osor::test::open_model_fixture("sdxl_unet");
   if (!fx) return;
   const auto config = osor::model::UNetConfig::from_json(fx->json.at("config").dump(), "sdxl_unet.json:config");
   osor::model::UNet2DConditionModel unet(config);
   unet.load({fx->file(".weights.safetensors")});
   const double atol = fx->json.at("tolerance").at("atol").get<double>();
-  for (const std::string c : {"a", "b"}) {
+  const auto& cases = fx->json.at("io").at("cases");
+  REQUIRE(!cases.empty());
+  for (const auto& item : cases.items()) {
+    const std::string c = item.key();
     const at::Tensor out = unet.forward(fx->tensor(c + ".sample"), fx->tensor(c + ".timestep"),
                                         fx->tensor(c + ".encoder_hidden_states"), fx->tensor(c + ".text_embeds"),
                                         fx->tensor(c + ".time_ids"));

@@ -1,49 +1,34 @@
-#include "model/schedule.h"
+#include "model/schedulers/ddpm.h"
 
 #include <cmath>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "model/error.h"
+#include "model/io/diffusers_config.h"
 
 namespace osor::model {
 
-DdpmScheduleConfig DdpmScheduleConfig::from_json(const std::string& text, const std::string& source) {
-  auto fail = [&](const std::string& what) { throw ModelError("scheduler config " + source + ": " + what); };
+DdpmScheduleConfig DdpmScheduleConfig::from_config(const DiffusersConfig& config) {
   DdpmScheduleConfig c;
-  try {
-    const nlohmann::json j = nlohmann::json::parse(text);
-    auto get = [&](const char* key, auto& field) {
-      if (j.contains(key) && !j[key].is_null()) field = j[key].get<std::decay_t<decltype(field)>>();
-    };
-    get("num_train_timesteps", c.num_train_timesteps);
-    get("beta_start", c.beta_start);
-    get("beta_end", c.beta_end);
-    get("beta_schedule", c.beta_schedule);
-    get("prediction_type", c.prediction_type);
-    get("clip_sample", c.clip_sample);
-    get("clip_sample_range", c.clip_sample_range);
-    if (j.contains("trained_betas") && !j["trained_betas"].is_null()) fail("trained_betas is not supported");
-    if (j.value("thresholding", false)) fail("thresholding is not supported");
-    if (j.value("rescale_betas_zero_snr", false)) fail("rescale_betas_zero_snr is not supported");
-  } catch (const nlohmann::json::exception& e) {
-    fail(e.what());
-  }
-  if (c.beta_schedule != "linear" && c.beta_schedule != "scaled_linear")
-    fail("beta_schedule " + c.beta_schedule + " is not supported (linear, scaled_linear)");
-  if (c.prediction_type != "epsilon" && c.prediction_type != "v_prediction" && c.prediction_type != "sample")
-    fail("prediction_type " + c.prediction_type + " is not supported (epsilon, v_prediction, sample)");
-  if (c.num_train_timesteps < 1) fail("num_train_timesteps must be positive");
+  c.num_train_timesteps = config.get("num_train_timesteps", c.num_train_timesteps);
+  c.beta_start = config.get("beta_start", c.beta_start);
+  c.beta_end = config.get("beta_end", c.beta_end);
+  c.beta_schedule = config.choice("beta_schedule", c.beta_schedule, {"linear", "scaled_linear"});
+  c.prediction_type = config.choice("prediction_type", c.prediction_type, {"epsilon", "v_prediction", "sample"});
+  c.clip_sample = config.get("clip_sample", c.clip_sample);
+  c.clip_sample_range = config.get("clip_sample_range", c.clip_sample_range);
+  if (config.has("trained_betas")) config.fail("trained_betas is not supported");
+  for (const char* key : {"thresholding", "rescale_betas_zero_snr"})
+    if (config.get(key, false)) config.fail(std::string(key) + " is not supported");
+  if (c.num_train_timesteps < 1) config.fail("num_train_timesteps must be positive");
   return c;
 }
 
+DdpmScheduleConfig DdpmScheduleConfig::from_json(const std::string& text, const std::string& source) {
+  return from_config(DiffusersConfig::parse(text, "scheduler config", source));
+}
+
 DdpmScheduleConfig DdpmScheduleConfig::from_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw ModelError("scheduler config " + path.string() + ": cannot read the file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return from_json(text.str(), path.string());
+  return from_config(DiffusersConfig::read(path, "scheduler config"));
 }
 
 DdpmSchedule::DdpmSchedule(const DdpmScheduleConfig& config) : config_(config) {
