@@ -139,8 +139,12 @@ RemovalOutput CommandRemover::read_output(const RemovalInput& input, const fs::p
   if (found.empty())
     throw AdapterError(name_ + ": sample " + input.id + ": the program wrote no output (" +
                        (folder / (input.id + ".png")).string() + ")");
-  const cv::Mat bgr = cv::imread(found.string(), cv::IMREAD_COLOR);
-  if (bgr.empty()) throw AdapterError(name_ + ": sample " + input.id + ": cannot decode output " + found.string());
+  cv::Mat bgr;
+  try {
+    bgr = read_output_bgr8(found);
+  } catch (const AdapterError& e) {
+    throw AdapterError(name_ + ": sample " + input.id + ": " + e.what());
+  }
   const int64_t h = input.image.size(2), w = input.image.size(3);
   if (bgr.rows != h || bgr.cols != w)
     throw AdapterError(name_ + ": sample " + input.id + ": output " + found.string() + " is " + std::to_string(bgr.rows) +

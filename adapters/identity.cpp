@@ -2,12 +2,32 @@
 
 #include <ATen/ATen.h>
 
-namespace osor::adapters {
+#include <utility>
 
-RemovalOutput IdentityRemover::remove(const RemovalInput& input) {
-  RemovalOutput out;
-  out.image = input.image.clone();
-  return out;
+#include "adapters/error.h"
+
+namespace osor::adapters {
+namespace {
+
+class IdentityRemover final : public Remover {
+ public:
+  explicit IdentityRemover(std::string id) : id_(std::move(id)) {}
+  std::string id() const override { return id_; }
+  RemovalOutput remove(const RemovalInput& input) override {
+    RemovalOutput out;
+    out.image = input.image.clone();
+    return out;
+  }
+
+ private:
+  std::string id_;
+};
+
+}  // namespace
+
+std::unique_ptr<Remover> make_identity_remover(const MethodSpec& spec, const RemoverContext& context) {
+  if (!spec.options.empty()) throw AdapterError("method " + spec.name + " takes no options (got " + spec.text() + ")");
+  return std::make_unique<IdentityRemover>(spec.text());
 }
 
 }  // namespace osor::adapters

@@ -1,14 +1,13 @@
-// identity: returns the input unchanged — the lower bound every comparison table needs.
+// identity: returns the input unchanged — the lower bound every comparison table needs. Takes no options.
 #pragma once
+
+#include <memory>
 
 #include "adapters/remover.h"
 
 namespace osor::adapters {
 
-class IdentityRemover final : public Remover {
- public:
-  std::string id() const override { return "identity"; }
-  RemovalOutput remove(const RemovalInput& input) override;
-};
+// The registry row's factory (adapters/registry.cpp): AdapterError for any option.
+std::unique_ptr<Remover> make_identity_remover(const MethodSpec& spec, const RemoverContext& context);
 
 }  // namespace osor::adapters

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdio>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/photo.hpp>
 
@@ -9,20 +10,37 @@
 #include "adapters/mat_tensor.h"
 
 namespace osor::adapters {
+namespace {
 
-OpenCvInpaintRemover::OpenCvInpaintRemover(Algorithm algorithm, const MethodSpec& spec) : algorithm_(algorithm) {
-  for (const auto& [key, value] : spec.options)
-    if (key != "radius" && key != "dilate")
-      throw AdapterError("method " + spec.name + ": unknown option '" + key + "' (options: radius, dilate)");
-  radius_ = option_number(spec, "radius", 3);
-  dilate_ = static_cast<int>(option_number(spec, "dilate", 0));
+class OpenCvInpaintRemover final : public Remover {
+ public:
+  // `algorithm`: cv::INPAINT_TELEA or cv::INPAINT_NS.
+  OpenCvInpaintRemover(int algorithm, const MethodSpec& spec);
+  std::string id() const override;
+  RemovalOutput remove(const RemovalInput& input) override;
+
+ private:
+  int algorithm_;
+  std::string name_;
+  double radius_ = 3;
+  int dilate_ = 0;
+};
+
+OpenCvInpaintRemover::OpenCvInpaintRemover(int algorithm, const MethodSpec& spec)
+    : algorithm_(algorithm), name_(spec.name) {
+  for (const auto& option : spec.options)
+    if (option.first != "radius" && option.first != "dilate")
+      throw AdapterError("method " + spec.name + ": unknown option '" + option.first + "' (options: radius, dilate)");
+  radius_ = option_number(spec, "radius", radius_);
+  dilate_ = static_cast<int>(option_number(spec, "dilate", dilate_));
   if (radius_ <= 0) throw AdapterError("method " + spec.name + ": radius must be positive");
   if (dilate_ < 0) throw AdapterError("method " + spec.name + ": dilate must be >= 0");
 }
 
+// The canonical text: radius always (as %g), dilate only when it dilates.
 std::string OpenCvInpaintRemover::id() const {
   MethodSpec spec;
-  spec.name = algorithm_ == Algorithm::Telea ? "opencv-telea" : "opencv-ns";
+  spec.name = name_;
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", radius_);
   spec.options["radius"] = buf;
@@ -38,10 +56,20 @@ RemovalOutput OpenCvInpaintRemover::remove(const RemovalInput& input) {
   if (dilate_ > 0)
     cv::dilate(mask, mask, cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * dilate_ + 1, 2 * dilate_ + 1)));
   cv::Mat result;
-  cv::inpaint(bgr, mask, result, radius_, algorithm_ == Algorithm::Telea ? cv::INPAINT_TELEA : cv::INPAINT_NS);
+  cv::inpaint(bgr, mask, result, radius_, algorithm_);
   RemovalOutput out;
   out.image = bgr8_to_tensor(result);
   return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Remover> make_opencv_telea_remover(const MethodSpec& spec, const RemoverContext& context) {
+  return std::make_unique<OpenCvInpaintRemover>(cv::INPAINT_TELEA, spec);
+}
+
+std::unique_ptr<Remover> make_opencv_ns_remover(const MethodSpec& spec, const RemoverContext& context) {
+  return std::make_unique<OpenCvInpaintRemover>(cv::INPAINT_NS, spec);
 }
 
 }  // namespace osor::adapters

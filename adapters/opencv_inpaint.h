@@ -3,21 +3,14 @@
 // dilate=D (grow the mask by D px first; default 0).
 #pragma once
 
+#include <memory>
+
 #include "adapters/remover.h"
 
 namespace osor::adapters {
 
-class OpenCvInpaintRemover final : public Remover {
- public:
-  enum class Algorithm { Telea, NavierStokes };
-  OpenCvInpaintRemover(Algorithm algorithm, const MethodSpec& spec);
-  std::string id() const override;
-  RemovalOutput remove(const RemovalInput& input) override;
-
- private:
-  Algorithm algorithm_;
-  double radius_ = 3;
-  int dilate_ = 0;
-};
+// The registry rows' factories (adapters/registry.cpp): AdapterError for bad options.
+std::unique_ptr<Remover> make_opencv_telea_remover(const MethodSpec& spec, const RemoverContext& context);
+std::unique_ptr<Remover> make_opencv_ns_remover(const MethodSpec& spec, const RemoverContext& context);
 
 }  // namespace osor::adapters

@@ -4,6 +4,7 @@
 // Options: short_side=512 (resize policy), t=400, lora=merged|runtime, alpha=input|processing (size of the
 // returned alpha: the input's, or the processing size as the official script saves it), noise=FILE (safetensors
 // with `posterior` and `eps`: the recorded draws of an official run; otherwise drawn from --seed).
+// channels_last=0, cuda_graphs=0: how the model runs (model::OneStepExecution); the same result up to summation order.
 // With RemoverContext::random_weights the networks are random, built from the configs (OsorSdxl::random).
 #pragma once
 
@@ -13,17 +14,7 @@
 
 namespace osor::adapters {
 
-class OsorSdxlRemover final : public Remover {
- public:
-  OsorSdxlRemover(const MethodSpec& spec, const RemoverContext& context);
-  ~OsorSdxlRemover() override;
-  std::string id() const override;
-  RemovalOutput remove(const RemovalInput& input) override;
-  void synchronize() override;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
+// The registry row's factory (adapters/registry.cpp): AdapterError for bad options or missing weights.
+std::unique_ptr<Remover> make_osor_sdxl_remover(const MethodSpec& spec, const RemoverContext& context);
 
 }  // namespace osor::adapters

@@ -1,4 +1,6 @@
-// The method registry: every removal method is made here by name (CLI --method, `osor list`).
+// The method registry: every removal method family is one row, made here by name (CLI --method, `osor list`).
+// A row holds what the registry knows of its family: the summary with its options, whether it needs OpenCV, its
+// factory and its default label. Adding a family is one file (its Remover) plus one row.
 #pragma once
 
 #include <memory>
@@ -11,9 +13,15 @@ namespace osor::adapters {
 
 struct MethodEntry {
   std::string name;
-  std::string summary;  // one line, with its options
+  std::string summary;        // one line, with its options
+  bool needs_opencv = false;  // reads or writes image files: built only with OSOR_WITH_OPENCV (adapters/CMakeLists)
+  // Builds the remover; AdapterError for bad options, missing weights, ...
+  std::unique_ptr<Remover> (*make)(const MethodSpec& spec, const RemoverContext& context) = nullptr;
+  // The label when neither name= nor options say otherwise (see method_label); nullptr or "" for none.
+  std::string (*default_label)(const MethodSpec& spec) = nullptr;
 };
 
+// The families this build can make, in table order (those that need OpenCV only in builds with it).
 const std::vector<MethodEntry>& method_entries();
 
 // Throws AdapterError for a method name no row has (listing the known ones): lets a run refuse a bad --method

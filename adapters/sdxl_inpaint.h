@@ -19,17 +19,7 @@
 
 namespace osor::adapters {
 
-class SdxlInpaintRemover final : public Remover {
- public:
-  SdxlInpaintRemover(const MethodSpec& spec, const RemoverContext& context);
-  ~SdxlInpaintRemover() override;
-  std::string id() const override;
-  RemovalOutput remove(const RemovalInput& input) override;
-  void synchronize() override;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
+// The registry row's factory (adapters/registry.cpp): AdapterError for bad options or missing weights.
+std::unique_ptr<Remover> make_sdxl_inpaint_remover(const MethodSpec& spec, const RemoverContext& context);
 
 }  // namespace osor::adapters

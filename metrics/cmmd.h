@@ -6,6 +6,7 @@
 // --mmd-float64 computes everything in float64. All images are used (the official code drops the last
 // partial batch; cmmd-pytorch does not).
 // Convention string: cmmd[clip-vit-l14-336,center-crop|shortest-edge-crop,sigma=10[,f64]]. Lower is better.
+// Its registry row (metrics/registry.cpp) holds the convention, the extractor and so the preprocessing modes.
 #pragma once
 
 #include <memory>
@@ -14,7 +15,7 @@
 
 namespace osor::metrics {
 
-// Validates options.preprocessing (MetricError); loads no network.
-std::unique_ptr<SetMetric> make_cmmd_metric(const NetworkOptions& options);
+// The registry row's factory: setup.network.mmd_float64 picks the MMD's precision; loads no network.
+std::unique_ptr<SetMetric> make_cmmd_metric(const MetricSetup& setup);
 
 }  // namespace osor::metrics

@@ -37,16 +37,22 @@ class FeatureExtractor {
   virtual at::Tensor extract(const at::Tensor& images) const = 0;
 };
 
+// One row per extractor: everything the registry knows about it.
 struct ExtractorEntry {
   std::string name;
   std::string summary;
   std::vector<std::string> preprocessing_modes;  // the first is the default
+  std::vector<std::string> weights = {};         // manifest ids (model/weights_manifest.h) of the files it loads
+  // Loads the network (files from `weights`, in that order) under the options.
+  std::unique_ptr<FeatureExtractor> (*make)(const ExtractorEntry& entry, const NetworkOptions& options) = nullptr;
 };
 
 // Every registered extractor ("inception-fid", "clip-vit-l14-336"; "clip" is accepted as an alias).
 const std::vector<ExtractorEntry>& extractor_entries();
 // The canonical name of `name` or an alias; throws MetricError listing the known names.
 std::string canonical_extractor_name(const std::string& name);
+// The row of `name` or an alias; throws MetricError listing the known names.
+const ExtractorEntry& extractor_entry(const std::string& name);
 
 // Manifest ids (model/weights_manifest.h) of the files the extractor loads.
 std::vector<std::string> extractor_weights_ids(const std::string& name);

@@ -6,7 +6,8 @@
 //   clean-fid: PIL bicubic (mode 'F') on 0..255, (x-128)/128
 //   torchmetrics (>= 1.8): antialiased bilinear on 0..255, (x-128)/128
 // Convention string: fid[<preprocessing>,<sqrtm|eigh>], e.g. fid[pytorch-fid,sqrtm]. Lower is better.
-// FID has a large small-sample bias: compare methods only at equal set sizes.
+// FID has a large small-sample bias: compare methods only at equal set sizes. Its registry row
+// (metrics/registry.cpp) holds the convention, the extractor and so the preprocessing modes.
 #pragma once
 
 #include <memory>
@@ -15,7 +16,10 @@
 
 namespace osor::metrics {
 
-// Validates options.preprocessing and options.sqrtm (MetricError); loads no network.
+// The registry row's factory: setup.network.sqrtm picks the tr sqrtm method; loads no network.
+std::unique_ptr<SetMetric> make_fid_metric(const MetricSetup& setup);
+// The registry's fid under these options (make_set_metric("fid", options)): validates options.preprocessing and
+// options.sqrtm (MetricError); loads no network.
 std::unique_ptr<SetMetric> make_fid_metric(const NetworkOptions& options);
 
 }  // namespace osor::metrics

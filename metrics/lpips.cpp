@@ -3,33 +3,16 @@
 #include <ATen/ATen.h>
 
 #include "metrics/error.h"
-#include "metrics/networks/lpips_net.h"
-#include "model/weights_manifest.h"
 
 namespace osor::metrics {
 namespace {
 
-LpipsTrunk parse_trunk(const std::string& net) {
-  if (net == "alex") return LpipsTrunk::Alex;
-  if (net == "vgg") return LpipsTrunk::Vgg;
-  throw MetricError("unknown LPIPS network '" + net + "' (known: alex, vgg)");
-}
-
-std::vector<std::filesystem::path> require_files(const NetworkOptions& options) {
-  std::vector<std::filesystem::path> files;
-  for (const std::string& id : lpips_weights_ids(options.lpips_net))
-    files.push_back(model::require_weights_file(options.weights_dir, id));
-  return files;
-}
-
 class LpipsMetric final : public ImageMetric {
  public:
-  explicit LpipsMetric(const NetworkOptions& options)
-      : net_(LpipsNet::load(parse_trunk(options.lpips_net), require_files(options), c10::Device(options.device))) {
-    spec_ = {"lpips", false, std::string("lpips[v0.1,") + to_string(net_.trunk()) + "]", 1};
-  }
-  const MetricSpec& spec() const override { return spec_; }
-  bool needs_mask() const override { return false; }
+  explicit LpipsMetric(const MetricSetup& setup)
+      : ImageMetric(setup),
+        net_(LpipsNet::load(lpips_trunk(setup.network.lpips_net), setup.weights_files,
+                            c10::Device(setup.network.device))) {}
   at::Tensor evaluate(const at::Tensor& pred, const at::Tensor& ref, const at::Tensor& mask) const override {
     const int64_t min_side = net_.trunk() == LpipsTrunk::Alex ? 31 : 16;
     if (pred.size(-1) < min_side || pred.size(-2) < min_side)
@@ -42,18 +25,18 @@ class LpipsMetric final : public ImageMetric {
 
  private:
   LpipsNet net_;
-  MetricSpec spec_;
 };
 
 }  // namespace
 
-std::vector<std::string> lpips_weights_ids(const std::string& net) {
-  if (parse_trunk(net) == LpipsTrunk::Alex) return {"alexnet", "lpips-alex"};
-  return {"vgg16", "lpips-vgg"};
+LpipsTrunk lpips_trunk(const std::string& net) {
+  if (net == "alex") return LpipsTrunk::Alex;
+  if (net == "vgg") return LpipsTrunk::Vgg;
+  throw MetricError("unknown LPIPS network '" + net + "' (known: alex, vgg)");
 }
 
-std::unique_ptr<ImageMetric> make_lpips_metric(const NetworkOptions& options) {
-  return std::make_unique<LpipsMetric>(options);
+std::unique_ptr<ImageMetric> make_lpips_metric(const MetricSetup& setup) {
+  return std::make_unique<LpipsMetric>(setup);
 }
 
 }  // namespace osor::metrics

@@ -3,19 +3,22 @@
 // or vgg16 (metrics/networks/lpips_net.h). Weights: alexnet.safetensors + lpips_alex_v0.1.safetensors (or
 // vgg16.safetensors + lpips_vgg_v0.1.safetensors) under the weights directory. Whole images only (no
 // --region); images must be at least 31 px (alex) or 16 px (vgg) on each side.
-// Convention string: lpips[v0.1,alex|vgg]. Lower is better.
+// Convention string: lpips[v0.1,alex|vgg]. Lower is better. Its registry row (metrics/registry.cpp) holds the
+// convention and the weights ids per trunk.
 #pragma once
 
 #include <memory>
+#include <string>
 
+#include "metrics/networks/lpips_net.h"
 #include "metrics/registry.h"
 
 namespace osor::metrics {
 
-// Loads the trunk and linear layers from options.weights_dir (ModelError naming a missing file).
-std::unique_ptr<ImageMetric> make_lpips_metric(const NetworkOptions& options);
+// The trunk --lpips-net names ("alex" | "vgg"); MetricError for another name.
+LpipsTrunk lpips_trunk(const std::string& net);
 
-// Manifest ids for a trunk ("alex" | "vgg"); MetricError for another name.
-std::vector<std::string> lpips_weights_ids(const std::string& net);
+// Loads the trunk and linear layers from setup.weights_files on setup.network.device.
+std::unique_ptr<ImageMetric> make_lpips_metric(const MetricSetup& setup);
 
 }  // namespace osor::metrics

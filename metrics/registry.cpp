@@ -1,128 +1,166 @@
 #include "metrics/registry.h"
 
-#include <ATen/ATen.h>
-
-#include <filesystem>
+#include <algorithm>
+#include <cctype>
+#include <cstddef>
 
 #include "metrics/cmmd.h"
 #include "metrics/error.h"
 #include "metrics/fid.h"
+#include "metrics/frechet_distance.h"
 #include "metrics/lpips.h"
-#include "metrics/psnr.h"
-#include "metrics/ssim.h"
+#include "metrics/psnr_metric.h"
+#include "metrics/ssim_metric.h"
 #include "model/weights_manifest.h"
 
 namespace osor::metrics {
 namespace {
 
-std::string pixel_suffix(const PixelOptions& options) {
-  return to_string(options.channels) + "," + to_string(options.region);
+// Column values, so that a row reads without counting commas.
+constexpr bool kPerImage = true, kPerSet = false;
+constexpr bool kHigherIsBetter = true, kLowerIsBetter = false;
+constexpr bool kChannelsAndRegion = true, kWholeRgbImages = false;
+constexpr const char* kNoExtractor = "";
+constexpr std::nullptr_t kNoWeights = nullptr;
+
+// PSNR's and SSIM's conventions end with the channels and region they were computed on.
+std::string pixel_suffix(const MetricSetup& setup) {
+  return to_string(setup.pixels.channels) + "," + to_string(setup.pixels.region);
 }
-
-class PsnrMetric final : public ImageMetric {
- public:
-  explicit PsnrMetric(const PixelOptions& options) : options_(options) {
-    spec_ = {"psnr", true, "psnr[skimage-0.19,8bit,data_range=255," + pixel_suffix(options) + "]", 1};
-  }
-  const MetricSpec& spec() const override { return spec_; }
-  bool needs_mask() const override { return options_.region != Region::Full; }
-  at::Tensor evaluate(const at::Tensor& pred, const at::Tensor& ref, const at::Tensor& mask) const override {
-    return psnr(pred, ref, options_, mask);
-  }
-
- private:
-  PixelOptions options_;
-  MetricSpec spec_;
-};
-
-class SsimMetric final : public ImageMetric {
- public:
-  SsimMetric(SsimWindow window, const PixelOptions& options) {
-    options_.window = window;
-    options_.pixels = options;
-    const bool gaussian = window == SsimWindow::Gaussian;
-    spec_ = {gaussian ? "ssim" : "ssim-uniform", true,
-             std::string(gaussian ? "ssim[skimage-0.19,gaussian-1.5,population-cov,"
-                                  : "ssim[skimage-0.19,uniform-7,sample-cov,") +
-                 pixel_suffix(options) + "]",
-             1};
-  }
-  const MetricSpec& spec() const override { return spec_; }
-  bool needs_mask() const override { return options_.pixels.region != Region::Full; }
-  at::Tensor evaluate(const at::Tensor& pred, const at::Tensor& ref, const at::Tensor& mask) const override {
-    return ssim(pred, ref, options_, mask);
-  }
-
- private:
-  SsimOptions options_;
-  MetricSpec spec_;
-};
 
 }  // namespace
 
 const std::vector<MetricEntry>& metric_entries() {
+  // Columns: name, summary; per image?, higher is better?, version, convention under the options;
+  // takes --channels/--region?, feature extractor, weights under the options, factory (per image, per set).
   static const std::vector<MetricEntry> entries = {
-      {"psnr", "PSNR in dB on 8-bit values, data range 255 (scikit-image)", true},
-      {"ssim", "SSIM, 11x11 Gaussian sigma 1.5, population covariance (Wang et al. / scikit-image)", true},
-      {"ssim-uniform", "SSIM, 7x7 uniform window, sample covariance (scikit-image defaults)", true},
-      {"lpips", "LPIPS v0.1, AlexNet trunk (--lpips-net vgg for VGG16), inputs in [-1,1] (richzhang/lpips 0.1.4)", true,
-       {"alexnet", "lpips-alex"}},
-      {"fid", "FID on Inception pool3, float64 statistics, scipy-sqrtm semantics (pytorch-fid 0.3)", false,
-       {"inception-fid"}},
-      {"cmmd", "CMMD: MMD (sigma 10, x1000, biased) of CLIP ViT-L/14@336 embeddings (google-research cmmd)", false,
-       {"clip-config", "clip-weights"}},
+      {"psnr", "PSNR in dB on 8-bit values, data range 255 (scikit-image)",
+       kPerImage, kHigherIsBetter, 1,
+       [](const MetricSetup& s) { return "psnr[skimage-0.19,8bit,data_range=255," + pixel_suffix(s) + "]"; },
+       kChannelsAndRegion, kNoExtractor, kNoWeights, make_psnr_metric, nullptr},
+      {"ssim", "SSIM, 11x11 Gaussian sigma 1.5, population covariance (Wang et al. / scikit-image)",
+       kPerImage, kHigherIsBetter, 1,
+       [](const MetricSetup& s) { return "ssim[skimage-0.19,gaussian-1.5,population-cov," + pixel_suffix(s) + "]"; },
+       kChannelsAndRegion, kNoExtractor, kNoWeights,
+       [](const MetricSetup& s) { return make_ssim_metric(s, SsimWindow::Gaussian); }, nullptr},
+      {"ssim-uniform", "SSIM, 7x7 uniform window, sample covariance (scikit-image defaults)",
+       kPerImage, kHigherIsBetter, 1,
+       [](const MetricSetup& s) { return "ssim[skimage-0.19,uniform-7,sample-cov," + pixel_suffix(s) + "]"; },
+       kChannelsAndRegion, kNoExtractor, kNoWeights,
+       [](const MetricSetup& s) { return make_ssim_metric(s, SsimWindow::Uniform); }, nullptr},
+      {"lpips", "LPIPS v0.1, AlexNet trunk (--lpips-net vgg for VGG16), inputs in [-1,1] (richzhang/lpips 0.1.4)",
+       kPerImage, kLowerIsBetter, 1,
+       [](const MetricSetup& s) {
+         return "lpips[v0.1," + std::string(to_string(lpips_trunk(s.network.lpips_net))) + "]";
+       },
+       kWholeRgbImages, kNoExtractor,
+       [](const MetricSetup& s) -> std::vector<std::string> {
+         if (lpips_trunk(s.network.lpips_net) == LpipsTrunk::Alex) return {"alexnet", "lpips-alex"};
+         return {"vgg16", "lpips-vgg"};
+       },
+       make_lpips_metric, nullptr},
+      {"fid", "FID on Inception pool3, float64 statistics, scipy-sqrtm semantics (pytorch-fid 0.3)",
+       kPerSet, kLowerIsBetter, 1,
+       [](const MetricSetup& s) {
+         const std::string sqrtm = to_string(parse_sqrtm_method(s.network.sqrtm));  // checked before preprocessing
+         return "fid[" + s.preprocessing() + "," + sqrtm + "]";
+       },
+       kWholeRgbImages, "inception-fid", kNoWeights, nullptr, make_fid_metric},
+      {"cmmd", "CMMD: MMD (sigma 10, x1000, biased) of CLIP ViT-L/14@336 embeddings (google-research cmmd)",
+       kPerSet, kLowerIsBetter, 1,
+       [](const MetricSetup& s) {
+         const std::string crop = s.preprocessing() == "cmmd" ? "center-crop" : "shortest-edge-crop";
+         return "cmmd[" + s.extractor + "," + crop + ",sigma=10" + (s.network.mmd_float64 ? ",f64" : "") + "]";
+       },
+       kWholeRgbImages, "clip-vit-l14-336", kNoWeights, nullptr, make_cmmd_metric},
   };
   return entries;
 }
 
-bool is_image_metric(const std::string& name) {
-  for (const auto& e : metric_entries())
-    if (e.name == name) return e.per_image;
-  return false;
-}
-
 namespace {
 
-std::string known_metrics() {
+const MetricEntry* find_metric(const std::string& name) {
+  for (const auto& e : metric_entries())
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+const MetricEntry& metric_row(const std::string& name) {
+  if (const MetricEntry* row = find_metric(name)) return *row;
   std::string known;
   for (const auto& e : metric_entries()) known += (known.empty() ? "" : ", ") + e.name;
-  return known;
+  throw MetricError("unknown metric '" + name + "' (known: " + known + ")");
+}
+
+// The row's facts under these options. Checks, in this order, the options the metric takes and (through its
+// convention) their values, so that a bad option is reported before any file is looked for.
+MetricSetup metric_setup(const MetricEntry& row, const PixelOptions& pixels, const NetworkOptions& network) {
+  if (!row.pixel_options && (pixels.region != Region::Full || pixels.channels != Channels::Rgb))
+    throw MetricError(row.name + " scores whole RGB images (no --region or --channels y)");
+  MetricSetup setup;
+  setup.spec.name = row.name;
+  setup.spec.higher_is_better = row.higher_is_better;
+  setup.spec.version = row.version;
+  setup.pixels = pixels;
+  setup.network = network;
+  setup.extractor = row.extractor;
+  setup.spec.convention = row.convention(setup);
+  return setup;
+}
+
+// A set metric loads no network: the weights it needs are its extractor's (the extractor registry's row).
+std::vector<std::string> weights_ids(const MetricEntry& row, const MetricSetup& setup) {
+  if (!row.extractor.empty()) return extractor_weights_ids(row.extractor);
+  if (row.weights != nullptr) return row.weights(setup);
+  return {};
 }
 
 }  // namespace
 
+std::string MetricSetup::preprocessing() const {
+  if (extractor.empty()) return network.preprocessing;
+  const std::vector<std::string>& modes = extractor_entry(extractor).preprocessing_modes;
+  if (network.preprocessing.empty()) return modes.front();
+  if (std::find(modes.begin(), modes.end(), network.preprocessing) != modes.end()) return network.preprocessing;
+  std::string metric = spec.name, known;
+  for (char& c : metric) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const std::string& mode : modes) known += (known.empty() ? "" : ", ") + mode;
+  throw MetricError("unknown " + metric + " preprocessing '" + network.preprocessing + "' (known: " + known + ")");
+}
+
+SetMetric::SetMetric(const MetricSetup& setup)
+    : spec_(setup.spec), extractor_(setup.extractor), preprocessing_(setup.preprocessing()) {}
+
+bool is_image_metric(const std::string& name) {
+  const MetricEntry* row = find_metric(name);
+  return row != nullptr && row->per_image;
+}
+
 bool is_set_metric(const std::string& name) {
-  for (const auto& e : metric_entries())
-    if (e.name == name) return !e.per_image;
-  return false;
+  const MetricEntry* row = find_metric(name);
+  return row != nullptr && !row->per_image;
 }
 
 std::unique_ptr<ImageMetric> make_image_metric(const std::string& name, const PixelOptions& options,
                                                const NetworkOptions& network) {
-  if (name == "psnr") return std::make_unique<PsnrMetric>(options);
-  if (name == "ssim") return std::make_unique<SsimMetric>(SsimWindow::Gaussian, options);
-  if (name == "ssim-uniform") return std::make_unique<SsimMetric>(SsimWindow::Uniform, options);
-  if (name == "lpips") {
-    if (options.region != Region::Full || options.channels != Channels::Rgb)
-      throw MetricError("lpips scores whole RGB images (no --region or --channels y)");
-    return make_lpips_metric(network);
-  }
-  if (is_set_metric(name))
-    throw MetricError("metric '" + name + "' compares two image sets, not image pairs");
-  throw MetricError("unknown metric '" + name + "' (known: " + known_metrics() + ")");
+  const MetricEntry& row = metric_row(name);
+  if (!row.per_image) throw MetricError("metric '" + name + "' compares two image sets, not image pairs");
+  MetricSetup setup = metric_setup(row, options, network);
+  for (const std::string& id : weights_ids(row, setup))
+    setup.weights_files.push_back(model::require_weights_file(network.weights_dir, id));
+  return row.make_image(setup);
 }
 
 std::unique_ptr<SetMetric> make_set_metric(const std::string& name, const NetworkOptions& network) {
-  if (name == "fid") return make_fid_metric(network);
-  if (name == "cmmd") return make_cmmd_metric(network);
-  if (is_image_metric(name)) throw MetricError("metric '" + name + "' is per image, not a set metric");
-  throw MetricError("unknown metric '" + name + "' (known: " + known_metrics() + ")");
+  const MetricEntry& row = metric_row(name);
+  if (row.per_image) throw MetricError("metric '" + name + "' is per image, not a set metric");
+  return row.make_set(metric_setup(row, {}, network));
 }
 
 std::vector<std::string> metric_weights_ids(const std::string& name, const NetworkOptions& network) {
-  if (name == "lpips") return lpips_weights_ids(network.lpips_net);
-  if (is_set_metric(name)) return extractor_weights_ids(make_set_metric(name, network)->extractor());
-  return {};
+  const MetricEntry* row = find_metric(name);
+  if (row == nullptr) return {};
+  return weights_ids(*row, metric_setup(*row, {}, network));
 }
 
 std::vector<std::string> missing_weights(const std::string& name, const NetworkOptions& network) {

@@ -1,10 +1,14 @@
-// The metric registry: every metric is found here by name (the CLI's --metric resolves here and
-// `osor list` prints it). Each declares whether higher is better, its convention string and a version;
-// results record both, and `osor compare` refuses to compare values whose convention or version differ.
+// The metric registry: every metric is one row of metric_entries(), found there by name (the CLI's --metric
+// resolves here and `osor list` prints it). A row holds every fact about its metric, as pyiqa's metric table does:
+// whether higher is better, its version and convention string (a function of the options, since PSNR's and SSIM's
+// depend on --channels/--region and FID's on its preprocessing), the weights it needs, and its factory. Results
+// record name, convention and version, and `osor compare` refuses to compare values whose convention or version
+// differ. Adding a metric is one file (its definition and an ImageMetric or SetMetric) plus one row.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,33 +25,72 @@ struct MetricSpec {
   int version = 1;
 };
 
-// A metric with one value per (prediction, reference) image pair.
+// What a row's factory builds a metric from: the row's facts under the caller's options, already checked.
+struct MetricSetup {
+  MetricSpec spec;        // name, direction and version from the row; the convention under these options
+  PixelOptions pixels;    // --channels/--region; whole RGB images for metrics that take neither
+  NetworkOptions network;
+  std::string extractor;  // set metrics: the feature extractor whose features they compare
+  std::vector<std::filesystem::path> weights_files;  // per-image network metrics: the row's weights files, present
+  // Set metrics: network.preprocessing, or the extractor's default (its first mode) when empty. MetricError
+  // ("unknown FID preprocessing 'x' (known: ...)") for a mode the extractor does not have.
+  std::string preprocessing() const;
+};
+
+// A metric with one value per (prediction, reference) image pair. Its spec comes from the registry row.
 class ImageMetric {
  public:
   virtual ~ImageMetric() = default;
-  virtual const MetricSpec& spec() const = 0;
-  virtual bool needs_mask() const = 0;
+  const MetricSpec& spec() const { return spec_; }
+  // A mask is needed exactly when the region is not the whole image.
+  bool needs_mask() const { return needs_mask_; }
   // pred, ref: [N,3,H,W] float in [0,1] (or uint8); mask: [N,1,H,W] or undefined. Returns [N] float64.
   virtual at::Tensor evaluate(const at::Tensor& pred, const at::Tensor& ref, const at::Tensor& mask) const = 0;
+
+ protected:
+  explicit ImageMetric(const MetricSetup& setup)
+      : spec_(setup.spec), needs_mask_(setup.pixels.region != Region::Full) {}
+
+ private:
+  MetricSpec spec_;
+  bool needs_mask_;
 };
 
 // A metric with one value per pair of image sets, computed from per-image features of a FeatureExtractor
-// (metrics/feature_extractor.h): FID, CMMD.
+// (metrics/feature_extractor.h): FID, CMMD. Spec, extractor and preprocessing come from the registry row.
 class SetMetric {
  public:
   virtual ~SetMetric() = default;
-  virtual const MetricSpec& spec() const = 0;
-  virtual const std::string& extractor() const = 0;      // feature extractor name
-  virtual const std::string& preprocessing() const = 0;  // the extractor's preprocessing mode
+  const MetricSpec& spec() const { return spec_; }
+  const std::string& extractor() const { return extractor_; }          // feature extractor name
+  const std::string& preprocessing() const { return preprocessing_; }  // the extractor's preprocessing mode
   // pred [N,D], ref [M,D] float32 or float64 features of the two sets.
   virtual double evaluate(const at::Tensor& pred, const at::Tensor& ref) const = 0;
+
+ protected:
+  explicit SetMetric(const MetricSetup& setup);
+
+ private:
+  MetricSpec spec_;
+  std::string extractor_;
+  std::string preprocessing_;
 };
 
+// One row per metric (metric_entries()).
 struct MetricEntry {
   std::string name;
   std::string summary;
-  bool per_image;
-  std::vector<std::string> weights = {};  // manifest ids (model/weights_manifest.h) needed with default options
+  bool per_image = true;  // one value per image pair (make_image); false: one per pair of image sets (make_set)
+  bool higher_is_better = true;
+  int version = 1;
+  // The convention string under the options; MetricError for an option value the metric does not take.
+  std::string (*convention)(const MetricSetup& setup) = nullptr;
+  bool pixel_options = false;  // takes --channels/--region; otherwise it scores whole RGB images only
+  std::string extractor = {};  // set metrics: the feature extractor whose features they compare (and its weights)
+  // Per-image network metrics: the manifest ids (model/weights_manifest.h) of the weights under the options.
+  std::vector<std::string> (*weights)(const MetricSetup& setup) = nullptr;
+  std::unique_ptr<ImageMetric> (*make_image)(const MetricSetup& setup) = nullptr;
+  std::unique_ptr<SetMetric> (*make_set)(const MetricSetup& setup) = nullptr;
 };
 
 // Every registered metric, in table order.
@@ -63,7 +106,8 @@ std::unique_ptr<ImageMetric> make_image_metric(const std::string& name, const Pi
 // fid | cmmd; validates the options, loads no network.
 std::unique_ptr<SetMetric> make_set_metric(const std::string& name, const NetworkOptions& network = {});
 
-// Manifest ids of the weights files a metric needs under these options (empty for pixel metrics).
+// Manifest ids of the weights files a metric needs under these options (empty for pixel metrics and unknown
+// names); MetricError for an option value the metric does not take.
 std::vector<std::string> metric_weights_ids(const std::string& name, const NetworkOptions& network = {});
 // One line per missing file ("missing weights file DIR/NAME needed by ...; get it from ..."); empty when the
 // metric can run. `osor score`/`osor eval` report a metric with missing weights as skipped with these lines.
