@@ -571,7 +571,7 @@ json provenance(const EvalConfig& config) {
   char host[256] = {0};
   ::gethostname(host, sizeof host - 1);
   return {{"git_revision", OSOR_GIT_REVISION},
-          {"osor_version", "0.1.0"},
+          {"osor_version", OSOR_VERSION},
           {"libtorch", TORCH_VERSION},
           {"opencv", CV_VERSION},
           {"compiler", __VERSION__},

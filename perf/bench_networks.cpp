@@ -1,7 +1,7 @@
 // Throughput of the metric feature networks on the CPU at their reference input sizes, random weights of
 // the real architectures: FID Inception at 299², LPIPS alex/vgg on 256² pairs, CLIP ViT-L/14@336 (CMMD), and
 // the PIL bicubic resize that precedes CLIP. Reports images/s (pairs/s for LPIPS) and the FLOPs per image.
-// Run: build-*/benchmarks/osor_perf --benchmark_filter='Inception|Lpips|Clip|Pil'
+// Run: build-*/perf/osor_perf --benchmark_filter='Inception|Lpips|Clip|Pil'
 #include <benchmark/benchmark.h>
 #include <ATen/ATen.h>
 

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <map>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
+#include "reports/gallery_html.h"  // generated at build time from reports/gallery.html (reports/CMakeLists.txt)
 #include "reports/table.h"
 
 namespace osor::reports {
@@ -51,207 +53,26 @@ std::string html_escape(const std::string& text) {
   return out;
 }
 
-// The page: styles, the outline filter, the controls, and the script that renders the cards from the
-// JSON block (textContent and attributes only, so names from the run are never parsed as HTML).
-const char* const kPageHead = R"HTML(<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>)HTML";
+// The page is reports/gallery.html (styles, the outline filter, the controls, and the script that renders the
+// cards from the JSON block with textContent and attributes only, so names from the run are never parsed as
+// HTML). The run goes in at two markers: the HTML-escaped title and the page's JSON.
+constexpr std::string_view kTitleMarker = "{{title}}";
+constexpr std::string_view kDataMarker = "{{data}}";
 
-const char* const kPageStyle = R"HTML(</title>
-<style>
-body { font: 13px/1.35 system-ui, sans-serif; margin: 16px; color: #222; background: #fafafa; }
-h1 { font-size: 18px; margin: 0 0 8px; }
-#controls { position: sticky; top: 0; background: #fafafa; padding: 8px 0; border-bottom: 1px solid #ddd;
-            z-index: 2; display: flex; flex-wrap: wrap; gap: 12px; align-items: center; }
-#controls label { display: inline-flex; gap: 4px; align-items: center; }
-.sample { background: #fff; border: 1px solid #ddd; border-radius: 6px; margin: 12px 0; padding: 8px; }
-.sample h2 { font-size: 14px; margin: 0 0 6px; font-weight: 600; }
-.sample h2 .masks { color: #666; font-weight: 400; }
-.images { display: flex; flex-wrap: wrap; gap: 8px; }
-figure { margin: 0; width: 220px; }
-figure.failed .frame { outline: 2px solid #c00; }
-.frame { position: relative; width: 220px; background: #eee; line-height: 0; }
-.frame img { width: 100%; height: auto; display: block; }
-.frame svg { position: absolute; left: 0; top: 0; width: 100%; height: 100%; pointer-events: none; }
-.missing { height: 120px; display: flex; align-items: center; justify-content: center; color: #888;
-           line-height: 1.2; }
-figcaption { margin-top: 4px; }
-figcaption .name { font-weight: 600; word-break: break-all; }
-figcaption table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-figcaption td { padding: 0 8px 0 0; }
-figcaption .error { color: #c00; word-break: break-word; }
-.hide-masks .frame svg { display: none; }
-</style>
-</head>
-<body>
-<svg width="0" height="0" style="position:absolute" aria-hidden="true">
- <defs>
-  <!-- Mask to outline: alpha from luminance (white = object), thresholded, dilated, minus itself; cyan,
-       a colour objects rarely have. -->
-  <filter id="osor-outline" x="-5%" y="-5%" width="110%" height="110%" primitiveUnits="objectBoundingBox"
-          color-interpolation-filters="sRGB">
-   <feColorMatrix type="matrix" values="0 0 0 0 0  0 0 0 0 0.9  0 0 0 0 1  0.2126 0.7152 0.0722 0 0"/>
-   <feComponentTransfer result="object"><feFuncA type="discrete" tableValues="0 1"/></feComponentTransfer>
-   <feMorphology in="object" operator="dilate" radius="0.006" result="grown"/>
-   <feComposite in="grown" in2="object" operator="out" result="ring"/>
-   <feComponentTransfer in="object" result="fill"><feFuncA type="linear" slope="0.18"/></feComponentTransfer>
-   <feMerge><feMergeNode in="fill"/><feMergeNode in="ring"/></feMerge>
-  </filter>
-  <filter id="osor-outline-black" x="-5%" y="-5%" width="110%" height="110%" primitiveUnits="objectBoundingBox"
-          color-interpolation-filters="sRGB">
-   <feColorMatrix type="matrix" values="0 0 0 0 0  0 0 0 0 0.9  0 0 0 0 1  -0.2126 -0.7152 -0.0722 0 1"/>
-   <feComponentTransfer result="object"><feFuncA type="discrete" tableValues="0 1"/></feComponentTransfer>
-   <feMorphology in="object" operator="dilate" radius="0.006" result="grown"/>
-   <feComposite in="grown" in2="object" operator="out" result="ring"/>
-   <feComponentTransfer in="object" result="fill"><feFuncA type="linear" slope="0.18"/></feComponentTransfer>
-   <feMerge><feMergeNode in="fill"/><feMergeNode in="ring"/></feMerge>
-  </filter>
- </defs>
-</svg>
-<h1 id="title"></h1>
-<div id="controls">
- <label>Benchmark <select id="bench"></select></label>
- <label>Mask setting <select id="masks"></select></label>
- <label>Sort by <select id="sort"></select></label>
- <label>Order <select id="order"><option value="asc">ascending</option><option value="desc">descending</option></select></label>
- <label><input type="checkbox" id="show-masks" checked> mask outline</label>
- <span id="count"></span>
-</div>
-<div id="samples"></div>
-<script type="application/json" id="osor-data">)HTML";
-
-const char* const kPageScript = R"HTML(</script>
-<script>
-"use strict";
-(function () {
-  const data = JSON.parse(document.getElementById("osor-data").textContent);
-  const metricInfo = {};
-  for (const m of data.metrics) metricInfo[m.name] = m;
-  const maskTitle = (m) => (m === "object" ? "Object mask" : m === "effect" ? "Object-Effect mask" : m + " mask");
-  const num = (v) => (typeof v === "number" ? v : v === "inf" ? Infinity : v === "-inf" ? -Infinity : NaN);
-  const fmt = (metric, v) => {
-    if (Number.isNaN(v)) return "\u2014";
-    if (!Number.isFinite(v)) return v > 0 ? "\u221e" : "-\u221e";
-    const info = metricInfo[metric];
-    return v.toFixed(info && info.decimals !== undefined ? info.decimals : 4);
-  };
-  const el = (tag, attrs, children) => {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-    for (const c of children || []) e.append(c);
-    return e;
-  };
-  const option = (value, text) => el("option", { value: value }, [text]);
-
-  document.getElementById("title").textContent = "OSOR run " + data.run_id;
-  document.title = "OSOR gallery: " + data.run_id;
-  const benchSel = document.getElementById("bench");
-  const masksSel = document.getElementById("masks");
-  const sortSel = document.getElementById("sort");
-  const orderSel = document.getElementById("order");
-  benchSel.append(option("", "all"));
-  for (const b of data.benches) benchSel.append(option(b, b));
-  masksSel.append(option("", "all"));
-  for (const m of data.masks) masksSel.append(option(m, maskTitle(m)));
-  sortSel.append(option("", "sample id"));
-  for (const m of data.metrics)
-    for (const method of data.methods)
-      sortSel.append(option(JSON.stringify([method, m.name]),
-                            m.name.toUpperCase() + (m.higher_is_better ? " \u2191" : " \u2193") + " of " + method));
-
-  const frame = (src, mask, polarity) => {
-    if (!src) return el("div", { class: "frame" }, [el("div", { class: "missing" }, ["no image"])]);
-    const img = el("img", { src: src, alt: "", loading: "lazy", decoding: "async" });
-    const f = el("div", { class: "frame" }, [img]);
-    img.addEventListener("error", () => f.replaceChildren(el("div", { class: "missing" }, ["missing: " + src])));
-    if (mask) {
-      const ns = "http://www.w3.org/2000/svg";
-      const svg = document.createElementNS(ns, "svg");
-      svg.setAttribute("viewBox", "0 0 100 100");
-      svg.setAttribute("preserveAspectRatio", "none");
-      const image = document.createElementNS(ns, "image");
-      for (const [k, v] of [["href", mask], ["width", "100"], ["height", "100"], ["preserveAspectRatio", "none"],
-                            ["filter", polarity === "black" ? "url(#osor-outline-black)" : "url(#osor-outline)"]])
-        image.setAttribute(k, v);
-      svg.append(image);
-      f.append(svg);
-    }
-    return f;
-  };
-
-  const card = (s) => {
-    const figures = [];
-    const input = el("figure", { class: "input" }, [frame(s.input, s.mask, s.mask_polarity),
-                                                     el("figcaption", {}, [el("div", { class: "name" }, ["input"])])]);
-    figures.push(input);
-    for (const method of data.methods) {
-      const out = s.outputs[method];
-      if (!out) continue;
-      // A failed sample shows its error and a dash for every metric, never a number.
-      const failed = out.status === "failed";
-      const rows = [];
-      for (const m of data.metrics)
-        if (failed || (out.metrics && m.name in out.metrics))
-          rows.push(el("tr", { "data-metric": m.name }, [el("td", {}, [m.name.toUpperCase()]),
-                    el("td", {}, [failed ? "\u2014" : fmt(m.name, num(out.metrics[m.name]))])]));
-      if (!failed && out.latency_ms !== undefined && out.latency_ms !== null)
-        rows.push(el("tr", {}, [el("td", {}, ["ms"]), el("td", {}, [fmt("", num(out.latency_ms)).replace(/0+$/, "").replace(/\.$/, "")])]));
-      const caption = el("figcaption", {}, [el("div", { class: "name" }, [method])]);
-      if (failed) caption.append(el("div", { class: "error" }, ["failed: " + (out.error || "")]));
-      if (rows.length) caption.append(el("table", {}, rows));
-      figures.push(el("figure", { "data-method": method, class: failed ? "failed" : "" },
-                      [frame(out.src, null, null), caption]));
-    }
-    figures.push(el("figure", { class: "gt" }, [frame(s.gt, null, null),
-                                                el("figcaption", {}, [el("div", { class: "name" }, ["ground truth"])])]));
-    return el("section", { class: "sample", "data-sample": s.id, "data-bench": s.bench, "data-masks": s.masks },
-              [el("h2", {}, [s.bench + " / " + s.id + " ", el("span", { class: "masks" }, ["(" + maskTitle(s.masks) + ")"])]),
-               el("div", { class: "images" }, figures)]);
-  };
-
-  const sortValue = (s, key) => {
-    const out = s.outputs[key[0]];
-    if (!out || out.status === "failed" || !out.metrics || !(key[1] in out.metrics)) return NaN;
-    return num(out.metrics[key[1]]);
-  };
-
-  const render = () => {
-    let list = data.samples.filter((s) => (!benchSel.value || s.bench === benchSel.value) &&
-                                          (!masksSel.value || s.masks === masksSel.value));
-    const sign = orderSel.value === "desc" ? -1 : 1;
-    if (sortSel.value) {
-      const key = JSON.parse(sortSel.value);
-      list = list.map((s) => [sortValue(s, key), s]);
-      // Samples without the value go last, whatever the order.
-      list.sort((a, b) => (Number.isNaN(a[0]) - Number.isNaN(b[0])) ||
-                          (a[0] === b[0] ? 0 : (a[0] < b[0] ? -1 : 1) * sign));
-      list = list.map((p) => p[1]);
-    } else {
-      list = list.slice().sort((a, b) => sign * (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    }
-    document.getElementById("samples").replaceChildren(...list.map(card));
-    document.getElementById("count").textContent = list.length + " of " + data.samples.length + " samples";
-  };
-  // The URL fragment can preset the controls: #bench=B&masks=object&sort=psnr@METHOD&order=desc.
-  const params = new URLSearchParams(location.hash.slice(1));
-  if (params.get("bench")) benchSel.value = params.get("bench");
-  if (params.get("masks")) masksSel.value = params.get("masks");
-  if (params.get("order")) orderSel.value = params.get("order");
-  const sortParam = params.get("sort") || "";
-  const at = sortParam.indexOf("@");
-  if (at > 0) sortSel.value = JSON.stringify([sortParam.slice(at + 1), sortParam.slice(0, at)]);
-  for (const sel of [benchSel, masksSel, sortSel, orderSel]) sel.addEventListener("change", render);
-  document.getElementById("show-masks").addEventListener("change", (e) =>
-    document.body.classList.toggle("hide-masks", !e.target.checked));
-  render();
-})();
-</script>
-</body>
-</html>
-)HTML";
+std::string fill_page(const std::string& title, const std::string& data) {
+  const std::string_view page(reinterpret_cast<const char*>(embedded::kGalleryHtml), sizeof embedded::kGalleryHtml);
+  const size_t title_at = page.find(kTitleMarker), data_at = page.find(kDataMarker);
+  if (title_at == std::string_view::npos || data_at == std::string_view::npos || data_at < title_at)
+    throw ReportError("reports/gallery.html: expected the markers " + std::string(kTitleMarker) + " and then " +
+                      std::string(kDataMarker));
+  const size_t after_title = title_at + kTitleMarker.size();
+  std::string out;
+  out.reserve(page.size() + title.size() + data.size());
+  out.append(page.substr(0, title_at)).append(title);
+  out.append(page.substr(after_title, data_at - after_title)).append(data);
+  out.append(page.substr(data_at + kDataMarker.size()));
+  return out;
+}
 
 }  // namespace
 
@@ -355,8 +176,7 @@ std::string render_gallery(const json& results, const fs::path& run_dir, const f
   std::string data = page.dump();
   std::string safe;
   for (char c : data) safe += c == '<' ? std::string("\\u003c") : std::string(1, c);
-  return std::string(kPageHead) + html_escape("OSOR gallery: " + string_field(results, "run_id")) + kPageStyle +
-         safe + kPageScript;
+  return fill_page(html_escape("OSOR gallery: " + string_field(results, "run_id")), safe);
 }
 
 }  // namespace osor::reports

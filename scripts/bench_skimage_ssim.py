@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Times scikit-image's SSIM and PSNR on the inputs benchmarks/bench_pixel_metrics.cpp uses (random
+"""Times scikit-image's SSIM and PSNR on the inputs perf/bench_pixel_metrics.cpp uses (random
 8-bit RGB, prediction = reference + uniform noise in [-20, 20]), single-threaded, for a side-by-side
 comparison with `osor_perf --benchmark_filter='ssim|psnr'`. Needs Debian's python3-skimage."""
 import json

@@ -6,6 +6,7 @@
 
 #include "harness/benchmark.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
 #include "harness/error.h"
 
 namespace osor::cli {
@@ -72,13 +73,13 @@ void add_bench_command(CLI::App& app) {
       "list",
       "List the benchmark specs. A spec file that cannot be read, or a name that two files give, is one warning "
       "line on stderr (the other specs are still listed) and exit code 1; exit code 0 when every spec is usable");
-  list_cmd->add_flag("--json", args->json, "print JSON");
+  add_json_flag(*list_cmd, args->json);
   list_cmd->callback([args] { list(*args); });
   CLI::App* check_cmd = cmd->add_subcommand("check", "Counts, missing files, unreadable images, size mismatches, sha256");
   check_cmd->add_option("name", args->name, "benchmark name")->required();
-  check_cmd->add_option("--data", args->data, "data root (default $OSOR_DATA)");
+  add_data_option(*check_cmd, args->data);
   check_cmd->add_option("--sha256", args->sha256, "a 'sha256  relative/path' list to verify");
-  check_cmd->add_flag("--json", args->json, "print JSON");
+  add_json_flag(*check_cmd, args->json);
   check_cmd->callback([args] { check(*args); });
 }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
 #include "harness/feature_cache.h"
 
 namespace osor::cli {
@@ -49,11 +50,11 @@ void add_cache_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("cache", "The feature cache: `osor cache info|clear`");
   cmd->require_subcommand(1);
   CLI::App* info = cmd->add_subcommand("info", "Entries and size of the feature cache");
-  info->add_option("--cache", args->cache, "cache folder (default ~/.cache/osor/features)");
-  info->add_flag("--json", args->json, "print JSON");
+  add_cache_option(*info, args->cache);
+  add_json_flag(*info, args->json);
   info->callback([args] { run_info(*args); });
   CLI::App* clear = cmd->add_subcommand("clear", "Remove every entry of the feature cache");
-  clear->add_option("--cache", args->cache, "cache folder (default ~/.cache/osor/features)");
+  add_cache_option(*clear, args->cache);
   clear->callback([args] { run_clear(*args); });
 }
 

@@ -10,8 +10,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "harness/cli/commands.h"
 #include "harness/atomic_file.h"
+#include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
 #include "harness/compare.h"
 #include "harness/error.h"
 #include "harness/run_record.h"
@@ -105,7 +106,7 @@ void add_compare_command(CLI::App& app) {
                 "(stated in the report)");
   cmd->add_flag("--allow-spec-change", args->allow_spec_change,
                 "compare benchmarks whose spec version or sha256 differ between the runs (stated in the report)");
-  cmd->add_flag("--json", args->json, "print JSON (format osor-compare/1)");
+  add_json_flag(*cmd, args->json, "the comparison, format osor-compare/1");
   cmd->callback([args] { run_compare(*args); });
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
 #include "harness/cli/run_summary.h"
 #include "harness/error.h"
 #include "harness/runner.h"
@@ -99,26 +100,26 @@ void add_eval_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "eval", "Evaluate methods on benchmarks (default: the bundled sample with identity, opencv-telea, opencv-ns)");
   cmd->add_option("--bench", args->benches, "benchmark name(s) from bench_data/ (comma-separated or repeated)");
-  cmd->add_option("--method", args->methods, "method, with options: opencv-telea:radius=5 (repeat for several)");
+  add_methods_option(*cmd, args->methods);
   cmd->add_option("--metrics", args->metrics, "psnr,ssim,... (default: every metric whose weights are present)");
   cmd->add_option("--masks", args->masks, "object,effect (default both; effect only where the benchmark has effect masks)");
-  cmd->add_option("--channels", args->channels, "pixel metrics on rgb | y")->capture_default_str();
-  cmd->add_option("--region", args->region, "pixel metrics on full | mask | bbox (of the setting's mask)")->capture_default_str();
-  cmd->add_option("--data", args->data, "data root of the published benchmarks (default $OSOR_DATA)");
-  cmd->add_option("--weights", args->weights, "weights folder (default $OSOR_WEIGHTS, then ~/.cache/osor/weights)");
-  cmd->add_option("--cache", args->cache, "feature cache folder (default ~/.cache/osor/features)");
+  add_channels_option(*cmd, args->channels);
+  add_region_option(*cmd, args->region);
+  add_data_option(*cmd, args->data);
+  add_weights_option(*cmd, args->weights);
+  add_cache_option(*cmd, args->cache);
   cmd->add_option("--out", args->out, "run folder (default runs/<date>-<time>, with -2, -3, ... when taken)");
-  cmd->add_option("--device", args->device, "cpu | cuda[:N]")->capture_default_str();
-  cmd->add_option("--dtype", args->dtype, "fp32 | fp16 | bf16 (in-tree models)")->capture_default_str();
+  add_device_option(*cmd, args->device);
+  add_dtype_option(*cmd, args->dtype);
   cmd->add_option("--seed", args->seed, "seed for stochastic methods and the bootstrap")->capture_default_str();
   cmd->add_option("--bootstrap", args->resamples, "bootstrap resamples for the 95% intervals")->capture_default_str();
   cmd->add_option("--limit", args->limit, "at most N samples per benchmark (0: all)")->capture_default_str();
-  cmd->add_flag("--resume", args->resume, "continue the run in --out, recomputing nothing finished");
-  cmd->add_flag("--fail-fast", args->fail_fast, "stop at the first failing sample instead of recording it");
+  add_resume_flag(*cmd, args->resume);
+  add_fail_fast_flag(*cmd, args->fail_fast);
   cmd->add_option("--max-failed", args->max_failed,
                   "exit 0 with up to N failed samples and set-metric cells; more exit 3 (the run is written either way)")
       ->capture_default_str();
-  cmd->add_flag("--json", args->json, "print the aggregates as JSON");
+  add_json_flag(*cmd, args->json, "the aggregates");
   cmd->callback([args, cmd] { run(*args, *cmd); });
 }
 

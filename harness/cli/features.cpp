@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
 #include "harness/error.h"
 #include "harness/feature_cache.h"
 #include "harness/set_scoring.h"
@@ -49,13 +50,12 @@ void add_features_command(CLI::App& app) {
   cmd->add_option("--images", args->images, "image folder (or one image file)")->required();
   cmd->add_option("--out", args->out, "output .safetensors: tensor 'features' [N,D] float32, metadata 'names'")
       ->required();
-  cmd->add_option("--weights", args->weights, "weights folder (default $OSOR_WEIGHTS, then ~/.cache/osor/weights)");
-  cmd->add_option("--preprocessing", args->preprocessing,
-                  "inception-fid: pytorch-fid (default) | clean-fid | torchmetrics; clip: cmmd (default) | clip-processor");
-  cmd->add_option("--cache", args->cache, "feature cache folder (default ~/.cache/osor/features)");
-  cmd->add_flag("--no-cache", args->no_cache, "neither read nor write the feature cache");
-  cmd->add_option("--batch-size", args->batch_size, "network batch size (default: the reference's)");
-  cmd->add_option("--device", args->device, "cpu | cuda[:N]")->capture_default_str();
+  add_weights_option(*cmd, args->weights);
+  add_preprocessing_option(*cmd, args->preprocessing);
+  add_cache_option(*cmd, args->cache);
+  add_no_cache_flag(*cmd, args->no_cache);
+  add_batch_size_option(*cmd, args->batch_size);
+  add_device_option(*cmd, args->device);
   cmd->callback([args] { run_features(*args); });
 }
 

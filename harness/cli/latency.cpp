@@ -11,14 +11,15 @@
 #include "adapters/registry.h"
 #include "harness/atomic_file.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
 #include "harness/error.h"
-#include "harness/latency/latency_inputs.h"
 #include "harness/latency/latency_profiler.h"
 #include "harness/latency/latency_report.h"
+#include "harness/latency/synthetic_latency_inputs.h"
 #include "harness/latency/system_info.h"
 #include "model/weights_manifest.h"
-#if OSOR_LATENCY_BENCH_INPUTS
-#include "harness/latency/bench_inputs.h"
+#if OSOR_LATENCY_BENCHMARK_INPUTS
+#include "harness/latency/benchmark_latency_inputs.h"
 #endif
 
 namespace osor::cli {
@@ -48,8 +49,8 @@ void check_device(const std::string& name) {
 
 std::vector<adapters::RemovalInput> make_inputs(const LatencyArgs& args, int64_t res, int count) {
   if (args.bench.empty()) return harness::synthetic_inputs(res, count, args.seed);
-#if OSOR_LATENCY_BENCH_INPUTS
-  return harness::bench_inputs(args.bench, args.data, args.masks, std::max(count, args.samples), res);
+#if OSOR_LATENCY_BENCHMARK_INPUTS
+  return harness::benchmark_inputs(args.bench, args.data, args.masks, std::max(count, args.samples), res);
 #else
   throw HarnessError("--bench " + args.bench + ": this build reads no image files (built with OSOR_WITH_OPENCV=OFF); "
                      "use --synthetic");
@@ -116,13 +117,13 @@ void run_latency(const LatencyArgs& args) {
 void add_latency_command(CLI::App& app) {
   auto args = std::make_shared<LatencyArgs>();
   CLI::App* cmd = app.add_subcommand("latency", "Profile one removal method's latency (protocol: README, Latency)");
-  cmd->add_option("--method", args->method, "method name[:key=value,...], e.g. osor-sdxl")->required();
+  add_method_option(*cmd, args->method);
   cmd->add_option("--res", args->res, "input resolution (square), repeatable or comma-separated")
       ->delimiter(',')->capture_default_str();
   cmd->add_option("--batch", args->batch, "images per timed iteration (sequential remove() calls), e.g. 1,4")
       ->delimiter(',')->capture_default_str();
-  cmd->add_option("--dtype", args->dtype, "fp32 | fp16 | bf16")->capture_default_str();
-  cmd->add_option("--device", args->device, "cpu | cuda[:N]")->capture_default_str();
+  add_dtype_option(*cmd, args->dtype);
+  add_device_option(*cmd, args->device);
   cmd->add_option("--cudnn-benchmark", args->cudnn_benchmark,
                   "auto | on | off: cuDNN autotuning (auto: on for cuda; the JSON records it)")
       ->capture_default_str();
@@ -133,14 +134,14 @@ void add_latency_command(CLI::App& app) {
   bench->excludes(synthetic);
   cmd->add_option("--samples", args->samples, "benchmark samples to cycle through (--bench)")->capture_default_str();
   cmd->add_option("--masks", args->masks, "object | effect: the benchmark's mask (--bench)")->capture_default_str();
-  cmd->add_option("--data", args->data, "benchmark data root (default $OSOR_DATA)");
-  auto* weights = cmd->add_option("--weights", args->weights, "weights folder (default $OSOR_WEIGHTS, then ~/.cache/osor/weights)");
+  add_data_option(*cmd, args->data);
+  CLI::Option* weights = add_weights_option(*cmd, args->weights);
   auto* random = cmd->add_option("--random-weights", args->random_weights,
                                  "random networks built from the config.json files of this weights-layout folder "
                                  "(no weight files; model/configs/full = the real SDXL-Inpainting configs)");
   weights->excludes(random);
   cmd->add_option("--seed", args->seed, "seed of the inputs, the method's noise and random weights")->capture_default_str();
-  cmd->add_flag("--json", args->json, "print the JSON object instead of the table");
+  add_json_flag(*cmd, args->json, "the object --out writes, instead of the table");
   cmd->add_option("--out", args->out, "also write the JSON object to this file (atomically)");
   cmd->callback([args] { run_latency(*args); });
 }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
 #include "metrics/registry.h"
 
 namespace osor::cli {
@@ -14,7 +15,7 @@ namespace {
 void add_list_command(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("list", "List the registered metrics");
-  cmd->add_flag("--json", *json, "print JSON");
+  add_json_flag(*cmd, *json);
   cmd->callback([json] {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& e : metrics::metric_entries()) {

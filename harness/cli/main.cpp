@@ -12,6 +12,11 @@
 #include "model/error.h"
 #include "model/host_allocator.h"
 
+// harness/CMakeLists.txt defines it from project(... VERSION ...) in the top-level CMakeLists.txt.
+#ifndef OSOR_VERSION
+#error "OSOR_VERSION is not defined: build through CMake (harness/CMakeLists.txt)"
+#endif
+
 namespace osor::cli {
 std::vector<std::pair<std::string, AddCommand>>& registered_commands() {
   static std::vector<std::pair<std::string, AddCommand>> commands;
@@ -23,7 +28,7 @@ int main(int argc, char** argv) {
   osor::model::configure_host_allocator();
   CLI::App app{"OSOR: evaluation harness for object removal"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "osor 0.1.0");
+  app.set_version_flag("--version", "osor " OSOR_VERSION);
   auto commands = osor::cli::registered_commands();
   std::sort(commands.begin(), commands.end());
   for (const auto& [name, add] : commands) add(app);

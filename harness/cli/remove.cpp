@@ -6,6 +6,7 @@
 #include "adapters/error.h"
 #include "adapters/registry.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
 #include "harness/image_io.h"
 #include "model/weights_manifest.h"
 
@@ -47,16 +48,15 @@ void run_remove(const RemoveArgs& args) {
 void add_remove_command(CLI::App& app) {
   auto args = std::make_shared<RemoveArgs>();
   CLI::App* cmd = app.add_subcommand("remove", "Remove the masked object from one image with one method");
-  cmd->add_option("--method", args->method, "method name[:key=value,...], e.g. osor-sdxl")->required();
+  add_method_option(*cmd, args->method);
   cmd->add_option("--image", args->image, "input image")->required();
   cmd->add_option("--mask", args->mask, "object mask (white = object)")->required();
   cmd->add_option("--out", args->out, "output PNG")->required();
   cmd->add_option("--alpha", args->alpha, "write the predicted alpha map here (methods that predict one)");
-  cmd->add_option("--mask-polarity", args->polarity, "white | black: which mask colour marks the object")
-      ->capture_default_str();
-  cmd->add_option("--weights", args->weights, "weights folder (default $OSOR_WEIGHTS, then ~/.cache/osor/weights)");
-  cmd->add_option("--device", args->device, "cpu | cuda[:N]")->capture_default_str();
-  cmd->add_option("--dtype", args->dtype, "fp32 | fp16 | bf16")->capture_default_str();
+  add_mask_polarity_option(*cmd, args->polarity);
+  add_weights_option(*cmd, args->weights);
+  add_device_option(*cmd, args->device);
+  add_dtype_option(*cmd, args->dtype);
   auto* seed = cmd->add_option("--seed", args->seed, "seed of the random draws")->capture_default_str();
   cmd->add_option("--noise", args->noise,
                   "safetensors file with the method's recorded noise (osor-sdxl: posterior, eps; sdxl-inpaint: "

@@ -10,6 +10,7 @@
 #include "harness/atomic_file.h"
 #include "harness/cli/commands.h"
 #include "harness/error.h"
+#include "harness/run_folder.h"
 #include "harness/run_record.h"
 #include "reports/gallery.h"
 #include "reports/table.h"
@@ -25,13 +26,7 @@ struct ReportArgs {
 
 void run_report(const ReportArgs& args) {
   const fs::path file = fs::is_directory(args.run) ? fs::path(args.run) / "results.json" : fs::path(args.run);
-  const auto bytes = harness::read_file_bytes(file);
-  nlohmann::json results;
-  try {
-    results = nlohmann::json::parse(bytes.begin(), bytes.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw HarnessError(file.string() + ": not valid JSON: " + e.what());
-  }
+  const nlohmann::json results = harness::read_json_file(file);
   // The reports read the raw record (they keep fields the harness structs do not, e.g. a sample's
   // input/gt/mask paths); the format check is the harness's.
   if (!results.is_object() || results.value("format", "") != harness::kRunFormat)

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
 #include "harness/error.h"
 #include "harness/savp/dataset.h"
 
@@ -92,9 +93,9 @@ void add_savp_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "output folder (shot/, bg/, mask_eff/, mask_sam/, metadata/, stats)")->required();
   cmd->add_option("--config", a->config, "JSON overriding SavpConfig keys (defaults: the paper's Table 7)");
   cmd->add_option("--debug", a->debug, "folder for each stage's intermediate images, per triplet id");
-  cmd->add_flag("--resume", a->resume, "continue an interrupted run in --out; finished triplets are not recomputed");
-  cmd->add_flag("--fail-fast", a->fail_fast, "stop at the first failing triplet instead of recording it");
-  cmd->add_flag("--json", a->json, "print the statistics as JSON");
+  add_resume_flag(*cmd, a->resume);
+  add_fail_fast_flag(*cmd, a->fail_fast);
+  add_json_flag(*cmd, a->json, "the statistics");
   cmd->callback([a] { run(*a); });
 }
 

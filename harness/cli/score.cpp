@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
 #include "harness/error.h"
 #include "harness/feature_cache.h"
 #include "harness/file_pairs.h"
@@ -98,26 +99,24 @@ void add_score_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "score", "Score predictions against references (files, or folders paired by stem; fid/cmmd: two image sets)");
   cmd->add_option("--metric", args->metric, "psnr | ssim | ssim-uniform | lpips | fid | cmmd")->capture_default_str();
-  cmd->add_option("--channels", args->channels, "rgb | y (BT.601 luma)")->capture_default_str();
-  cmd->add_option("--region", args->region, "full | mask | bbox")->capture_default_str();
+  add_channels_option(*cmd, args->channels);
+  add_region_option(*cmd, args->region);
   cmd->add_option("--mask", args->mask, "mask file or folder (needed for --region mask|bbox)");
-  cmd->add_option("--mask-polarity", args->polarity, "white | black: which mask colour marks the object")
-      ->capture_default_str();
+  add_mask_polarity_option(*cmd, args->polarity);
   cmd->add_option("--pred", args->pred, "prediction file or folder");
   cmd->add_option("--ref", args->ref, "reference file or folder");
   cmd->add_option("--pred-features", args->pred_features, "fid/cmmd: feature file of the predictions (osor features)");
   cmd->add_option("--ref-features", args->ref_features, "fid/cmmd: feature file of the references");
-  cmd->add_option("--weights", args->weights, "weights folder (default $OSOR_WEIGHTS, then ~/.cache/osor/weights)");
-  cmd->add_option("--cache", args->cache, "feature cache folder (default ~/.cache/osor/features)");
-  cmd->add_flag("--no-cache", args->no_cache, "fid/cmmd: neither read nor write the feature cache");
-  cmd->add_option("--preprocessing", args->preprocessing,
-                  "fid: pytorch-fid (default) | clean-fid | torchmetrics; cmmd: cmmd (default) | clip-processor");
+  add_weights_option(*cmd, args->weights);
+  add_cache_option(*cmd, args->cache);
+  add_no_cache_flag(*cmd, args->no_cache);
+  add_preprocessing_option(*cmd, args->preprocessing);
   cmd->add_option("--sqrtm", args->sqrtm, "fid: sqrtm (scipy semantics, default) | eigh")->capture_default_str();
   cmd->add_flag("--mmd-float64", args->mmd_float64, "cmmd: the whole MMD in float64");
   cmd->add_option("--lpips-net", args->lpips_net, "lpips: alex | vgg")->capture_default_str();
-  cmd->add_option("--batch-size", args->batch_size, "network batch size (default: the reference's)");
-  cmd->add_option("--device", args->device, "cpu | cuda[:N]")->capture_default_str();
-  cmd->add_flag("--json", args->json, "print JSON");
+  add_batch_size_option(*cmd, args->batch_size);
+  add_device_option(*cmd, args->device);
+  add_json_flag(*cmd, args->json);
   cmd->callback([args] { run_score(*args); });
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
 #include "harness/sha256.h"
 #include "model/weights_manifest.h"
 
@@ -102,8 +103,8 @@ void add_weights_command(CLI::App& app) {
       "List every weights file of the manifest as verified (sha256 matches), present (no sha256 pinned: unverified), "
       "missing or sha256-mismatch, then a summary line. Exit code 1 when a file is missing or mismatched (with "
       "--strict also when one is only present), else 0");
-  check->add_option("--weights", args->weights, "weights folder (default $OSOR_WEIGHTS, then ~/.cache/osor/weights)");
-  check->add_flag("--json", args->json, "print JSON: a status per file, the summary counts and ok");
+  add_weights_option(*check, args->weights);
+  add_json_flag(*check, args->json, "a status per file, the summary counts and ok");
   check->add_flag("--strict", args->strict, "also fail (exit 1) when a file is present but unverified");
   check->callback([args] { run_check(*args); });
 }

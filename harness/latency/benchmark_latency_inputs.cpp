@@ -1,16 +1,16 @@
-#include "harness/latency/bench_inputs.h"
+#include "harness/latency/benchmark_latency_inputs.h"
 
 #include <ATen/ATen.h>
 
 #include "harness/benchmark.h"
 #include "harness/error.h"
 #include "harness/image_io.h"
-#include "harness/latency/latency_inputs.h"
+#include "harness/latency/synthetic_latency_inputs.h"
 
 namespace osor::harness {
 
-std::vector<adapters::RemovalInput> bench_inputs(const std::string& bench, const std::filesystem::path& data_dir,
-                                                 const std::string& masks, int count, int64_t res) {
+std::vector<adapters::RemovalInput> benchmark_inputs(const std::string& bench, const std::filesystem::path& data_dir,
+                                                     const std::string& masks, int count, int64_t res) {
   if (masks != "object" && masks != "effect") throw HarnessError("--masks: object or effect (got '" + masks + "')");
   const BenchmarkSpec spec = find_benchmark(bench, default_bench_dir());
   const std::filesystem::path data = resolve_data_dir(data_dir);

@@ -1,7 +1,7 @@
 // The measurement protocol of `osor latency` (README "Latency"; latency_protocol() writes it into the JSON):
 //  1. Load: the Remover is made (networks built or loaded) before, and outside, every timed region; the caller
 //     times that as load_ms.
-//  2. Inputs: prepared before timing (latency_inputs.h); iteration i uses inputs i·batch … i·batch+batch−1,
+//  2. Inputs: prepared before timing (synthetic_latency_inputs.h); iteration i uses inputs i·batch … i·batch+batch−1,
 //     cycling through the list.
 //  3. Warm-up: `warmup` iterations run exactly like timed ones and are discarded (first-call costs: allocator
 //     growth, cuDNN/cuBLAS algorithm selection, lazy initialisation).

@@ -1,4 +1,4 @@
-#include "harness/latency/latency_inputs.h"
+#include "harness/latency/synthetic_latency_inputs.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>

@@ -192,29 +192,30 @@ std::string statistics_markdown(const json& s) {
   return md.str();
 }
 
-RunSummary run_savp(const RunOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
+namespace {
+
+void check_options(const RunOptions& o) {
   if (o.out.empty()) throw HarnessError("savp: --out is required");
   if (o.detections.empty() == o.detector_command.empty())
     throw HarnessError("savp: give exactly one of --detections FILE and --detector CMD...");
   if (o.object_masks.empty() == o.segmenter_command.empty())
     throw HarnessError("savp: give exactly one of --object-masks DIR and --segmenter CMD...");
-  const std::vector<Triplet> triplets = read_triplets(o.triplets, o.config.fallback_prompt);
-  if (triplets.empty()) throw HarnessError(o.triplets.string() + ": no triplets");
+}
 
-  std::unique_ptr<Detector> detector;
-  if (!o.detections.empty()) detector = std::make_unique<DetectionsFile>(o.detections, read_detections(o.detections));
-  else detector = std::make_unique<CommandDetector>(o.detector_command, o.config.command_timeout_s);
-  std::unique_ptr<Segmenter> segmenter;
-  if (!o.object_masks.empty()) {
-    if (!fs::is_directory(o.object_masks)) throw HarnessError(o.object_masks.string() + ": object-mask folder not found");
-    segmenter = std::make_unique<MaskFolderSegmenter>(o.object_masks);
-  } else {
-    segmenter = std::make_unique<CommandSegmenter>(o.segmenter_command, o.config.command_timeout_s,
-                                                   o.out / ".segmenter_tmp");
-  }
+std::unique_ptr<Detector> make_detector(const RunOptions& o) {
+  if (!o.detections.empty()) return std::make_unique<DetectionsFile>(o.detections, read_detections(o.detections));
+  return std::make_unique<CommandDetector>(o.detector_command, o.config.command_timeout_s);
+}
 
-  // The config is part of the output: a resumed run must use the same one.
+std::unique_ptr<Segmenter> make_segmenter(const RunOptions& o) {
+  if (o.object_masks.empty())
+    return std::make_unique<CommandSegmenter>(o.segmenter_command, o.config.command_timeout_s, o.out / ".segmenter_tmp");
+  if (!fs::is_directory(o.object_masks)) throw HarnessError(o.object_masks.string() + ": object-mask folder not found");
+  return std::make_unique<MaskFolderSegmenter>(o.object_masks);
+}
+
+// The config is part of the output: a resumed run must use the same one.
+void prepare_output(const RunOptions& o) {
   const json config_json = to_json(o.config);
   const fs::path config_path = o.out / "config.json";
   const bool has_results = fs::is_directory(o.out / "metadata") && !fs::is_empty(o.out / "metadata");
@@ -233,63 +234,53 @@ RunSummary run_savp(const RunOptions& o) {
   }
   fs::create_directories(o.out / "metadata");
   write_file_atomic(config_path, config_json.dump(2) + "\n");
+}
 
-  RunSummary summary;
-  const bool tty = ::isatty(2);
-  size_t done = 0;
-  for (const Triplet& t : triplets) {
-    ++done;
-    const fs::path meta_path = o.out / "metadata" / (t.id + ".json");
-    if (o.resume) {
-      const auto m = read_metadata(meta_path);
-      if (m && m->value("status", "") != "error") {
-        ++summary.skipped;
-        continue;
-      }
-    }
-    json meta;
+// One triplet: verify the pair and write its images; the metadata says what happened (kept, rejected, error).
+json process_triplet(const RunOptions& o, const Triplet& t, Detector& detector, Segmenter& segmenter) {
+  try {
+    cv::Mat object_bgr, background_bgr;
     try {
-      cv::Mat object_bgr, background_bgr;
-      try {
-        object_bgr = read_bgr(t.object_image());
-        background_bgr = read_bgr(t.background_image());
-      } catch (const HarnessError& e) {
-        throw HarnessError("triplet '" + t.id + "': " + e.what());
-      }
-      PairResult r = verify_pair(t, object_bgr, background_bgr, *detector, *segmenter, o.config);
-      if (!o.debug.empty()) write_debug(o.debug / t.id, r, object_bgr);
-      meta = result_metadata(t, r, object_bgr.size());
-      if (r.kept) {
-        write_png(o.out / "shot" / (t.id + ".png"), object_bgr);
-        write_png(o.out / "bg" / (t.id + ".png"), background_bgr);
-        write_png(o.out / "mask_eff" / (t.id + ".png"), r.effect_mask * 255);
-        const fs::path sam = o.out / "mask_sam" / (t.id + ".png");
-        if (o.config.mask_sam_for_all || r.effects.phase2) write_png(sam, r.object_core * 255);
-        else fs::remove(sam);
-      } else if (r.reason == "error") {
-        log::warn("savp: triplet '" + t.id + "': " + r.message);
-      }
-    } catch (const Error& e) {
-      if (o.fail_fast) throw;
-      log::warn(std::string("savp: ") + e.what() + " (recorded as failed)");
-      meta = error_metadata(t, "error", e.what());
+      object_bgr = read_bgr(t.object_image());
+      background_bgr = read_bgr(t.background_image());
+    } catch (const HarnessError& e) {
+      throw HarnessError("triplet '" + t.id + "': " + e.what());
     }
-    write_file_atomic(meta_path, meta.dump(2) + "\n");
-    ++summary.processed;
-    if (o.progress && (tty || done % 100 == 0 || done == triplets.size())) {
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::fprintf(stderr, tty ? "\rsavp: %zu/%zu triplets, %.2f pairs/s" : "savp: %zu/%zu triplets, %.2f pairs/s\n", done,
-                   triplets.size(), secs > 0 ? summary.processed / secs : 0.0);
-      if (tty && done == triplets.size()) std::fputc('\n', stderr);
+    PairResult r = verify_pair(t, object_bgr, background_bgr, detector, segmenter, o.config);
+    if (!o.debug.empty()) write_debug(o.debug / t.id, r, object_bgr);
+    if (r.kept) {
+      write_png(o.out / "shot" / (t.id + ".png"), object_bgr);
+      write_png(o.out / "bg" / (t.id + ".png"), background_bgr);
+      write_png(o.out / "mask_eff" / (t.id + ".png"), r.effect_mask * 255);
+      const fs::path sam = o.out / "mask_sam" / (t.id + ".png");
+      if (o.config.mask_sam_for_all || r.effects.phase2) write_png(sam, r.object_core * 255);
+      else fs::remove(sam);
+    } else if (r.reason == "error") {
+      log::warn("savp: triplet '" + t.id + "': " + r.message);
     }
+    return result_metadata(t, r, object_bgr.size());
+  } catch (const Error& e) {
+    if (o.fail_fast) throw;
+    log::warn(std::string("savp: ") + e.what() + " (recorded as failed)");
+    return error_metadata(t, "error", e.what());
   }
-  fs::remove_all(o.out / ".segmenter_tmp");
+}
 
-  // Lists, prompts and statistics are rebuilt from the metadata, so they are complete after a resume.
+void report_progress(size_t done, size_t total, const RunSummary& summary, std::chrono::steady_clock::time_point start) {
+  const bool tty = ::isatty(2);
+  if (!(tty || done % 100 == 0 || done == total)) return;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fprintf(stderr, tty ? "\rsavp: %zu/%zu triplets, %.2f pairs/s" : "savp: %zu/%zu triplets, %.2f pairs/s\n", done,
+               total, secs > 0 ? summary.processed / secs : 0.0);
+  if (tty && done == total) std::fputc('\n', stderr);
+}
+
+// Lists and prompts are rebuilt from the metadata, so they are complete after a resume.
+void write_lists(const fs::path& out, const std::vector<Triplet>& triplets) {
   std::vector<std::string> shot, bg, mask, shot_m, bg_m, mask_m, sam_m;
   json prompts = json::object();
   for (const Triplet& t : triplets) {
-    const auto m = read_metadata(o.out / "metadata" / (t.id + ".json"));
+    const auto m = read_metadata(out / "metadata" / (t.id + ".json"));
     if (!m || m->value("status", "") != "kept") continue;
     prompts[t.id] = t.instruction;
     shot.push_back("shot/" + t.id + ".png");
@@ -302,14 +293,46 @@ RunSummary run_savp(const RunOptions& o) {
       sam_m.push_back("mask_sam/" + t.id + ".png");
     }
   }
-  write_file_atomic(o.out / "prompts.json", prompts.dump(2) + "\n");
-  write_file_atomic(o.out / "shot_list.txt", lines(shot));
-  write_file_atomic(o.out / "bg_list.txt", lines(bg));
-  write_file_atomic(o.out / "mask_list.txt", lines(mask));
-  write_file_atomic(o.out / "shot_m_list.txt", lines(shot_m));
-  write_file_atomic(o.out / "bg_m_list.txt", lines(bg_m));
-  write_file_atomic(o.out / "mask-check_m_list.txt", lines(mask_m));
-  write_file_atomic(o.out / "mask_sam_list.txt", lines(sam_m));
+  write_file_atomic(out / "prompts.json", prompts.dump(2) + "\n");
+  write_file_atomic(out / "shot_list.txt", lines(shot));
+  write_file_atomic(out / "bg_list.txt", lines(bg));
+  write_file_atomic(out / "mask_list.txt", lines(mask));
+  write_file_atomic(out / "shot_m_list.txt", lines(shot_m));
+  write_file_atomic(out / "bg_m_list.txt", lines(bg_m));
+  write_file_atomic(out / "mask-check_m_list.txt", lines(mask_m));
+  write_file_atomic(out / "mask_sam_list.txt", lines(sam_m));
+}
+
+}  // namespace
+
+RunSummary run_savp(const RunOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  check_options(o);
+  const std::vector<Triplet> triplets = read_triplets(o.triplets, o.config.fallback_prompt);
+  if (triplets.empty()) throw HarnessError(o.triplets.string() + ": no triplets");
+  const std::unique_ptr<Detector> detector = make_detector(o);
+  const std::unique_ptr<Segmenter> segmenter = make_segmenter(o);
+  prepare_output(o);
+
+  RunSummary summary;
+  size_t done = 0;
+  for (const Triplet& t : triplets) {
+    ++done;
+    const fs::path meta_path = o.out / "metadata" / (t.id + ".json");
+    if (o.resume) {
+      const auto m = read_metadata(meta_path);
+      if (m && m->value("status", "") != "error") {
+        ++summary.skipped;
+        continue;
+      }
+    }
+    write_file_atomic(meta_path, process_triplet(o, t, *detector, *segmenter).dump(2) + "\n");
+    ++summary.processed;
+    if (o.progress) report_progress(done, triplets.size(), summary, start);
+  }
+  fs::remove_all(o.out / ".segmenter_tmp");
+
+  write_lists(o.out, triplets);
   summary.statistics = collect_statistics(o.out, triplets, o.config);
   write_file_atomic(o.out / "stats.json", summary.statistics.dump(2) + "\n");
   write_file_atomic(o.out / "stats.md", statistics_markdown(summary.statistics));
