@@ -14,11 +14,11 @@
 #include "adapters/error.h"
 #include "adapters/registry.h"
 #include "harness/error.h"
-#include "harness/latency/latency_inputs.h"
 #include "harness/latency/latency_profiler.h"
 #include "harness/latency/latency_report.h"
 #include "harness/latency/latency_stats.h"
 #include "harness/latency/peak_memory.h"
+#include "harness/latency/synthetic_latency_inputs.h"
 #include "model/stage_timer.h"
 
 using osor::harness::LatencyConfig;
