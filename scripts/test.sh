@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Set up (as scripts/run.sh does), build, and run the whole test suite through ctest.
+# Set up (as scripts/run.sh does), build, and run the whole test suite through ctest: in build/ (LibTorch 2.x with
+# CUDA compiled in; the tests run on the CPU) and in the compatibility build build-1.13/ (Debian's LibTorch 1.13).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-BUILD_DIR="${OSOR_BUILD_DIR:-build}"
-cd "$BUILD_DIR"
-ctest --output-on-failure -j"$(nproc)"
+BUILD_DIRS=("${OSOR_BUILD_DIR:-build}")
+if [[ "${OSOR_TORCH:-pip}" != debian && "${OSOR_COMPAT_BUILD:-1}" == 1 ]]; then BUILD_DIRS+=(build-1.13); fi
+for dir in "${BUILD_DIRS[@]}"; do
+  echo "== ctest in $dir ($(grep -E -o "Torch [0-9.]+, CUDA support: [A-Z]+" "$dir/configure.log" || echo "configured by hand")) ==" >&2
+  (cd "$dir" && ctest --output-on-failure -j"$(nproc)")
+done
