@@ -89,11 +89,15 @@ run_phase() {
   return 0
 }
 
-# Environment: which LibTorch, which GPU.
+# Environment: which LibTorch, which GPU. The same recipe as scripts/setup.sh's default build: the torch that
+# python imports ($OSOR_PYTHON, else the project's .venv when present, else python3), its Torch_DIR, and its own
+# folder first on the prefix path so that its lib/ wins over a system libtorch.
+PYTHON="${OSOR_PYTHON:-}"
+if [[ -z "$PYTHON" ]]; then if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi; fi
 PREFIX_ARGS=()
 TORCH_PREFIX=""
-if TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)' 2>/dev/null); then
-  PREFIX_ARGS+=("-DCMAKE_PREFIX_PATH=$TORCH_PREFIX")
+if TORCH_PREFIX=$("$PYTHON" -c 'import torch;print(torch.utils.cmake_prefix_path)' 2>/dev/null); then
+  PREFIX_ARGS+=("-DTorch_DIR=$TORCH_PREFIX/Torch" "-DCMAKE_PREFIX_PATH=$(dirname "$(dirname "$TORCH_PREFIX")");$TORCH_PREFIX")
 elif [[ "$MODE" == gpu ]]; then
   echo "gpu_check.sh: python3 cannot import torch, so there is no LibTorch to build against" >&2; exit 2
 fi
@@ -101,7 +105,7 @@ fi
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "host: $(hostname)"; echo "mode: $MODE"
   echo "revision: $(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
   echo "torch cmake prefix: ${TORCH_PREFIX:-system (find_package default)}"
-  python3 -c 'import torch;print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>/dev/null || true
+  "$PYTHON" -c 'import torch;print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>/dev/null || true
   command -v nvcc >/dev/null && nvcc --version | tail -2
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv
   echo "cmake: $(cmake --version | head -1)"; echo "cores: $(nproc)"; echo "deps: ${DEPS:-installed packages}"

@@ -8,6 +8,23 @@
 #include <filesystem>
 #include <string>
 
+// The build's locations live in one translation unit (tests/test_locations.cpp, the only one compiled with
+// their absolute paths), so that every other test compiles to the same command line in any checkout and ccache
+// shares it between clones.
+namespace osor::test::location {
+extern const char* const fixtures;       // tests/fixtures in the source tree
+extern const char* const conformance;    // ../shared/conformance beside the source tree
+extern const char* const scratch;        // scratch space in the build tree
+extern const char* const model_configs;  // model/configs in the source tree
+extern const char* const osor_binary;    // the built osor
+}  // namespace osor::test::location
+
+#define OSOR_TEST_FIXTURES_DIR (::osor::test::location::fixtures)
+#define OSOR_DEFAULT_CONFORMANCE_DIR (::osor::test::location::conformance)
+#define OSOR_TEST_SCRATCH_DIR (::osor::test::location::scratch)
+#define OSOR_MODEL_CONFIGS_DIR (::osor::test::location::model_configs)
+#define OSOR_BINARY (::osor::test::location::osor_binary)
+
 namespace osor::test {
 
 inline std::filesystem::path fixtures_dir() { return OSOR_TEST_FIXTURES_DIR; }

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/test_paths.h"
+
 namespace osor::test {
 
 struct CommandResult {

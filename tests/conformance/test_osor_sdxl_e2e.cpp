@@ -12,6 +12,7 @@
 #include "model/io/safetensors.h"
 #include "tests/conformance_fixture.h"
 #include "tests/model/test_osor_fixture.h"
+#include "tests/test_paths.h"
 
 TEST_CASE("conformance: model/osor_sdxl_e2e osor remove --method osor-sdxl reproduces the official OSOR inference PNGs") {
   const auto fx = osor::test::open_model_fixture("osor_sdxl_e2e");

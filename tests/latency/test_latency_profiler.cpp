@@ -20,6 +20,7 @@
 #include "harness/latency/peak_memory.h"
 #include "harness/latency/synthetic_latency_inputs.h"
 #include "model/stage_timer.h"
+#include "tests/test_paths.h"
 
 using osor::harness::LatencyConfig;
 using osor::harness::profile_latency;

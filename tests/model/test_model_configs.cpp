@@ -13,6 +13,7 @@
 #include "model/osor/one_step.h"
 #include "model/unet/unet_2d_condition.h"
 #include "model/vae/autoencoder_kl.h"
+#include "tests/test_paths.h"
 
 namespace {
 
