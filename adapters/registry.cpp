@@ -11,7 +11,7 @@
 // The families that read or write image files are compiled only with OpenCV (adapters/CMakeLists.txt): without it
 // their rows keep their facts but have no factory, and method_entries() leaves them out.
 #if OSOR_WITH_OPENCV
-#include "adapters/command.h"
+#include "adapters/command_remover.h"
 #include "adapters/opencv_inpaint.h"
 #include "adapters/precomputed.h"
 #define OSOR_OPENCV_FACTORY(factory) factory

@@ -52,7 +52,8 @@ inline double tolerance_in_words(const std::string& text) {
 
 // Tolerances of the image-metric fixtures (psnr_ssim, fid, lpips, cmmd). Their JSON files give the measured
 // float32-vs-float64 spreads but no tolerance field, so these are the tolerances the set's README states
-// (section in each comment). The model/ fixtures' JSON files carry their own; tests read those there.
+// (section in each comment). The model/ fixtures' JSON files carry their own (but for §7's pipelines); tests
+// read those there.
 namespace readme_tolerance {
 inline constexpr double kPixelMetricsFloat64 = 1e-9;  // §1: float64 PSNR (dB) and SSIM, absolute
 inline constexpr double kFrechetFullRank = 1e-9;      // §2a: float64, relative (d64, d256: n > d)
@@ -62,6 +63,7 @@ inline constexpr double kLpipsFloat32 = 1e-6;         // §3: float32 vs lpips_f
 inline constexpr double kMmdFloat64 = 1e-9;           // §4a: float64 vs mmd_f64, relative
 inline constexpr double kMmdFloat32Kernels = 5e-6;    // §4a: float32 kernels, double sums, vs mmd_f64, absolute
 inline constexpr double kClipEmbeds = 1e-5;           // §4b: float32 image_embeds vs image_embeds_f64, max abs
+inline constexpr double kMultiStepPipelineLevels = 1.0;  // §7: the multi-step pipelines, <= 1 level per pixel (8-bit)
 }  // namespace readme_tolerance
 
 }  // namespace osor::test

@@ -10,7 +10,7 @@
 #include "harness/error.h"
 #include "harness/image_io.h"
 #include "harness/file_pairs.h"
-#include "adapters/external_command.h"
+#include "adapters/subprocess.h"
 
 namespace osor::harness::savp {
 namespace fs = std::filesystem;
@@ -71,7 +71,7 @@ std::vector<Detection> CommandDetector::detect(const Triplet& triplet, const cv:
                                        {"id", triplet.id}});
   const CommandOutput r = run_command(argv, timeout_s_);
   if (r.timed_out || r.exit_code != 0) throw HarnessError("detector for id '" + triplet.id + "': " + describe_failure(argv, r));
-  if (r.out_dropped > 0)  // only the output's tail is kept (adapters/external_command.h): not a whole JSON document
+  if (r.out_dropped > 0)  // only the output's tail is kept (adapters/subprocess.h): not a whole JSON document
     throw HarnessError("detector output for id '" + triplet.id + "' is larger than " +
                        std::to_string(adapters::kCommandOutputKeep) + " bytes (" +
                        std::to_string(r.out.size() + r.out_dropped) + "); a detector prints its boxes as one JSON line");

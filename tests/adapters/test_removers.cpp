@@ -7,7 +7,7 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
-#include "adapters/command.h"
+#include "adapters/command_remover.h"
 #include "adapters/error.h"
 #include "adapters/registry.h"
 #include "harness/image_io.h"

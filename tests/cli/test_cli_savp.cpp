@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "adapters/external_command.h"
+#include "adapters/subprocess.h"
 #include "tests/harness/test_savp_scenes.h"
 #include "tests/test_paths.h"
 

@@ -7,7 +7,7 @@
 
 #include "harness/error.h"
 #include "harness/savp/config.h"
-#include "adapters/external_command.h"
+#include "adapters/subprocess.h"
 #include "harness/savp/triplets.h"
 #include "tests/test_paths.h"
 

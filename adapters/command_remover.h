@@ -14,7 +14,7 @@
 #include <map>
 #include <memory>
 
-#include "adapters/external_command.h"
+#include "adapters/subprocess.h"
 #include "adapters/remover.h"
 
 namespace osor::adapters {

@@ -1,4 +1,4 @@
-#include "adapters/command.h"
+#include "adapters/command_remover.h"
 
 #include <ATen/ATen.h>
 

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "adapters/external_command.h"
+#include "adapters/subprocess.h"
 #include "tests/test_paths.h"
 
 using namespace osor;

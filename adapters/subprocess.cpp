@@ -1,4 +1,4 @@
-#include "adapters/external_command.h"
+#include "adapters/subprocess.h"
 
 #include <fcntl.h>
 #include <poll.h>
