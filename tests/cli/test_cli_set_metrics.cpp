@@ -159,28 +159,35 @@ TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end, cache
   CHECK(cleared.out.find("removed 23 entries") != std::string::npos);
 }
 
-TEST_CASE("osor score --metric fid and osor features --net inception-fid with the formula Inception weights") {
+TEST_CASE("conformance: fid/inception_pool3_expected osor score --metric fid and osor features --net inception-fid with the formula Inception weights") {
   OSOR_REQUIRE_CONFORMANCE(conf, "fid/inception_pool3_expected.safetensors");
+  const auto expected = osor::test::read_fixture_json(conf / "fid" / "expected.json");
   const fs::path dir = osor::test::scratch_dir("cli_fid");
   // One weights file under pytorch-fid's names: formula conv weights + the batch-norm fixture.
   osor::test::write_inception_weights(conf, dir / "weights");
-  // The six images with reference pool3 features: three against three.
+  // The images with reference pool3 features, the first half against the second, under their keys.
+  const auto& cases = expected["inception"]["cases"];
+  REQUIRE(cases.size() >= 4);  // two sets of at least two (a covariance needs two samples)
+  std::vector<std::string> a, b;
   fs::create_directories(dir / "a");
   fs::create_directories(dir / "b");
-  const std::vector<std::string> a = {"p12_ref", "p01_ref", "p02_ref"}, b = {"p05_ref", "p07_pred", "p10_ref"};
-  for (const auto& n : a) fs::copy_file(image(n + ".png"), dir / "a" / (n + ".png"));
-  for (const auto& n : b) fs::copy_file(image(n + ".png"), dir / "b" / (n + ".png"));
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string key = cases[i]["key"].get<std::string>();
+    (i < (cases.size() + 1) / 2 ? a : b).push_back(key);
+    fs::copy_file(conf / cases[i]["image"].get<std::string>(),
+                  dir / (i < (cases.size() + 1) / 2 ? "a" : "b") / (key + ".png"));
+  }
   const std::string common = " --weights " + (dir / "weights").string() + " --cache " + (dir / "cache").string();
 
   const auto r = run_osor("score --metric fid --json --pred " + (dir / "a").string() + " --ref " +
                           (dir / "b").string() + common);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-  CHECK(r.err.find("3 samples for 2048-d features") != std::string::npos);  // the small-sample warning
+  CHECK(r.err.find(std::to_string(a.size()) + " samples for 2048-d features") != std::string::npos);  // small-sample warning
   const auto j = nlohmann::json::parse(r.out);
   CHECK(j.size() == 5);
   CHECK(j["convention"] == "fid[pytorch-fid,sqrtm]");
-  CHECK(j["n_pred"] == 3);
-  CHECK(j["n_ref"] == 3);
+  CHECK(j["n_pred"] == a.size());
+  CHECK(j["n_ref"] == b.size());
   // Reference: the Fréchet distance (validated against pytorch-fid in tests/metrics) of pytorch-fid's own
   // float64 pool3 features of the same images.
   const auto pool3 = osor::model::SafetensorsFile::open(conf / "fid" / "inception_pool3_expected.safetensors");
@@ -199,15 +206,18 @@ TEST_CASE("osor score --metric fid and osor features --net inception-fid with th
   const auto f = run_osor("features --net inception-fid --images " + (dir / "a").string() + " --out " +
                           (dir / "a.safetensors").string() + common);
   REQUIRE_MESSAGE(f.exit_code == 0, f.err);
-  CHECK(f.err.find("(3 from the cache)") != std::string::npos);
+  CHECK(f.err.find("(" + std::to_string(a.size()) + " from the cache)") != std::string::npos);
   const auto features = osor::model::SafetensorsFile::open(dir / "a.safetensors");
   const at::Tensor got = features.tensor("features");
-  CHECK((got.sizes() == at::IntArrayRef({3, 2048})));
-  // Files are listed sorted by name: p01_ref, p02_ref, p12_ref.
-  CHECK(nlohmann::json::parse(features.metadata().at("names")) == nlohmann::json({"p01_ref", "p02_ref", "p12_ref"}));
-  const double max_err = (got.to(at::kDouble) - stack({"p01_ref", "p02_ref", "p12_ref"})).abs().max().item<double>();
-  MESSAGE("pool3 through osor features: max abs err " << max_err << " (tolerance 2e-3)");
-  CHECK(max_err <= 2e-3);
+  CHECK((got.sizes() == at::IntArrayRef({static_cast<int64_t>(a.size()), 2048})));
+  // Files are listed sorted by name.
+  std::vector<std::string> sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(nlohmann::json::parse(features.metadata().at("names")) == nlohmann::json(sorted));
+  const double max_err = (got.to(at::kDouble) - stack(sorted)).abs().max().item<double>();
+  const double tolerance = osor::test::readme_tolerance::kInceptionPool3;
+  MESSAGE("pool3 through osor features: max abs err " << max_err << " (tolerance " << tolerance << ")");
+  CHECK(max_err <= tolerance);
 }
 
 TEST_CASE("network metrics without weights: one line naming the missing file and where to get it") {
