@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <set>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -29,22 +31,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 fs::path image(const std::string& name) { return osor::test::conformance_fixtures() / "images" / name; }
 
 nlohmann::json read_json(const fs::path& path) {
   std::ifstream in(path);
   return nlohmann::json::parse(in);
-}
-
-// pred/ and ref/ folders with the given pair ids, files named <id>.png so that stems pair up.
-void make_pair_folders(const fs::path& dir, const std::vector<std::string>& ids) {
-  fs::create_directories(dir / "pred");
-  fs::create_directories(dir / "ref");
-  for (const auto& id : ids) {
-    fs::copy_file(image(id + "_pred.png"), dir / "pred" / (id + ".png"));
-    fs::copy_file(image(id + "_ref.png"), dir / "ref" / (id + ".png"));
-  }
 }
 
 }  // namespace
@@ -86,15 +77,32 @@ TEST_CASE("conformance: lpips/expected osor score --metric lpips matches lpips 0
   CHECK(std::abs(j["mean"].get<double>() - sum / expected["cases"].size()) <= tolerance);
 }
 
-TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end, cache and feature files agree") {
+TEST_CASE("conformance: cmmd/clip_expected osor score --metric cmmd matches the tiny-CLIP CMMD end to end, cache and feature files agree") {
   OSOR_REQUIRE_CONFORMANCE(conf, "cmmd/clip_expected.safetensors");
   const fs::path dir = osor::test::scratch_dir("cli_cmmd");
-  const auto expected = read_json(conf / "cmmd" / "expected.json")["clip"];
+  const auto expected = osor::test::read_fixture_json(conf / "cmmd" / "expected.json")["clip"];
   // The full-CLIP layout of openai/clip-vit-large-patch14-336: nested vision_config, top-level projection_dim.
   osor::test::write_clip_weights(conf, dir / "weights");
+  // The end-to-end sets of the fixture, in its order: file i of each set is named s<i>, so that stems pair and
+  // sort as the reference embeddings' rows do. The cache holds one entry per distinct file content.
+  const auto& e2e = expected["cmmd_end_to_end"];
+  REQUIRE(e2e["images_pred"].size() == e2e["images_ref"].size());
   std::vector<std::string> ids;
-  for (int i = 1; i <= 12; ++i) ids.push_back((i < 10 ? "p0" : "p") + std::to_string(i));
-  make_pair_folders(dir, ids);
+  std::set<std::string> contents;
+  fs::create_directories(dir / "pred");
+  fs::create_directories(dir / "ref");
+  for (size_t i = 0; i < e2e["images_ref"].size(); ++i) {
+    char id[32];
+    std::snprintf(id, sizeof id, "s%04zu", i);
+    ids.push_back(id);
+    for (const char* set : {"pred", "ref"}) {
+      const fs::path source = conf / e2e[std::string("images_") + set][i].get<std::string>();
+      fs::copy_file(source, dir / set / (std::string(id) + ".png"));
+      std::ifstream in(source, std::ios::binary);
+      contents.insert(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
+    }
+  }
+  const int64_t n = static_cast<int64_t>(ids.size());
   const std::string common = " --weights " + (dir / "weights").string() + " --cache " + (dir / "cache").string();
   const std::string sets = " --pred " + (dir / "pred").string() + " --ref " + (dir / "ref").string();
 
@@ -104,11 +112,11 @@ TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end, cache
   CHECK(j.size() == 5);
   CHECK(j["metric"] == "cmmd");
   CHECK(j["convention"] == "cmmd[clip-vit-l14-336,center-crop,sigma=10]");
-  CHECK(j["n_pred"] == 12);
-  CHECK(j["n_ref"] == 12);
+  CHECK(j["n_pred"] == n);
+  CHECK(j["n_ref"] == n);
   const double value = j["value"].get<double>();
-  const double reference = expected["cmmd_end_to_end"]["cmmd_f64"].get<double>();
-  // Embeddings within 1e-5 of f64 (README 4b) move this 12-vs-12 MMD by far less than 1e-5; float32 kernels
+  const double reference = e2e["cmmd_f64"].get<double>();
+  // Embeddings within 1e-5 of f64 (README 4b) move this MMD by far less than 1e-5; float32 kernels
   // with double sums add at most 5e-6 (README 4a).
   MESSAGE("cmmd end to end: " << value << " vs cmmd_f64 " << reference << ", abs err " << std::abs(value - reference)
                               << " (tolerance 1e-5)");
@@ -120,7 +128,7 @@ TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end, cache
   CHECK(nlohmann::json::parse(again.out)["value"].get<double>() == value);
   const auto info = run_osor("cache info --json --cache " + (dir / "cache").string());
   REQUIRE(info.exit_code == 0);
-  CHECK(nlohmann::json::parse(info.out)["entries"] == 23);  // p09 is an identical pair: one content, one entry
+  CHECK(nlohmann::json::parse(info.out)["entries"] == contents.size());  // identical files share one entry
 
   // Feature files: osor features, then --pred-features/--ref-features give the same value.
   for (const char* set : {"pred", "ref"}) {
@@ -130,7 +138,7 @@ TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end, cache
   }
   const auto features = osor::model::SafetensorsFile::open(dir / "ref.safetensors");
   const at::Tensor ref_features = features.tensor("features");
-  CHECK((ref_features.sizes() == at::IntArrayRef({12, 32})));
+  CHECK((ref_features.sizes() == at::IntArrayRef({n, expected["config"]["projection_dim"].get<int64_t>()})));
   CHECK((ref_features.scalar_type() == at::kFloat));
   CHECK(nlohmann::json::parse(features.metadata().at("names")) == nlohmann::json(ids));
   // Against the reference's own L2-normalised float64 embeddings (README 4b: 1e-5 before normalising).
@@ -156,7 +164,7 @@ TEST_CASE("osor score --metric cmmd matches the tiny-CLIP CMMD end to end, cache
 
   const auto cleared = run_osor("cache clear --cache " + (dir / "cache").string());
   CHECK(cleared.exit_code == 0);
-  CHECK(cleared.out.find("removed 23 entries") != std::string::npos);
+  CHECK(cleared.out.find("removed " + std::to_string(contents.size()) + " entries") != std::string::npos);
 }
 
 TEST_CASE("conformance: fid/inception_pool3_expected osor score --metric fid and osor features --net inception-fid with the formula Inception weights") {
