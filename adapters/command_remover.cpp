@@ -70,6 +70,20 @@ void remove_inside(const fs::path& root, const fs::path& folder) {
   fs::remove_all(inside, ec);
 }
 
+// Runs the program once; "" when it exited 0, else why not (per-sample and folder mode alike). `ms`: its wall time.
+std::string run_program(const std::vector<std::string>& argv, double timeout_s, double& ms) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string failure;
+  try {
+    const CommandOutput result = run_command(argv, timeout_s);
+    if (result.timed_out || result.exit_code != 0) failure = describe_failure(argv, result);
+  } catch (const Error& e) {
+    failure = e.what();
+  }
+  ms = elapsed_ms(start);
+  return failure;
+}
+
 }  // namespace
 
 CommandRemover::CommandRemover(const MethodSpec& spec, const RemoverContext& context) {
@@ -113,15 +127,9 @@ void CommandRemover::prepare(const std::vector<RemovalInput>& inputs) {
   const auto argv = substitute(argv_, {{"input_dir", (work_dir_ / "input").string()},
                                        {"mask_dir", (work_dir_ / "mask").string()},
                                        {"output_dir", (work_dir_ / "output").string()}});
-  const auto start = std::chrono::steady_clock::now();
-  std::string failure;
-  try {
-    const CommandOutput result = run_command(argv, timeout_s_);
-    if (result.timed_out || result.exit_code != 0) failure = describe_failure(argv, result);
-  } catch (const Error& e) {
-    failure = e.what();
-  }
-  batch_latency_ms_ = elapsed_ms(start) / static_cast<double>(inputs.size());
+  double ms = 0;
+  const std::string failure = run_program(argv, timeout_s_, ms);
+  batch_latency_ms_ = ms / static_cast<double>(inputs.size());
   for (const auto& input : inputs) batch_failure_[input.id] = failure;
 }
 
@@ -170,15 +178,8 @@ RemovalOutput CommandRemover::remove(const RemovalInput& input) {
   const auto argv = substitute(argv_, {{"input", image.string()},
                                        {"mask", (work_dir_ / "mask" / (input.id + ".png")).string()},
                                        {"output", output.string()}});
-  const auto start = std::chrono::steady_clock::now();
-  std::string failure;
-  try {
-    const CommandOutput result = run_command(argv, timeout_s_);
-    if (result.timed_out || result.exit_code != 0) failure = describe_failure(argv, result);
-  } catch (const Error& e) {
-    failure = e.what();
-  }
-  const double latency = elapsed_ms(start);
+  double latency = 0;
+  const std::string failure = run_program(argv, timeout_s_, latency);
   RemovalOutput out = read_output(input, output.parent_path(), failure);
   out.latency_ms = latency;
   return out;

@@ -487,22 +487,54 @@ std::vector<MethodRun> run_methods(const EvalPlan& plan, const fs::path& run_dir
 
 // ---- Sets: one value per (bench, method, masks) for each set metric, or the reason it failed ----
 
+// One (method, mask setting) of a benchmark: its records folder and its successfully scored outputs.
+struct SetCell {
+  fs::path dir;
+  std::vector<fs::path> outputs;
+  int failed = 0;
+};
+
+// Read once per benchmark, whatever the number of set metrics.
+std::vector<SetCell> set_cells(const fs::path& run_dir, const std::vector<MethodRun>& methods, const BenchPlan& bench) {
+  std::vector<SetCell> cells;
+  for (const auto& m : methods)
+    for (const std::string& masks : bench.masks) {
+      SetCell cell{run_dir / "records" / bench.spec.name / m.slug / masks, {}, 0};
+      for (const auto& s : bench.samples) {
+        const Paths paths = sample_paths(run_dir, bench.spec.name, m.slug, masks, s.id);
+        const auto record = read_finished_record(paths.record);
+        if (record && record->status == "ok") cell.outputs.push_back(paths.output);
+        else ++cell.failed;
+      }
+      cells.push_back(std::move(cell));
+    }
+  return cells;
+}
+
+fs::path set_cell_file(const SetCell& cell, const metrics::SetMetric& metric) {
+  return cell.dir / ("_set_" + metric.spec().name + ".json");
+}
+
+void write_failed_cell(const metrics::SetMetric& metric, const SetCell& cell, const std::string& error) {
+  write_file_atomic(set_cell_file(cell, metric),
+                    json{{"metric", metric.spec().name}, {"status", "failed"}, {"error", error}, {"n", 0},
+                         {"n_failed", cell.failed + static_cast<int>(cell.outputs.size())}}.dump() + "\n");
+}
+
 void write_set_cell(const metrics::SetMetric& metric, const metrics::FeatureExtractor& extractor, const FeatureSet& ref,
-                    const FeatureCache& cache, const std::vector<fs::path>& outputs, int failed, const fs::path& file) {
+                    const FeatureCache& cache, const SetCell& cell) {
   const std::string name = metric.spec().name;
-  json cell;
   try {
-    if (outputs.empty()) throw HarnessError("no sample of this setting was removed and scored successfully");
-    const FeatureSet pred = extract_features(extractor, outputs, &cache);
+    if (cell.outputs.empty()) throw HarnessError("no sample of this setting was removed and scored successfully");
+    const FeatureSet pred = extract_features(extractor, cell.outputs, &cache);
     const double value = metric.evaluate(pred.features, ref.features);
-    cell = {{"metric", name}, {"status", "ok"}, {"value", json_value(value)}, {"n", outputs.size()},
-            {"n_failed", failed}};
+    write_file_atomic(set_cell_file(cell, metric),
+                      json{{"metric", name}, {"status", "ok"}, {"value", json_value(value)}, {"n", cell.outputs.size()},
+                           {"n_failed", cell.failed}}.dump() + "\n");
   } catch (const std::exception& e) {
-    cell = {{"metric", name}, {"status", "failed"}, {"error", name + ": " + error_text(e)}, {"n", 0},
-            {"n_failed", failed + static_cast<int>(outputs.size())}};
-    log::warn(file.parent_path().string() + ": " + name + " failed: " + error_text(e));
+    log::warn(cell.dir.string() + ": " + name + " failed: " + error_text(e));
+    write_failed_cell(metric, cell, name + ": " + error_text(e));
   }
-  write_file_atomic(file, cell.dump() + "\n");
 }
 
 bool set_cell_done(const fs::path& file) {
@@ -515,26 +547,12 @@ bool set_cell_done(const fs::path& file) {
   }
 }
 
-void score_sets_of_bench(const EvalPlan& plan, const fs::path& run_dir, const std::vector<MethodRun>& methods,
-                         const BenchPlan& bench, const metrics::SetMetric& metric, const FeatureCache& cache) {
-  std::vector<std::pair<fs::path, std::vector<fs::path>>> cells;  // file, successful outputs; failures counted
-  std::vector<int> failures;
-  for (const auto& m : methods)
-    for (const std::string& masks : bench.masks) {
-      const fs::path file = run_dir / "records" / bench.spec.name / m.slug / masks / ("_set_" + metric.spec().name + ".json");
-      if (set_cell_done(file)) continue;
-      std::vector<fs::path> outputs;
-      int failed = 0;
-      for (const auto& s : bench.samples) {
-        const Paths paths = sample_paths(run_dir, bench.spec.name, m.slug, masks, s.id);
-        const auto record = read_finished_record(paths.record);
-        if (record && record->status == "ok") outputs.push_back(paths.output);
-        else ++failed;
-      }
-      cells.emplace_back(file, std::move(outputs));
-      failures.push_back(failed);
-    }
-  if (cells.empty()) return;
+void score_set_metric(const EvalPlan& plan, const BenchPlan& bench, const std::vector<SetCell>& cells,
+                      const metrics::SetMetric& metric, const FeatureCache& cache) {
+  std::vector<const SetCell*> todo;
+  for (const auto& cell : cells)
+    if (!set_cell_done(set_cell_file(cell, metric))) todo.push_back(&cell);
+  if (todo.empty()) return;
   std::unique_ptr<metrics::FeatureExtractor> extractor;
   FeatureSet ref;
   try {
@@ -548,21 +566,19 @@ void score_sets_of_bench(const EvalPlan& plan, const fs::path& run_dir, const st
   } catch (const std::exception& e) {  // no reference features: every cell of this benchmark fails
     const std::string why = metric.spec().name + ": reference features of " + bench.spec.name + ": " + error_text(e);
     log::warn(why);
-    for (size_t i = 0; i < cells.size(); ++i)
-      write_file_atomic(cells[i].first, json{{"metric", metric.spec().name}, {"status", "failed"}, {"error", why},
-                                             {"n", 0}, {"n_failed", failures[i] + static_cast<int>(cells[i].second.size())}}
-                                                .dump() + "\n");
+    for (const SetCell* cell : todo) write_failed_cell(metric, *cell, why);
     return;
   }
-  for (size_t i = 0; i < cells.size(); ++i)
-    write_set_cell(metric, *extractor, ref, cache, cells[i].second, failures[i], cells[i].first);
+  for (const SetCell* cell : todo) write_set_cell(metric, *extractor, ref, cache, *cell);
 }
 
 void score_sets(const EvalPlan& plan, const fs::path& run_dir, const std::vector<MethodRun>& methods) {
   if (plan.metrics.set.empty()) return;
   const FeatureCache cache(FeatureCache::resolve_dir(plan.config.cache_dir.string()));
-  for (const auto& metric : plan.metrics.set)
-    for (const auto& bench : plan.benches) score_sets_of_bench(plan, run_dir, methods, bench, *metric, cache);
+  for (const auto& bench : plan.benches) {
+    const std::vector<SetCell> cells = set_cells(run_dir, methods, bench);
+    for (const auto& metric : plan.metrics.set) score_set_metric(plan, bench, cells, *metric, cache);
+  }
 }
 
 // ---- Write: what the run was, for the assembly and every report ----
