@@ -24,6 +24,7 @@
 #include "harness/latency/system_info.h"
 #include "harness/progress.h"
 #include "harness/run_folder.h"
+#include "harness/scoring.h"
 #include "harness/set_scoring.h"
 #include "harness/statistics.h"
 #include "metrics/registry.h"
@@ -368,23 +369,17 @@ at::Tensor remove_or_reuse(const Setting& s, const BenchmarkSample& sample, cons
   return read_image(paths.output).rgb;  // score exactly what was saved (8-bit)
 }
 
-void score_pair(const Setting& s, const BenchmarkSample& sample, const at::Tensor& output, SampleRecord& record) {
+void score_sample(const Setting& s, const BenchmarkSample& sample, const at::Tensor& output, SampleRecord& record) {
   const auto& image_metrics = s.plan.metrics.image;
   if (image_metrics.empty()) return;
   if (sample.gt.empty()) throw HarnessError(s.bench.spec.name + "/" + sample.id + ": no ground-truth file");
-  const at::Tensor gt = read_image(sample.gt).rgb;
-  if (gt.sizes() != output.sizes())
-    throw HarnessError(sample.gt.string() + ": ground truth is " + std::to_string(gt.size(2)) + "x" +
-                       std::to_string(gt.size(3)) + ", the output is " + std::to_string(output.size(2)) + "x" +
-                       std::to_string(output.size(3)));
-  at::Tensor mask;
-  const fs::path mask_path = s.masks == "effect" ? sample.effect_mask : sample.object_mask;
-  if (!mask_path.empty()) mask = read_mask(mask_path, s.bench.spec.polarity, gt.size(2), gt.size(3));
-  const at::Device device(s.plan.config.device);
-  for (const auto& metric : image_metrics) {
-    const at::Tensor m = metric->needs_mask() && mask.defined() ? mask.to(device) : at::Tensor();
-    record.metrics[metric->spec().name] = metric->evaluate(output.to(device), gt.to(device), m)[0].item<double>();
-  }
+  std::vector<const metrics::ImageMetric*> metrics;
+  for (const auto& metric : image_metrics) metrics.push_back(metric.get());
+  const ImagePair files{sample.id, s.run_dir / record.output, sample.gt,
+                        s.masks == "effect" ? sample.effect_mask : sample.object_mask};
+  const std::vector<double> values =
+      score_pair(metrics, output, files, s.bench.spec.polarity, at::Device(s.plan.config.device));
+  for (size_t k = 0; k < metrics.size(); ++k) record.metrics[metrics[k]->spec().name] = values[k];
 }
 
 SampleRecord new_record(const Setting& s, const BenchmarkSample& sample, const Paths& paths) {
@@ -443,7 +438,7 @@ void run_setting(const Setting& s, Progress& progress) {
     SampleRecord record = new_record(s, *sample, paths);
     try {
       const at::Tensor output = remove_or_reuse(s, *sample, paths, record);
-      score_pair(s, *sample, output, record);
+      score_sample(s, *sample, output, record);
     } catch (const std::exception& e) {
       if (s.plan.config.fail_fast) throw;
       record.status = "failed";

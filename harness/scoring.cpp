@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/error.h"
-#include "metrics/registry.h"
 
 namespace osor::harness {
 namespace {
@@ -17,6 +16,39 @@ std::string size_of(const at::Tensor& image) {
 
 }  // namespace
 
+std::vector<double> score_pair(const std::vector<const metrics::ImageMetric*>& metrics, const at::Tensor& pred,
+                               const ImagePair& files, MaskPolarity polarity, const at::Device& device) {
+  const at::Tensor ref = read_image(files.ref).rgb;
+  if (pred.sizes() != ref.sizes())
+    throw HarnessError(files.pred.string() + " is " + size_of(pred) + " but " + files.ref.string() + " is " +
+                       size_of(ref) + ": prediction and reference differ in size");
+  at::Tensor mask;
+  for (const auto* metric : metrics) {
+    if (!metric->needs_mask() || mask.defined()) continue;
+    const std::string region = metrics::to_string(metric->pixels().region);
+    if (files.mask.empty())
+      throw HarnessError("region '" + region + "' needs --mask (a mask for image " + files.pred.string() + ")");
+    mask = read_mask(files.mask, polarity, ref.size(2), ref.size(3));
+    if (mask.sum().item<double>() == 0)
+      throw HarnessError(files.mask.string() + ": mask has no object pixels (nothing to score in region '" + region +
+                         "')");
+    mask = mask.to(device);
+  }
+  const at::Tensor pred_on = pred.to(device), ref_on = ref.to(device);
+  std::vector<double> values;
+  for (const auto* metric : metrics) {
+    double value = 0;
+    try {
+      value = metric->evaluate(pred_on, ref_on, metric->needs_mask() ? mask : at::Tensor())[0].item<double>();
+    } catch (const Error& e) {
+      throw HarnessError(files.pred.string() + ": " + e.what());
+    }
+    if (std::isnan(value)) throw HarnessError(files.pred.string() + ": " + metric->spec().name + " is NaN");
+    values.push_back(value);
+  }
+  return values;
+}
+
 ScoreResult score_pairs(const std::vector<ImagePair>& pairs, const ScoreRequest& request) {
   const auto metric = metrics::make_image_metric(request.metric, request.pixels, request.network);
   const at::Device device(request.device);
@@ -26,29 +58,7 @@ ScoreResult score_pairs(const std::vector<ImagePair>& pairs, const ScoreRequest&
   result.pixels = request.pixels;
   double total = 0;
   for (const ImagePair& pair : pairs) {
-    const at::Tensor pred = read_image(pair.pred).rgb;
-    const at::Tensor ref = read_image(pair.ref).rgb;
-    if (pred.sizes() != ref.sizes())
-      throw HarnessError(pair.pred.string() + " is " + size_of(pred) + " but " + pair.ref.string() + " is " +
-                         size_of(ref) + ": prediction and reference differ in size");
-    at::Tensor mask;
-    if (metric->needs_mask()) {
-      if (pair.mask.empty())
-        throw HarnessError("region '" + metrics::to_string(request.pixels.region) + "' needs --mask (image " +
-                           pair.pred.string() + ")");
-      mask = read_mask(pair.mask, request.polarity, ref.size(2), ref.size(3));
-      if (mask.sum().item<double>() == 0)
-        throw HarnessError(pair.mask.string() + ": mask has no object pixels (nothing to score in region '" +
-                           metrics::to_string(request.pixels.region) + "')");
-      mask = mask.to(device);
-    }
-    double value = 0;
-    try {
-      value = metric->evaluate(pred.to(device), ref.to(device), mask)[0].item<double>();
-    } catch (const Error& e) {
-      throw HarnessError(pair.pred.string() + ": " + e.what());
-    }
-    if (std::isnan(value)) throw HarnessError(pair.pred.string() + ": " + result.metric + " is NaN");
+    const double value = score_pair({metric.get()}, read_image(pair.pred).rgb, pair, request.polarity, device)[0];
     result.per_image.emplace_back(pair.stem, value);
     total += value;
   }

@@ -2,6 +2,8 @@
 // (set-level metrics: harness/set_scoring.h).
 #pragma once
 
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <nlohmann/json_fwd.hpp>
 
 #include <string>
@@ -12,6 +14,7 @@
 #include "harness/image_io.h"
 #include "metrics/feature_extractor.h"
 #include "metrics/pixel_options.h"
+#include "metrics/registry.h"
 
 namespace osor::harness {
 
@@ -30,7 +33,14 @@ struct ScoreResult {
   double mean = 0;
 };
 
-// Reads every pair, checks sizes and masks (errors name the files), evaluates the metric.
+// The one pair scorer of `osor score` and `osor eval`: `pred` (the decoded prediction, named by files.pred in
+// errors) against the reference files.ref, each metric in order. Checks that both have one size, reads the mask
+// (files.mask, at the reference's size) when a metric's region is not the whole image and refuses a missing or
+// empty one, and refuses a NaN value. Errors (HarnessError) name the files.
+std::vector<double> score_pair(const std::vector<const metrics::ImageMetric*>& metrics, const at::Tensor& pred,
+                               const ImagePair& files, MaskPolarity polarity, const at::Device& device);
+
+// Reads every pair and scores it with score_pair.
 ScoreResult score_pairs(const std::vector<ImagePair>& pairs, const ScoreRequest& request);
 
 // {"metric", "channels", "region", "n", "mean", "per_image": {stem: value}}; infinities as "inf".

@@ -42,18 +42,19 @@ class ImageMetric {
  public:
   virtual ~ImageMetric() = default;
   const MetricSpec& spec() const { return spec_; }
+  const PixelOptions& pixels() const { return pixels_; }
   // A mask is needed exactly when the region is not the whole image.
-  bool needs_mask() const { return needs_mask_; }
+  bool needs_mask() const { return pixels_.region != Region::Full; }
   // pred, ref: [N,3,H,W] float in [0,1] (or uint8); mask: [N,1,H,W] or undefined. Returns [N] float64.
   virtual at::Tensor evaluate(const at::Tensor& pred, const at::Tensor& ref, const at::Tensor& mask) const = 0;
 
  protected:
   explicit ImageMetric(const MetricSetup& setup)
-      : spec_(setup.spec), needs_mask_(setup.pixels.region != Region::Full) {}
+      : spec_(setup.spec), pixels_(setup.pixels) {}
 
  private:
   MetricSpec spec_;
-  bool needs_mask_;
+  PixelOptions pixels_;
 };
 
 // A metric with one value per pair of image sets, computed from per-image features of a FeatureExtractor

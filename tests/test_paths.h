@@ -29,10 +29,10 @@ namespace osor::test {
 
 inline std::filesystem::path fixtures_dir() { return OSOR_TEST_FIXTURES_DIR; }
 
-// In-repository copies of some conformance pictures, used as ordinary inputs (a PNG to remove an object from,
-// a pair to score). Conformance checks never read them: they read the fixture set below, inputs and
-// expectations alike, so that another fixture set of the same layout checks them too.
-inline std::filesystem::path conformance_fixtures() { return fixtures_dir() / "conformance"; }
+// Small pictures (pNN_pred/_ref/_mask.png) used as ordinary inputs: a PNG to remove an object from, a pair to
+// score. Conformance checks never read them: they read the fixture set below, inputs and expectations alike, so
+// that another fixture set of the same layout checks them too.
+inline std::filesystem::path sample_images() { return fixtures_dir() / "images"; }
 
 // Where the conformance fixture set is looked for: $OSOR_CONFORMANCE_DIR, else ../shared/conformance beside
 // the repository. The folder may be absent.

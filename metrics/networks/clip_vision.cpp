@@ -8,6 +8,7 @@
 
 #include "metrics/eight_bit.h"
 #include "metrics/error.h"
+#include "metrics/networks/inference_setup.h"
 #include "metrics/resize.h"
 #include "model/error.h"
 #include "model/io/module_weights.h"
@@ -209,13 +210,8 @@ ClipVision ClipVision::random(const ClipVisionConfig& config, const c10::Device&
   c.impl_ = std::make_shared<Impl>();
   c.impl_->config = config;
   c.impl_->net = ClipVisionWithProjection(config);
-  c.impl_->net->eval();
-  c.impl_->net->to(device);
+  place_for_inference(*c.impl_->net, device);
   c.impl_->device = device;
-  if (device.is_cuda()) {
-    at::globalContext().setAllowTF32CuDNN(false);
-    at::globalContext().setAllowTF32CuBLAS(false);
-  }
   return c;
 }
 
@@ -227,7 +223,7 @@ ClipVision ClipVision::load(const std::filesystem::path& config_json, const std:
   options.ignore_key_prefixes = {"text_model.", "text_projection.", "logit_scale"};
   options.ignore_key_suffixes = {"position_ids"};
   model::load_module_weights(*c.impl_->net, {weights}, options);
-  c.impl_->net->to(device);
+  place_for_inference(*c.impl_->net, device);
   c.impl_->device = device;
   return c;
 }
@@ -266,12 +262,8 @@ at::Tensor ClipVision::image_embeds(const at::Tensor& pixel_values) const {
 }
 
 at::Tensor ClipVision::forward(const at::Tensor& images, ClipPreprocess mode, int64_t batch_size) const {
-  if (batch_size <= 0) batch_size = 1;
-  std::vector<at::Tensor> parts;
-  for (int64_t i = 0; i < images.size(0); i += batch_size)
-    parts.push_back(image_embeds(preprocess(images.slice(0, i, std::min(images.size(0), i + batch_size)), mode)));
-  if (parts.empty()) return at::empty({0, impl_->config.projection_dim}, at::kFloat);
-  return at::cat(parts, 0);
+  return rows_in_batches(images, batch_size, impl_->config.projection_dim,
+                         [&](const at::Tensor& batch) { return image_embeds(preprocess(batch, mode)); });
 }
 
 std::vector<std::pair<std::string, at::Tensor>> ClipVision::hidden_states(const at::Tensor& pixel_values) const {

@@ -4,6 +4,7 @@
 
 #include "metrics/eight_bit.h"
 #include "metrics/error.h"
+#include "metrics/networks/inference_setup.h"
 #include "metrics/resize.h"
 #include "model/io/module_weights.h"
 
@@ -203,14 +204,6 @@ struct FidInceptionV3Impl : nn::Module {
 };
 TORCH_MODULE(FidInceptionV3);
 
-void disable_tf32_for_parity(const c10::Device& device) {
-  // cuDNN/cuBLAS TF32 would move features at the 1e-3 level; parity with the fp32 references needs it off.
-  if (device.is_cuda()) {
-    at::globalContext().setAllowTF32CuDNN(false);
-    at::globalContext().setAllowTF32CuBLAS(false);
-  }
-}
-
 }  // namespace
 
 const char* to_string(FidPreprocess mode) {
@@ -241,9 +234,8 @@ InceptionFid InceptionFid::load(const std::vector<std::filesystem::path>& weight
   options.ignore_key_suffixes = {"num_batches_tracked"};
   options.optional_module_suffixes = {"num_batches_tracked"};
   model::load_module_weights(*f.impl_->net, weights, options);
-  f.impl_->net->to(device);
+  place_for_inference(*f.impl_->net, device);
   f.impl_->device = device;
-  disable_tf32_for_parity(device);
   return f;
 }
 
@@ -252,10 +244,8 @@ InceptionFid InceptionFid::random(const c10::Device& device, uint64_t seed) {
   InceptionFid f;
   f.impl_ = std::make_shared<Impl>();
   f.impl_->net = FidInceptionV3();
-  f.impl_->net->eval();
-  f.impl_->net->to(device);
+  place_for_inference(*f.impl_->net, device);
   f.impl_->device = device;
-  disable_tf32_for_parity(device);
   return f;
 }
 
@@ -293,14 +283,8 @@ at::Tensor InceptionFid::pool3(const at::Tensor& input) const {
 }
 
 at::Tensor InceptionFid::forward(const at::Tensor& images, FidPreprocess mode, int64_t batch_size) const {
-  if (batch_size <= 0) batch_size = 1;
-  std::vector<at::Tensor> parts;
-  for (int64_t i = 0; i < images.size(0); i += batch_size) {
-    const at::Tensor batch = images.slice(0, i, std::min(images.size(0), i + batch_size));
-    parts.push_back(pool3(preprocess(batch, mode)));
-  }
-  if (parts.empty()) return at::empty({0, kFeatureDim}, at::kFloat);
-  return at::cat(parts, 0);
+  return rows_in_batches(images, batch_size, kFeatureDim,
+                         [&](const at::Tensor& batch) { return pool3(preprocess(batch, mode)); });
 }
 
 std::vector<std::pair<std::string, at::Tensor>> InceptionFid::intermediates(const at::Tensor& input) const {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "metrics/error.h"
+#include "metrics/networks/inference_setup.h"
 #include "model/io/module_weights.h"
 
 namespace osor::metrics {
@@ -130,13 +131,8 @@ LpipsNet LpipsNet::random(LpipsTrunk trunk, const c10::Device& device, uint64_t 
   l.impl_ = std::make_shared<Impl>();
   l.impl_->trunk = trunk;
   l.impl_->net = LpipsModule(trunk);
-  l.impl_->net->eval();
-  l.impl_->net->to(device);
+  place_for_inference(*l.impl_->net, device);
   l.impl_->device = device;
-  if (device.is_cuda()) {
-    at::globalContext().setAllowTF32CuDNN(false);
-    at::globalContext().setAllowTF32CuBLAS(false);
-  }
   return l;
 }
 
@@ -145,7 +141,7 @@ LpipsNet LpipsNet::load(LpipsTrunk trunk, const std::vector<std::filesystem::pat
   model::WeightsLoadOptions options;
   options.ignore_key_prefixes = {"classifier."};  // torchvision's full alexnet/vgg16 files
   model::load_module_weights(*l.impl_->net, weights, options);
-  l.impl_->net->to(device);
+  place_for_inference(*l.impl_->net, device);
   l.impl_->device = device;
   return l;
 }

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 
 
-std::string image(const std::string& name) { return (osor::test::conformance_fixtures() / "images" / name).string(); }
+std::string image(const std::string& name) { return (osor::test::sample_images() / name).string(); }
 
 }  // namespace
 

@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path image(const std::string& name) { return osor::test::conformance_fixtures() / "images" / name; }
+fs::path image(const std::string& name) { return osor::test::sample_images() / name; }
 
 nlohmann::json read_json(const fs::path& path) {
   std::ifstream in(path);

@@ -42,7 +42,7 @@ TEST_CASE("conformance: model/osor_sdxl_e2e osor remove --method osor-sdxl repro
 
 TEST_CASE("osor remove --method osor-sdxl without weights names the missing files in one line") {
   const auto empty = osor::test::scratch_dir("osor_sdxl_cli_no_weights");
-  const auto fixtures = osor::test::conformance_fixtures() / "images";
+  const auto fixtures = osor::test::sample_images();
   const std::string cmd = std::string(OSOR_BINARY) + " remove --method osor-sdxl --image " +
                           (fixtures / "p01_pred.png").string() + " --mask " + (fixtures / "p01_mask.png").string() +
                           " --out " + (empty / "o.png").string() + " --weights " + empty.string() + " 2>" +

@@ -435,7 +435,7 @@ std::pair<uint32_t, uint32_t> png_size(const std::filesystem::path& path) {
 
 TEST_CASE("osor remove --method sdxl-inpaint runs on a tiny weights layout and names missing weights") {
   const auto empty = osor::test::scratch_dir("sdxl_inpaint_cli_no_weights");
-  const auto images = osor::test::conformance_fixtures() / "images";
+  const auto images = osor::test::sample_images();
   const std::string io = " --image " + (images / "p01_pred.png").string() + " --mask " +
                          (images / "p01_mask.png").string();
   const auto missing =
