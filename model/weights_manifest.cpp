@@ -7,64 +7,89 @@
 namespace osor::model {
 
 const std::vector<WeightsFileInfo>& weights_manifest() {
-  // sha256 values are of the converted .safetensors files, which depend on the converter's tensor order;
-  // none has been pinned yet, so they are empty ("unknown"). The sources' own hashes are quoted in `source`.
+  // `sha256` is of the installed file; for a converted .pth it stays empty until someone converts the published file
+  // with `osor weights convert` (deterministic output) and pins the printed hash. The published files' sha256
+  // (download.sha256) come from these sources, each matching the prefix the publisher put in the file name:
+  //   pt_inception-2015-12-05-6726825d.pth 6726825d...: torch-fidelity's and several evaluation repositories' pinned
+  //     hashes of the same release file (95,628,359 bytes);
+  //   alexnet-owt-7be5be79.pth 7be5be79... and vgg16-397923af.pth 397923af...: torchvision publishes only the
+  //     8-digit prefix (torch hub check_hash); the full hashes are those recorded by independent projects that pin
+  //     these files (found by code search);
+  //   LPIPS v0.1 alex.pth df73285e... and vgg.pth a78928a0...: as pinned by projects that vendor the lpips package
+  //     (PerceptualSimilarity commit 082bb24f; 6,009 and 7,289 bytes).
+  // Hugging Face files (CLIP, SDXL-Inpainting) are unpinned: no source for their hashes was found.
+  static const std::string kSdxl = "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1/resolve/main/";
+  static const std::string kClip = "https://huggingface.co/openai/clip-vit-large-patch14-336/resolve/main/";
+  static const std::string kLpips = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/";
+  const auto pth = [](std::string url, std::string sha256) {
+    return WeightsDownload{std::move(url), std::move(sha256), false, WeightsConversion::PthToSafetensors, ""};
+  };
+  const auto plain = [](std::string url) { return WeightsDownload{std::move(url), "", false, WeightsConversion::None, ""}; };
   static const std::vector<WeightsFileInfo> table = {
       {"inception-fid", "pt_inception-2015-12-05.safetensors", "fid (pytorch-fid InceptionV3, pool3)",
        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth, "
-       "converted with scripts/convert_pth.py (needs PyTorch)",
+       "converted with `osor weights convert` (or fetched and converted by `osor weights fetch`)",
        "pytorch-fid / torchvision Inception3: Conv2d_1a_3x3.conv.weight, Conv2d_1a_3x3.bn.{weight,bias,running_mean,"
        "running_var}, ..., Mixed_7c.branch_pool.bn.running_var; fc.* ignored",
-       ""},
+       "",
+       pth("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+           "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2")},
       {"alexnet", "alexnet.safetensors", "lpips (alex trunk)",
        "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth (torchvision IMAGENET1K_V1), converted with "
-       "scripts/convert_pth.py (needs PyTorch)",
-       "torchvision alexnet: features.{0,3,6,8,10}.{weight,bias}; classifier.* ignored", ""},
+       "`osor weights convert`",
+       "torchvision alexnet: features.{0,3,6,8,10}.{weight,bias}; classifier.* ignored", "",
+       pth("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+           "7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02")},
       {"vgg16", "vgg16.safetensors", "lpips --net vgg (vgg16 trunk)",
        "https://download.pytorch.org/models/vgg16-397923af.pth (torchvision IMAGENET1K_V1), converted with "
-       "scripts/convert_pth.py (needs PyTorch)",
-       "torchvision vgg16: features.{0,2,5,7,10,12,14,17,19,21,24,26,28}.{weight,bias}; classifier.* ignored", ""},
+       "`osor weights convert`",
+       "torchvision vgg16: features.{0,2,5,7,10,12,14,17,19,21,24,26,28}.{weight,bias}; classifier.* ignored", "",
+       pth("https://download.pytorch.org/models/vgg16-397923af.pth",
+           "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0")},
       {"lpips-alex", "lpips_alex_v0.1.safetensors", "lpips (alex linear layers, v0.1)",
-       "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth (sha256 of the .pth: "
-       "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0), converted with scripts/convert_pth.py",
-       "lpips: lin{0..4}.model.1.weight [1,C,1,1], C = 64,192,384,256,256", ""},
+       kLpips + "alex.pth, converted with `osor weights convert`",
+       "lpips: lin{0..4}.model.1.weight [1,C,1,1], C = 64,192,384,256,256", "",
+       pth(kLpips + "alex.pth", "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0")},
       {"lpips-vgg", "lpips_vgg_v0.1.safetensors", "lpips --net vgg (vgg linear layers, v0.1)",
-       "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth (sha256 of the .pth: "
-       "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868), converted with scripts/convert_pth.py",
-       "lpips: lin{0..4}.model.1.weight [1,C,1,1], C = 64,128,256,512,512", ""},
+       kLpips + "vgg.pth, converted with `osor weights convert`",
+       "lpips: lin{0..4}.model.1.weight [1,C,1,1], C = 64,128,256,512,512", "",
+       pth(kLpips + "vgg.pth", "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868")},
       {"clip-config", "clip-vit-large-patch14-336/config.json", "cmmd (CLIP ViT-L/14@336 architecture)",
-       "https://huggingface.co/openai/clip-vit-large-patch14-336/resolve/main/config.json",
-       "HF CLIPConfig with nested vision_config and projection_dim (a CLIPVisionConfig alone is accepted)", ""},
+       kClip + "config.json",
+       "HF CLIPConfig with nested vision_config and projection_dim (a CLIPVisionConfig alone is accepted)", "",
+       plain(kClip + "config.json")},
       {"clip-weights", "clip-vit-large-patch14-336/model.safetensors", "cmmd (CLIP ViT-L/14@336 image embeddings)",
-       "https://huggingface.co/openai/clip-vit-large-patch14-336/resolve/main/model.safetensors",
+       kClip + "model.safetensors",
        "HF transformers CLIPModel: vision_model.*, visual_projection.weight used; text_model.*, text_projection.weight, "
        "logit_scale ignored",
-       ""},
+       "", plain(kClip + "model.safetensors")},
       {"sdxl-inpainting-unet", "sdxl-inpainting/unet/diffusion_pytorch_model.safetensors",
        "method sdxl-inpaint and osor (UNet)",
        "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (unet/), fp32 or fp16 variant",
        "diffusers UNet2DConditionModel (9 input channels): conv_in.weight [320,9,3,3], down_blocks.*, mid_block.*, ...",
-       ""},
+       "", plain(kSdxl + "unet/diffusion_pytorch_model.safetensors")},
       {"sdxl-inpainting-unet-config", "sdxl-inpainting/unet/config.json", "method sdxl-inpaint and osor (UNet config)",
        "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (unet/config.json)",
-       "diffusers UNet2DConditionModel config", ""},
+       "diffusers UNet2DConditionModel config", "", plain(kSdxl + "unet/config.json")},
       {"sdxl-inpainting-vae", "sdxl-inpainting/vae/diffusion_pytorch_model.safetensors",
        "method sdxl-inpaint and osor (VAE)",
        "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (vae/)",
-       "diffusers AutoencoderKL: encoder.*, decoder.*, quant_conv.*, post_quant_conv.*", ""},
+       "diffusers AutoencoderKL: encoder.*, decoder.*, quant_conv.*, post_quant_conv.*", "",
+       plain(kSdxl + "vae/diffusion_pytorch_model.safetensors")},
       {"sdxl-inpainting-vae-config", "sdxl-inpainting/vae/config.json", "method sdxl-inpaint and osor (VAE config)",
        "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (vae/config.json)",
-       "diffusers AutoencoderKL config (scaling_factor 0.13025)", ""},
+       "diffusers AutoencoderKL config (scaling_factor 0.13025)", "", plain(kSdxl + "vae/config.json")},
       {"sdxl-inpainting-scheduler", "sdxl-inpainting/scheduler/scheduler_config.json",
        "method sdxl-inpaint (scheduler)",
        "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (scheduler/scheduler_config.json)",
-       "diffusers EulerDiscreteScheduler config", ""},
+       "diffusers EulerDiscreteScheduler config", "", plain(kSdxl + "scheduler/scheduler_config.json")},
       {"osor-state-dict", "osor-sdxl/state_dict.safetensors", "method osor (one-step removal weights)",
-       "the OSOR release (Zhouqm-Git/osor), converted with scripts/convert_pth.py if published as .pth",
-       "diffusers UNet names (LoRA-merged or LoRA keys) plus the alpha head", ""},
+       "the OSOR release (Zhouqm-Git/osor; no public download URL known), converted with `osor weights convert` if "
+       "published as .pth",
+       "diffusers UNet names (LoRA-merged or LoRA keys) plus the alpha head", "", {}},
       {"osor-prompt-embeds", "osor-sdxl/prompt_embeds.safetensors", "method osor (fixed prompt embeddings)",
-       "computed once from the SDXL text encoders for the OSOR prompt (the OSOR release)",
-       "prompt_embeds [1,77,2048], pooled_prompt_embeds [1,1280]", ""},
+       "computed once from the SDXL text encoders for the OSOR prompt (the OSOR release; no public download URL known)",
+       "prompt_embeds [1,77,2048], pooled_prompt_embeds [1,1280]", "", {}},
   };
   return table;
 }

@@ -11,13 +11,25 @@
 
 namespace osor::model {
 
+// How `osor weights fetch` gets a file: the published file at `url`, checked against its sha256, then converted.
+enum class WeightsConversion { None, PthToSafetensors };
+
+struct WeightsDownload {
+  std::string url;                // the published file; empty when there is no public download (`source` says how)
+  std::string sha256;             // of the published file; empty when unknown
+  bool sha256_is_prefix = false;  // `sha256` is only the prefix the publisher put in the file name (torch hub)
+  WeightsConversion conversion = WeightsConversion::None;
+  std::string strip_prefix;       // removed from every key by the conversion
+};
+
 struct WeightsFileInfo {
   std::string id;             // stable identifier, e.g. "inception-fid"
   std::string relative_path;  // under the weights directory, e.g. "pt_inception-2015-12-05.safetensors"
   std::string needed_by;      // the metric or method, e.g. "fid (pytorch-fid InceptionV3)"
   std::string source;         // where to get it and how to convert it
   std::string key_layout;     // the reference state-dict naming the loader expects
-  std::string sha256;         // of the safetensors file; empty when unknown
+  std::string sha256;         // of the file as installed (the converted one for a .pth); empty when unknown
+  WeightsDownload download;   // where `osor weights fetch` gets it
 };
 
 // The whole table, in a fixed order.
