@@ -10,6 +10,7 @@
 
 #include "harness/cli/commands.h"
 #include "model/error.h"
+#include "model/cpu_threads.h"
 #include "model/host_allocator.h"
 
 // harness/CMakeLists.txt defines it from project(... VERSION ...) in the top-level CMakeLists.txt.
@@ -29,10 +30,16 @@ int main(int argc, char** argv) {
   CLI::App app{"OSOR: evaluation harness for object removal"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "osor " OSOR_VERSION);
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "CPU threads of LibTorch (default: $OSOR_NUM_THREADS, else $OMP_NUM_THREADS, else every usable core)")
+      ->check(CLI::Range(1, 4096));
   auto commands = osor::cli::registered_commands();
   std::sort(commands.begin(), commands.end());
   for (const auto& [name, add] : commands) add(app);
   try {
+    // Before any subcommand runs (CLI11 calls their callbacks from parse), after the options are read.
+    app.parse_complete_callback([&threads] { osor::model::configure_cpu_threads(threads); });
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; every usage error exits 2 (ARCHITECTURE.md), not CLI11's own codes 104-109.
