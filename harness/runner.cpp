@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core/version.hpp>
 #include <optional>
+#include <set>
 #include <torch/version.h>
 
 #include "adapters/error.h"
@@ -24,6 +25,8 @@
 #include "harness/latency/system_info.h"
 #include "harness/progress.h"
 #include "harness/run_folder.h"
+#include "harness/run_layout.h"
+#include "harness/shard.h"
 #include "harness/scoring.h"
 #include "harness/set_scoring.h"
 #include "harness/statistics.h"
@@ -36,17 +39,6 @@ using nlohmann::json;
 
 namespace osor::harness {
 namespace {
-
-// A folder name for a method id: readable, and unique through a hash of the full id. Never the label.
-std::string method_slug(const std::string& id) {
-  std::string slug;
-  for (char c : id) slug += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.') ? c : '_';
-  if (slug.size() > 48) slug.resize(48);
-  uint64_t h = seed_from(id, 0);
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08llx", static_cast<unsigned long long>(h & 0xffffffffull));
-  return slug + "-" + buf;
-}
 
 std::string now_iso8601() {
   const std::time_t t = std::time(nullptr);
@@ -156,6 +148,7 @@ struct BenchPlan {
   BenchmarkSpec spec;
   std::vector<BenchmarkSample> samples;
   std::vector<std::string> masks;  // the run's mask settings this benchmark has
+  int64_t first_item = 0;          // the number of its first work item (harness/shard.h)
 };
 
 std::vector<BenchPlan> plan_benches(const EvalConfig& config) {
@@ -202,8 +195,14 @@ struct EvalPlan {
   MetricPlan metrics;
   std::vector<MethodPlan> methods;
   std::vector<BenchPlan> benches;
-  int64_t total = 0;  // work items: sample × method × mask setting
+  int64_t total = 0;  // work items of this shard: sample × method × mask setting
 };
+
+// The number of a work item (harness/shard.h): sample, method and mask setting of a benchmark.
+int64_t work_item(const EvalPlan& plan, const BenchPlan& bench, size_t sample, size_t method, size_t masks) {
+  return bench.first_item +
+         static_cast<int64_t>((sample * plan.methods.size() + method) * bench.masks.size() + masks);
+}
 
 EvalPlan plan_eval(const EvalConfig& config) {
   EvalPlan plan;
@@ -216,8 +215,13 @@ EvalPlan plan_eval(const EvalConfig& config) {
   plan.network.weights_dir = config.weights_dir;
   plan.network.device = config.device;
   plan.metrics = plan_metrics(config, plan.network);
-  for (const auto& b : plan.benches)
-    plan.total += static_cast<int64_t>(b.samples.size() * b.masks.size() * plan.methods.size());
+  int64_t items = 0;
+  for (auto& b : plan.benches) {
+    b.first_item = items;
+    const auto n = static_cast<int64_t>(b.samples.size() * b.masks.size() * plan.methods.size());
+    for (int64_t i = items; i < items + n; ++i) plan.total += config.shard.owns(i) ? 1 : 0;
+    items += n;
+  }
   return plan;
 }
 
@@ -293,26 +297,20 @@ OpenRun start_run(const EvalConfig& requested, const EvalOptions& options) {
 
 // ---- Samples: remove (or reuse a finished removal), then score the pair ----
 
-struct Paths {
-  fs::path output, record, removal;
-};
-
-Paths sample_paths(const fs::path& run_dir, const std::string& bench, const std::string& slug, const std::string& masks,
-                   const std::string& id) {
-  const fs::path rel = fs::path(bench) / slug / masks;
-  return {run_dir / "outputs" / rel / (id + ".png"), run_dir / "records" / rel / (id + ".json"),
-          run_dir / "records" / rel / (id + ".removal.json")};
-}
-
 // One method on one benchmark and mask setting.
 struct Setting {
   const EvalPlan& plan;
   const fs::path& run_dir;
   adapters::Remover& remover;
-  const std::string &label, &id, &slug;
+  const std::string &label, &id;
+  size_t method_index;
   const BenchPlan& bench;
+  size_t masks_index;
   const std::string& masks;
+  CellDirs cell;
   bool& first_timed_call;  // this method's warm-up (run_assembly.cpp's latency protocol)
+
+  int64_t item(size_t sample_index) const { return work_item(plan, bench, sample_index, method_index, masks_index); }
 };
 
 adapters::RemovalInput load_input(const Setting& s, const BenchmarkSample& sample) {
@@ -330,7 +328,7 @@ adapters::RemovalInput load_input(const Setting& s, const BenchmarkSample& sampl
 }
 
 // A removal finished before an interruption is reused (its .removal.json and output are whole); else it runs now.
-at::Tensor remove_or_reuse(const Setting& s, const BenchmarkSample& sample, const Paths& paths, SampleRecord& record) {
+at::Tensor remove_or_reuse(const Setting& s, const BenchmarkSample& sample, const SamplePaths& paths, SampleRecord& record) {
   std::error_code ec;
   if (fs::exists(paths.removal, ec)) {
     try {
@@ -360,7 +358,7 @@ at::Tensor remove_or_reuse(const Setting& s, const BenchmarkSample& sample, cons
   if (output.sizes() != input.image.sizes())
     throw AdapterError(s.label + ": sample " + sample.id + ": output size differs from the input");
   write_image(paths.output, output);
-  if (result.alpha.defined()) write_image(paths.output.parent_path() / (sample.id + ".alpha.png"), result.alpha);
+  if (result.alpha.defined()) write_image(paths.alpha, result.alpha);
   json stages = json::object();
   for (const auto& [stage, ms] : result.stages_ms) stages[stage] = ms;
   write_file_atomic(paths.removal, json{{"latency_ms", record.latency_ms},
@@ -382,7 +380,7 @@ void score_sample(const Setting& s, const BenchmarkSample& sample, const at::Ten
   for (size_t k = 0; k < metrics.size(); ++k) record.metrics[metrics[k]->spec().name] = values[k];
 }
 
-SampleRecord new_record(const Setting& s, const BenchmarkSample& sample, const Paths& paths) {
+SampleRecord new_record(const Setting& s, const BenchmarkSample& sample, const SamplePaths& paths) {
   SampleRecord record;
   record.bench = s.bench.spec.name;
   record.method = s.label;
@@ -398,11 +396,14 @@ SampleRecord new_record(const Setting& s, const BenchmarkSample& sample, const P
   return record;
 }
 
-// Samples of the setting still to do: no record, or a damaged one (redone, with a warning naming the file).
+// Samples of the setting still to do in this shard: no record, or a damaged one (redone, with a warning naming
+// the file).
 std::vector<const BenchmarkSample*> pending_samples(const Setting& s, Progress& progress) {
   std::vector<const BenchmarkSample*> pending;
-  for (const auto& sample : s.bench.samples) {
-    const Paths paths = sample_paths(s.run_dir, s.bench.spec.name, s.slug, s.masks, sample.id);
+  for (size_t i = 0; i < s.bench.samples.size(); ++i) {
+    if (!s.plan.config.shard.owns(s.item(i))) continue;
+    const BenchmarkSample& sample = s.bench.samples[i];
+    const SamplePaths paths = sample_paths(s.cell, sample.id);
     std::string damaged;
     if (read_finished_record(paths.record, &damaged)) {
       progress.advance();
@@ -419,7 +420,7 @@ void prepare_folder_method(const Setting& s, const std::vector<const BenchmarkSa
   std::vector<adapters::RemovalInput> inputs;
   std::error_code ec;
   for (const auto* sample : pending) {
-    if (fs::exists(sample_paths(s.run_dir, s.bench.spec.name, s.slug, s.masks, sample->id).removal, ec)) continue;
+    if (fs::exists(sample_paths(s.cell, sample->id).removal, ec)) continue;
     try {
       inputs.push_back(load_input(s, *sample));
     } catch (const std::exception&) {
@@ -434,7 +435,7 @@ void run_setting(const Setting& s, Progress& progress) {
   if (pending.empty()) return;
   if (s.remover.processes_folders()) prepare_folder_method(s, pending);
   for (const auto* sample : pending) {
-    const Paths paths = sample_paths(s.run_dir, s.bench.spec.name, s.slug, s.masks, sample->id);
+    const SamplePaths paths = sample_paths(s.cell, sample->id);
     SampleRecord record = new_record(s, *sample, paths);
     try {
       const at::Tensor output = remove_or_reuse(s, *sample, paths, record);
@@ -452,7 +453,7 @@ void run_setting(const Setting& s, Progress& progress) {
 }
 
 struct MethodRun {
-  std::string label, id, slug;
+  std::string label, id, folder;
 };
 
 std::vector<MethodRun> run_methods(const EvalPlan& plan, const fs::path& run_dir) {
@@ -464,16 +465,19 @@ std::vector<MethodRun> run_methods(const EvalPlan& plan, const fs::path& run_dir
   context.work_dir = run_dir / "work";
   Progress progress("osor eval", plan.total);
   std::vector<MethodRun> done;
-  for (const auto& method : plan.methods) {
+  for (size_t m = 0; m < plan.methods.size(); ++m) {
+    const MethodPlan& method = plan.methods[m];
     bool first_timed_call = true;
     const auto load_start = std::chrono::steady_clock::now();
     const std::unique_ptr<adapters::Remover> remover = adapters::make_remover(method.spec, context);
-    MethodRun run{method.label, remover->id(), method_slug(remover->id())};
+    MethodRun run{method.label, remover->id(), method_folder_name(remover->id())};
     append_event(run_dir, {{"event", "load"}, {"method", run.label}, {"method_id", run.id},
                            {"load_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count()}});
     for (const auto& bench : plan.benches)
-      for (const std::string& masks : bench.masks)
-        run_setting({plan, run_dir, *remover, run.label, run.id, run.slug, bench, masks, first_timed_call}, progress);
+      for (size_t k = 0; k < bench.masks.size(); ++k)
+        run_setting({plan, run_dir, *remover, run.label, run.id, m, bench, k, bench.masks[k],
+                     cell_dirs(run_dir, bench.spec.name, run.folder, bench.masks[k]), first_timed_call},
+                    progress);
     done.push_back(std::move(run));
   }
   progress.finish();
@@ -482,38 +486,37 @@ std::vector<MethodRun> run_methods(const EvalPlan& plan, const fs::path& run_dir
 
 // ---- Sets: one value per (bench, method, masks) for each set metric, or the reason it failed ----
 
-// One (method, mask setting) of a benchmark: its records folder and its successfully scored outputs.
+// One (method, mask setting) of a benchmark: its folders and its successfully scored outputs in this shard.
 struct SetCell {
-  fs::path dir;
+  CellDirs dirs;
+  std::string method_folder, masks;
   std::vector<fs::path> outputs;
+  std::vector<std::string> ids;  // of the outputs
   int failed = 0;
 };
 
 // Read once per benchmark, whatever the number of set metrics.
-std::vector<SetCell> set_cells(const fs::path& run_dir, const std::vector<MethodRun>& methods, const BenchPlan& bench) {
+std::vector<SetCell> set_cells(const EvalPlan& plan, const fs::path& run_dir, const std::vector<MethodRun>& methods,
+                               const BenchPlan& bench) {
   std::vector<SetCell> cells;
-  for (const auto& m : methods)
-    for (const std::string& masks : bench.masks) {
-      SetCell cell{run_dir / "records" / bench.spec.name / m.slug / masks, {}, 0};
-      for (const auto& s : bench.samples) {
-        const Paths paths = sample_paths(run_dir, bench.spec.name, m.slug, masks, s.id);
+  for (size_t m = 0; m < methods.size(); ++m)
+    for (size_t k = 0; k < bench.masks.size(); ++k) {
+      SetCell cell{cell_dirs(run_dir, bench.spec.name, methods[m].folder, bench.masks[k]), methods[m].folder,
+                   bench.masks[k], {}, {}, 0};
+      for (size_t i = 0; i < bench.samples.size(); ++i) {
+        if (!plan.config.shard.owns(work_item(plan, bench, i, m, k))) continue;
+        const SamplePaths paths = sample_paths(cell.dirs, bench.samples[i].id);
         const auto record = read_finished_record(paths.record);
-        if (record && record->status == "ok") cell.outputs.push_back(paths.output);
-        else ++cell.failed;
+        if (record && record->status == "ok") {
+          cell.outputs.push_back(paths.output);
+          cell.ids.push_back(bench.samples[i].id);
+        } else {
+          ++cell.failed;
+        }
       }
       cells.push_back(std::move(cell));
     }
   return cells;
-}
-
-fs::path set_cell_file(const SetCell& cell, const metrics::SetMetric& metric) {
-  return cell.dir / ("_set_" + metric.spec().name + ".json");
-}
-
-void write_failed_cell(const metrics::SetMetric& metric, const SetCell& cell, const std::string& error) {
-  write_file_atomic(set_cell_file(cell, metric),
-                    json{{"metric", metric.spec().name}, {"status", "failed"}, {"error", error}, {"n", 0},
-                         {"n_failed", cell.failed + static_cast<int>(cell.outputs.size())}}.dump() + "\n");
 }
 
 void write_set_cell(const metrics::SetMetric& metric, const metrics::FeatureExtractor& extractor, const FeatureSet& ref,
@@ -522,38 +525,30 @@ void write_set_cell(const metrics::SetMetric& metric, const metrics::FeatureExtr
   try {
     if (cell.outputs.empty()) throw HarnessError("no sample of this setting was removed and scored successfully");
     const FeatureSet pred = extract_features(extractor, cell.outputs, &cache);
-    const double value = metric.evaluate(pred.features, ref.features);
-    write_file_atomic(set_cell_file(cell, metric),
-                      json{{"metric", name}, {"status", "ok"}, {"value", json_value(value)}, {"n", cell.outputs.size()},
-                           {"n_failed", cell.failed}}.dump() + "\n");
+    write_set_cell_value(cell.dirs, name, metric.evaluate(pred.features, ref.features),
+                         static_cast<int>(cell.outputs.size()), cell.failed);
   } catch (const std::exception& e) {
-    log::warn(cell.dir.string() + ": " + name + " failed: " + error_text(e));
-    write_failed_cell(metric, cell, name + ": " + error_text(e));
+    log::warn(cell.dirs.records.string() + ": " + name + " failed: " + error_text(e));
+    write_set_cell_failure(cell.dirs, name, name + ": " + error_text(e), cell.failed + static_cast<int>(cell.outputs.size()));
   }
 }
 
-bool set_cell_done(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return false;
-  try {
-    return read_json_file(file).value("status", "ok") == "ok";  // a failed cell is tried again on --resume
-  } catch (const std::exception&) {
-    return false;
-  }
+std::unique_ptr<metrics::FeatureExtractor> set_metric_extractor(const EvalPlan& plan, const metrics::SetMetric& metric) {
+  metrics::NetworkOptions net = plan.network;
+  net.preprocessing = metric.preprocessing();
+  return metrics::make_feature_extractor(metric.extractor(), net);
 }
 
 void score_set_metric(const EvalPlan& plan, const BenchPlan& bench, const std::vector<SetCell>& cells,
                       const metrics::SetMetric& metric, const FeatureCache& cache) {
   std::vector<const SetCell*> todo;
   for (const auto& cell : cells)
-    if (!set_cell_done(set_cell_file(cell, metric))) todo.push_back(&cell);
+    if (!set_cell_done(cell.dirs, metric.spec().name)) todo.push_back(&cell);
   if (todo.empty()) return;
   std::unique_ptr<metrics::FeatureExtractor> extractor;
   FeatureSet ref;
   try {
-    metrics::NetworkOptions net = plan.network;
-    net.preprocessing = metric.preprocessing();
-    extractor = metrics::make_feature_extractor(metric.extractor(), net);
+    extractor = set_metric_extractor(plan, metric);
     std::vector<fs::path> gts;
     for (const auto& s : bench.samples)
       if (!s.gt.empty()) gts.push_back(s.gt);
@@ -561,7 +556,8 @@ void score_set_metric(const EvalPlan& plan, const BenchPlan& bench, const std::v
   } catch (const std::exception& e) {  // no reference features: every cell of this benchmark fails
     const std::string why = metric.spec().name + ": reference features of " + bench.spec.name + ": " + error_text(e);
     log::warn(why);
-    for (const SetCell* cell : todo) write_failed_cell(metric, *cell, why);
+    for (const SetCell* cell : todo)
+      write_set_cell_failure(cell->dirs, metric.spec().name, why, cell->failed + static_cast<int>(cell->outputs.size()));
     return;
   }
   for (const SetCell* cell : todo) write_set_cell(metric, *extractor, ref, cache, *cell);
@@ -571,8 +567,74 @@ void score_sets(const EvalPlan& plan, const fs::path& run_dir, const std::vector
   if (plan.metrics.set.empty()) return;
   const FeatureCache cache(FeatureCache::resolve_dir(plan.config.cache_dir.string()));
   for (const auto& bench : plan.benches) {
-    const std::vector<SetCell> cells = set_cells(run_dir, methods, bench);
+    const std::vector<SetCell> cells = set_cells(plan, run_dir, methods, bench);
     for (const auto& metric : plan.metrics.set) score_set_metric(plan, bench, cells, *metric, cache);
+  }
+}
+
+// ---- A shard's sets: the features `osor merge` computes the set metrics from ----
+
+// The ground truths of the samples this shard has work of, rows named by sample id.
+FeatureSet shard_reference_features(const EvalPlan& plan, const BenchPlan& bench,
+                                    const metrics::FeatureExtractor& extractor, const FeatureCache& cache) {
+  std::vector<fs::path> gts;
+  std::vector<std::string> ids;
+  const size_t per_sample = plan.methods.size() * bench.masks.size();
+  for (size_t i = 0; i < bench.samples.size(); ++i) {
+    bool owned = false;
+    for (size_t j = 0; j < per_sample && !owned; ++j)
+      owned = plan.config.shard.owns(bench.first_item + static_cast<int64_t>(i * per_sample + j));
+    if (!owned || bench.samples[i].gt.empty()) continue;
+    gts.push_back(bench.samples[i].gt);
+    ids.push_back(bench.samples[i].id);
+  }
+  FeatureSet set = extract_features(extractor, gts, &cache);
+  set.names = ids;
+  return set;
+}
+
+// Features of one extractor for every cell of one benchmark; a failure leaves its file out (the merge names it).
+void write_bench_shard_features(const EvalPlan& plan, const fs::path& run_dir, const BenchPlan& bench,
+                                const std::vector<SetCell>& cells, const metrics::FeatureExtractor& extractor,
+                                const std::string& key, const FeatureCache& cache) {
+  try {
+    write_feature_file(shard_reference_features_file(run_dir, bench.spec.name, key),
+                       shard_reference_features(plan, bench, extractor, cache));
+  } catch (const std::exception& e) {
+    log::warn(bench.spec.name + ": reference features (" + key + ") failed: " + error_text(e));
+  }
+  for (const SetCell& cell : cells) {
+    if (cell.outputs.empty()) continue;
+    try {
+      FeatureSet set = extract_features(extractor, cell.outputs, &cache);
+      set.names = cell.ids;
+      const fs::path file = shard_features_file(run_dir, bench.spec.name, cell.method_folder, cell.masks, key);
+      fs::create_directories(file.parent_path());
+      write_feature_file(file, set);
+    } catch (const std::exception& e) {
+      log::warn(cell.dirs.records.string() + ": features (" + key + ") failed: " + error_text(e));
+    }
+  }
+}
+
+void write_shard_features(const EvalPlan& plan, const fs::path& run_dir, const std::vector<MethodRun>& methods) {
+  if (plan.metrics.set.empty()) return;
+  const FeatureCache cache(FeatureCache::resolve_dir(plan.config.cache_dir.string()));
+  std::set<std::string> written;
+  for (const auto& metric : plan.metrics.set) {
+    const std::string key = features_key(metric->extractor(), metric->preprocessing());
+    if (!written.insert(key).second) continue;
+    std::unique_ptr<metrics::FeatureExtractor> extractor;
+    try {
+      extractor = set_metric_extractor(plan, *metric);
+    } catch (const std::exception& e) {
+      log::warn(metric->spec().name + ": feature extractor failed: " + error_text(e));
+      continue;
+    }
+    for (const auto& bench : plan.benches) {
+      fs::create_directories(run_dir / "features" / bench.spec.name);
+      write_bench_shard_features(plan, run_dir, bench, set_cells(plan, run_dir, methods, bench), *extractor, key, cache);
+    }
   }
 }
 
@@ -615,7 +677,7 @@ void write_run_meta(const EvalPlan& plan, const fs::path& run_dir, const std::ve
 }  // namespace
 
 json config_to_json(const EvalConfig& c) {
-  return {{"benches", c.benches},
+  json j = {{"benches", c.benches},
           {"methods", c.methods},
           {"metrics", c.metrics},
           {"masks", c.masks},
@@ -630,7 +692,9 @@ json config_to_json(const EvalConfig& c) {
           {"seed", c.seed},
           {"bootstrap_resamples", c.bootstrap_resamples},
           {"limit", c.limit},
-          {"fail_fast", c.fail_fast}};
+          {"fail_fast", c.fail_fast},
+          {"shard", c.shard.text()}};
+  return j;
 }
 
 EvalConfig config_from_json(const json& j) {
@@ -652,6 +716,7 @@ EvalConfig config_from_json(const json& j) {
     c.bootstrap_resamples = j.value("bootstrap_resamples", 1000);
     c.limit = j.value("limit", 0);
     c.fail_fast = j.value("fail_fast", false);
+    if (j.contains("shard")) c.shard = parse_shard(j.at("shard").get<std::string>());
   } catch (const json::exception& e) {
     throw HarnessError(std::string("config.json: ") + e.what());
   }
@@ -663,9 +728,21 @@ EvalResult run_eval(const EvalConfig& requested, const EvalOptions& options) {
   OpenRun run = options.resume ? resume_run(requested, options) : start_run(requested, options);
   for (const auto& [metric, reason] : run.plan.metrics.skipped) log::warn("metric " + metric + " skipped: " + reason);
   const std::vector<MethodRun> methods = run_methods(run.plan, run.dir);
-  score_sets(run.plan, run.dir, methods);
+  if (run.plan.config.shard.whole()) score_sets(run.plan, run.dir, methods);
+  else write_shard_features(run.plan, run.dir, methods);
   write_run_meta(run.plan, run.dir, methods);
   return {assemble_run(run.dir), run.dir};
+}
+
+std::vector<WorkItem> work_items(const EvalConfig& config) {
+  const std::vector<MethodPlan> methods = plan_methods(config.methods);
+  std::vector<WorkItem> items;
+  for (const BenchPlan& bench : plan_benches(config))
+    for (const auto& sample : bench.samples)
+      for (size_t m = 0; m < methods.size(); ++m)
+        for (const std::string& masks : bench.masks)
+          items.push_back({static_cast<int64_t>(items.size()), bench.spec.name, sample.id, masks, m, !sample.gt.empty()});
+  return items;
 }
 
 RunFailures count_failures(const RunRecord& run) {

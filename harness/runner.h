@@ -8,6 +8,7 @@
 //   records/<bench>/<method>/<masks>/<sample>.json  one finished sample: status, latency, metric values
 //   records/.../<sample>.removal.json               the removal finished (its output is on disk), not yet scored
 //   records/.../_set_<metric>.json  a set metric's value for the cell, or why it failed
+//   features/<bench>/...            a shard's set-metric features (--shard K/N; harness/run_layout.h)
 //   events.jsonl                    one line per method call actually made (to audit resumes)
 //   run_meta.json                   metrics, methods (label and id), benchmark spec versions, provenance
 //   results.json, samples.csv       the assembled run record (harness/run_record.h) and a flat table
@@ -25,6 +26,7 @@
 
 #include "harness/run_assembly.h"
 #include "harness/run_record.h"
+#include "harness/shard.h"
 #include "metrics/pixel_options.h"
 
 namespace osor::harness {
@@ -42,6 +44,7 @@ struct EvalConfig {
   int limit = 0;                     // at most this many samples per benchmark (0: all)
   bool fail_fast = false;
   bool write_outputs = true;
+  Shard shard;                       // this process's share of the work items (harness/shard.h)
 };
 
 nlohmann::json config_to_json(const EvalConfig& config);
@@ -65,6 +68,19 @@ struct EvalResult {
 // Runs (or resumes) the evaluation and writes the run folder; HarnessError for bad arguments (before any file is
 // written), a folder in use or a resume whose arguments differ.
 EvalResult run_eval(const EvalConfig& config, const EvalOptions& options);
+
+// One work item of a configuration (harness/shard.h): a sample of a benchmark, with one method (its index in
+// config.methods) and one mask setting.
+struct WorkItem {
+  int64_t number = 0;
+  std::string bench, sample_id, masks;
+  size_t method = 0;
+  bool has_gt = false;
+};
+
+// Every work item of `config`, in the order a run visits them (the benchmarks' samples are listed from disk);
+// HarnessError for what run_eval would refuse in the benchmarks, methods or mask settings.
+std::vector<WorkItem> work_items(const EvalConfig& config);
 
 // Failed work in a run: samples whose removal or scoring failed, and set-metric cells that could not be computed.
 struct RunFailures {

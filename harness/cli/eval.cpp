@@ -19,6 +19,7 @@ namespace {
 struct EvalArgs {
   std::vector<std::string> benches, methods, metrics, masks;
   std::string channels = "rgb", region = "full", data, weights, cache, out, device = "cpu", dtype = "fp32";
+  std::string shard;
   uint64_t seed = 0;
   int resamples = 1000, limit = 0, max_failed = 0;
   bool resume = false, fail_fast = false, json = false;
@@ -37,11 +38,13 @@ std::vector<std::string> split_commas(const std::vector<std::string>& items) {
   return out;
 }
 
-std::string default_run_dir() {
+// runs/<date>-<time>, and -shard-K-of-N for a shard (its siblings start in the same second).
+std::string default_run_dir(const harness::Shard& shard) {
   const std::time_t t = std::time(nullptr);
   char buf[64];
   std::strftime(buf, sizeof buf, "runs/%Y%m%d-%H%M%S", std::localtime(&t));
-  return buf;
+  if (shard.whole()) return buf;
+  return std::string(buf) + "-shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
 }
 
 // The configuration keys (harness::config_to_json) of the options given on this command line.
@@ -50,7 +53,7 @@ std::set<std::string> given_keys(const CLI::App& cmd) {
       {"--bench", "benches"},   {"--method", "methods"},  {"--metrics", "metrics"}, {"--masks", "masks"},
       {"--channels", "channels"}, {"--region", "region"}, {"--data", "data_dir"},   {"--weights", "weights_dir"},
       {"--cache", "cache_dir"}, {"--device", "device"},   {"--dtype", "dtype"},     {"--seed", "seed"},
-      {"--bootstrap", "bootstrap_resamples"}, {"--limit", "limit"}};
+      {"--bootstrap", "bootstrap_resamples"}, {"--limit", "limit"}, {"--shard", "shard"}};
   std::set<std::string> keys;
   for (const auto& [option, key] : option_keys)
     if (cmd.count(option) > 0) keys.insert(key);
@@ -69,9 +72,10 @@ void run(const EvalArgs& args, const CLI::App& cmd) {
   config.data_dir = args.data;
   config.weights_dir = args.weights;
   config.cache_dir = args.cache;
-  config.out_dir = args.out.empty() ? default_run_dir() : args.out;
+  if (!args.shard.empty()) config.shard = harness::parse_shard(args.shard);
+  config.out_dir = args.out.empty() ? default_run_dir(config.shard) : args.out;
   if (args.max_failed < 0) throw HarnessError("--max-failed must be 0 or more");
-  config.device = args.device;
+  config.device = harness::resolve_device(args.device);
   config.dtype = args.dtype;
   config.seed = args.seed;
   config.bootstrap_resamples = args.resamples;
@@ -109,11 +113,14 @@ void add_eval_command(CLI::App& app) {
   add_weights_option(*cmd, args->weights);
   add_cache_option(*cmd, args->cache);
   cmd->add_option("--out", args->out, "run folder (default runs/<date>-<time>, with -2, -3, ... when taken)");
-  add_device_option(*cmd, args->device);
+  add_device_option(*cmd, args->device)->description("cpu | cuda[:N] | cuda:auto (the GPU of $LOCAL_RANK or $SLURM_LOCALID)");
   add_dtype_option(*cmd, args->dtype);
   cmd->add_option("--seed", args->seed, "seed for stochastic methods and the bootstrap")->capture_default_str();
   cmd->add_option("--bootstrap", args->resamples, "bootstrap resamples for the 95% intervals")->capture_default_str();
   cmd->add_option("--limit", args->limit, "at most N samples per benchmark (0: all)")->capture_default_str();
+  cmd->add_option("--shard", args->shard,
+                  "K/N: evaluate only work items i with i mod N = K, in a run folder of its own (join the shards with "
+                  "osor merge); auto: from RANK/WORLD_SIZE or SLURM_ARRAY_TASK_ID/COUNT");
   add_resume_flag(*cmd, args->resume);
   add_fail_fast_flag(*cmd, args->fail_fast);
   cmd->add_option("--max-failed", args->max_failed,

@@ -15,6 +15,7 @@ void print_run_summary(const harness::RunRecord& run, const std::filesystem::pat
   const std::string table = reports::render_markdown(results);
   harness::write_file_atomic(run_dir / "reports" / "table.md", table);
   harness::write_file_atomic(run_dir / "reports" / "table.tex", reports::render_latex(results));
+  harness::write_file_atomic(run_dir / "reports" / "notes.md", reports::render_notes(results));
   harness::write_file_atomic(run_dir / "reports" / "aggregates.csv", reports::render_csv(results));
   const std::filesystem::path gallery = run_dir / "gallery" / "index.html";
   harness::write_file_atomic(gallery, reports::render_gallery(results, run_dir, gallery.parent_path()));
