@@ -131,28 +131,35 @@ struct RunIndex {
   std::map<std::pair<std::string, std::string>, std::vector<const json*>> latency;  // per (bench, method)
 };
 
+// `preferred` members that are in `present`, then the other members of `present`, in their order.
+std::vector<std::string> ordered_present(const std::vector<std::string>& preferred, const std::vector<std::string>& present) {
+  std::vector<std::string> out;
+  for (const auto& v : preferred)
+    if (std::find(present.begin(), present.end(), v) != present.end()) out.push_back(v);
+  for (const auto& v : present) append_unique(out, v);
+  return out;
+}
+
 RunIndex index_run(const json& results, const TableOptions& options) {
   const json& aggregates = aggregates_of(results);
   RunIndex index;
   index.metas = metric_metas(results);
-  index.masks = options.masks;
-  index.metrics = options.metrics;
   const json config = results.value("config", json::object());
   for (auto [key, list] : {std::make_pair("benches", &index.benches), std::make_pair("methods", &index.methods)}) {
     if (!config.contains(key) || !config[key].is_array()) continue;
     for (const auto& item : config[key])
       if (item.is_string()) append_unique(*list, item.get<std::string>());
   }
-  std::vector<std::string> other_metrics;
+  std::vector<std::string> run_metrics, run_masks;
   if (results.contains("metrics") && results["metrics"].is_array())
-    for (const auto& m : results["metrics"]) append_unique(other_metrics, string_field(m, "name"));
+    for (const auto& m : results["metrics"]) append_unique(run_metrics, string_field(m, "name"));
   for (const auto& a : aggregates) {
     const std::string bench = string_field(a, "bench"), method = string_field(a, "method");
     const std::string mask = string_field(a, "masks"), metric = string_field(a, "metric");
     append_unique(index.benches, bench);
     append_unique(index.methods, method);
-    append_unique(index.masks, mask);
-    append_unique(other_metrics, metric);
+    append_unique(run_masks, mask);
+    append_unique(run_metrics, metric);
     index.aggregates[{bench, method, mask, metric}] = &a;
   }
   if (results.contains("latency") && results["latency"].is_array())
@@ -161,8 +168,16 @@ RunIndex index_run(const json& results, const TableOptions& options) {
       append_unique(index.methods, string_field(l, "method"));
       index.latency[{string_field(l, "bench"), string_field(l, "method")}].push_back(&l);
     }
+  if (options.only_computed) {
+    index.metrics = ordered_present(options.metrics, run_metrics);
+    index.masks = ordered_present(options.masks, run_masks);
+    return index;
+  }
+  index.metrics = options.metrics;
+  index.masks = options.masks;
+  for (const auto& m : run_masks) append_unique(index.masks, m);
   if (options.include_other_metrics)
-    for (const auto& m : other_metrics) append_unique(index.metrics, m);
+    for (const auto& m : run_metrics) append_unique(index.metrics, m);
   return index;
 }
 
@@ -502,9 +517,18 @@ std::string render_latex(const json& results, const TableOptions& options) {
     }
     out += " \\\\\n";
   }
-  out += "\\bottomrule\n\\end{tabular}\n\\caption{";
-  for (size_t i = 0; i < table.notes.size(); ++i) out += (i ? " " : "") + latex_escape(table.notes[i]);
+  out += "\\bottomrule\n\\end{tabular}\n\\caption{" + latex_escape(table.notes.front());
+  bool flagged = false;
+  for (const auto& row : table.rows)
+    for (const auto& cell : row.cells) flagged = flagged || cell.flagged;
+  if (flagged) out += " $^\\dagger$: some samples failed or none was scored (see the notes).";
   out += "}\n\\end{table*}\n";
+  return out;
+}
+
+std::string render_notes(const json& results, const TableOptions& options) {
+  std::string out;
+  for (const auto& note : build_table(results, options).notes) out += "- " + note + "\n";
   return out;
 }
 

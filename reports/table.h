@@ -2,8 +2,9 @@
 // written by harness::to_json(RunRecord)) and rendered as Markdown, LaTeX, CSV or JSON.
 //
 // Layout: one row per (bench, method), grouped by bench in the run's config order; columns: latency,
-// then one group per mask setting ("object" = "Object mask", "effect" = "Object-Effect mask"), each
-// with FID CMMD LPIPS PSNR SSIM CFD and after them any other metric the run holds (e.g. ssim-uniform).
+// then one group per mask setting the run computed ("object" = "Object mask", "effect" = "Object-Effect mask"),
+// each with the metrics the run computed in the paper's order (FID CMMD LPIPS PSNR SSIM CFD), then any other
+// (e.g. ssim-uniform). A metric the run skipped gets no column; why is in the notes.
 // A cell is the aggregate mean; "—" when there is none to show: the metric was not computed for that
 // row, no sample was scored (n = 0: the record's mean is then 0 or NaN, not a value), or the mean is
 // NaN. Such cells never rank. A cell whose aggregate counts failed samples (n_failed > 0), or none
@@ -31,12 +32,14 @@ class ReportError : public Error {
 };
 
 struct TableOptions {
-  // Metric columns, in order, shown in every mask group even when not computed ("—").
+  // The order of the metric columns and mask groups; other metrics and mask settings of the run come after these.
   std::vector<std::string> metrics = {"fid", "cmmd", "lpips", "psnr", "ssim", "cfd"};
-  // Mask groups shown even when absent from the run.
   std::vector<std::string> masks = {"object", "effect"};
-  // Other metrics and mask settings found in the run get columns after these.
-  bool include_other_metrics = true;
+  // false: only the metrics and mask groups of `metrics` and `masks`, each shown even when the run did not compute
+  // it ("—"), as in a paper's fixed layout. true (default): only what the run computed (its "metrics" list and
+  // aggregates), in that order.
+  bool only_computed = true;
+  bool include_other_metrics = true;  // with only_computed false: the run's other metrics after `metrics`
 };
 
 struct Column {
@@ -73,7 +76,10 @@ std::string mask_group_title(const std::string& masks);  // "object" -> "Object 
 std::string metric_title(const std::string& metric);      // "psnr" -> "PSNR"
 
 std::string render_markdown(const nlohmann::json& results, const TableOptions& options = {});
+// The caption holds the legend only (arrows, bold/underline, "—", † when shown); every note is in render_notes.
 std::string render_latex(const nlohmann::json& results, const TableOptions& options = {});
+// The table's notes as a Markdown list: conventions, latency protocol, skipped metrics, samples, failures.
+std::string render_notes(const nlohmann::json& results, const TableOptions& options = {});
 // One row per aggregate (bench, method, masks, metric): mean, std, ci95_lo, ci95_hi, n, n_failed. An
 // aggregate with no sample scored (n = 0) has mean, std and ci95 empty.
 std::string render_csv(const nlohmann::json& results);

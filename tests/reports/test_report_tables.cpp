@@ -25,6 +25,13 @@ const osor::reports::Cell& cell(const Table& table, const std::string& bench, co
   throw std::logic_error("unreachable");
 }
 
+// The paper's fixed layout: every metric and mask group of the paper, "—" where the run computed none.
+const osor::reports::TableOptions kPaper = [] {
+  osor::reports::TableOptions options;
+  options.only_computed = false;
+  return options;
+}();
+
 const std::string kIdentity = "identity", kTelea = "opencv-telea:radius=3,eps=1", kOsor = "osor_v1&b%";
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -39,7 +46,7 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 }  // namespace
 
 TEST_CASE("table layout: rows by bench then method, the paper's columns per mask setting, extra metrics after") {
-  const Table table = osor::reports::build_table(osor::test::fixture_results());
+  const Table table = osor::reports::build_table(osor::test::fixture_results(), kPaper);
   REQUIRE(table.rows.size() == 6);
   CHECK(table.rows[0].bench == "alpha");
   CHECK(table.rows[0].method == kIdentity);
@@ -60,7 +67,7 @@ TEST_CASE("table layout: rows by bench then method, the paper's columns per mask
 }
 
 TEST_CASE("table marks best bold and second underlined per bench, mask setting and metric") {
-  const Table table = osor::reports::build_table(osor::test::fixture_results());
+  const Table table = osor::reports::build_table(osor::test::fixture_results(), kPaper);
   // Higher is better; 25.004 and 25.001 both show as 25.00: a tie, both best; 20.00 is second.
   CHECK(cell(table, "alpha", kTelea, "object", "psnr").rank == 1);
   CHECK(cell(table, "alpha", kOsor, "object", "psnr").rank == 1);
@@ -90,7 +97,7 @@ TEST_CASE("table marks best bold and second underlined per bench, mask setting a
 }
 
 TEST_CASE("table shows — for metrics not computed, with precision per metric") {
-  const Table table = osor::reports::build_table(osor::test::fixture_results());
+  const Table table = osor::reports::build_table(osor::test::fixture_results(), kPaper);
   const auto& missing = cell(table, "beta_set", kOsor, "effect", "lpips");
   CHECK_FALSE(missing.mean.has_value());
   CHECK(missing.text == "\u2014");
@@ -107,7 +114,7 @@ TEST_CASE("table shows — for metrics not computed, with precision per metric")
 }
 
 TEST_CASE("table notes: conventions, latency protocol, skipped metrics, failed samples") {
-  const Table table = osor::reports::build_table(osor::test::fixture_results());
+  const Table table = osor::reports::build_table(osor::test::fixture_results(), kPaper);
   std::string notes;
   for (const auto& note : table.notes) notes += note + "\n";
   CHECK(contains(notes, "FID: fid[pytorch-fid,sqrtm] (v1)"));
@@ -119,7 +126,7 @@ TEST_CASE("table notes: conventions, latency protocol, skipped metrics, failed s
 }
 
 TEST_CASE("markdown table: grouped header, bold, underline, dashes, escaped names") {
-  const std::string md = osor::reports::render_markdown(osor::test::fixture_results());
+  const std::string md = osor::reports::render_markdown(osor::test::fixture_results(), kPaper);
   const auto lines = lines_of(md);
   REQUIRE(lines.size() > 9);
   CHECK(lines[0].rfind("| Dataset | Method | Latency (ms) | Object mask |", 0) == 0);
@@ -136,7 +143,7 @@ TEST_CASE("markdown table: grouped header, bold, underline, dashes, escaped name
 }
 
 TEST_CASE("latex table: booktabs, grouped header, \\textbf/\\underline, escaping") {
-  const std::string tex = osor::reports::render_latex(osor::test::fixture_results());
+  const std::string tex = osor::reports::render_latex(osor::test::fixture_results(), kPaper);
   CHECK(contains(tex, "\\toprule"));
   CHECK(contains(tex, "\\midrule"));
   CHECK(contains(tex, "\\bottomrule"));
@@ -146,7 +153,8 @@ TEST_CASE("latex table: booktabs, grouped header, \\textbf/\\underline, escaping
   CHECK(contains(tex, "beta\\_set & identity"));
   CHECK(contains(tex, " & osor\\_v1\\&b\\% & 202 & \\textbf{10.00}$^\\dagger$ & --- & \\underline{0.2000}$^\\dagger$"));
   CHECK(contains(tex, "\\textbf{$\\infty$}"));
-  CHECK(contains(tex, "(50\\%\\_of\\_it)"));  // a skip reason, escaped in the caption
+  CHECK_FALSE(contains(tex, "50\\%\\_of\\_it"));  // a skip reason is a note, not in the caption
+  CHECK(contains(osor::reports::render_notes(osor::test::fixture_results()), "(50%_of_it)"));
   CHECK_FALSE(contains(tex, "\u2014"));          // every Unicode dash/arrow mapped
   CHECK_FALSE(contains(tex, "\u2191"));
   // Every body row has 3 + 14 cells.
@@ -180,7 +188,7 @@ TEST_CASE("csv: one row per aggregate with mean, std, ci95, n, n_failed, quoted 
 
 TEST_CASE("json report round-trips and carries the aggregates and the table") {
   const json results = osor::test::fixture_results();
-  const json report = osor::reports::render_json(results);
+  const json report = osor::reports::render_json(results, kPaper);
   const json parsed = json::parse(report.dump());
   CHECK(parsed == report);
   CHECK(parsed["format"] == "osor-report/1");
@@ -188,7 +196,7 @@ TEST_CASE("json report round-trips and carries the aggregates and the table") {
   const auto& table = parsed["table"];
   REQUIRE(table["columns"].size() == 14);
   REQUIRE(table["rows"].size() == 6);
-  const Table built = osor::reports::build_table(results);
+  const Table built = osor::reports::build_table(results, kPaper);
   for (size_t r = 0; r < built.rows.size(); ++r)
     for (size_t c = 0; c < built.columns.size(); ++c) {
       CHECK(table["rows"][r]["cells"][c]["rank"] == built.rows[r].cells[c].rank);
@@ -205,14 +213,14 @@ TEST_CASE("a run record without aggregates is a clear error") {
 
 TEST_CASE("table notes: the latency footnote states the samples, warm-up and device") {
   json results = osor::test::fixture_results();
-  Table table = osor::reports::build_table(results);
+  Table table = osor::reports::build_table(results, kPaper);
   std::string notes;
   for (const auto& note : table.notes) notes += note + "\n";
   CHECK(notes.find("latency: median over 3 samples, device-synchronised.\n") != std::string::npos);  // old run
   results["provenance"] = {{"device", "cuda"}, {"device_name", "NVIDIA H200 (cuda)"}};
   for (auto& l : results["latency"]) l["n_warmup"] = l["masks"] == "object" ? 1 : 0;
   results["latency"][0]["n"] = 2;
-  table = osor::reports::build_table(results);
+  table = osor::reports::build_table(results, kPaper);
   notes.clear();
   for (const auto& note : table.notes) notes += note + "\n";
   CHECK(notes.find("latency: median over 2–3 samples, warm-up excluded, device-synchronised, NVIDIA H200 (cuda).\n") !=
@@ -241,7 +249,7 @@ std::vector<std::string> dagger_notes(const Table& table) {
 }  // namespace
 
 TEST_CASE("table: a group with no successful sample shows — with n = 0, carries the dagger and is never ranked") {
-  const Table table = osor::reports::build_table(all_failed_results());
+  const Table table = osor::reports::build_table(all_failed_results(), kPaper);
   for (const std::string metric : {"fid", "lpips", "psnr", "ssim", "ssim-uniform"}) {
     CAPTURE(metric);
     const auto& failed = cell(table, "alpha", kIdentity, "object", metric);
@@ -271,7 +279,7 @@ TEST_CASE("table: a group with no successful sample shows — with n = 0, carrie
 TEST_CASE("table: a set-level metric that failed on its own (n = 0, mean 0) shows — and never takes the best rank") {
   json results = osor::test::fixture_results();
   osor::test::fail_set_metric(results, "alpha", kIdentity, "effect", "fid", 0.0);
-  const Table table = osor::reports::build_table(results);
+  const Table table = osor::reports::build_table(results, kPaper);
   const auto& failed = cell(table, "alpha", kIdentity, "effect", "fid");
   CHECK(failed.text == "\u2014");
   CHECK(failed.rank == 0);
@@ -291,7 +299,7 @@ TEST_CASE("table: a NaN mean shows — and is never ranked") {
     if (a["bench"] == "beta_set" && a.value("method", std::string()) == kTelea && a["masks"] == "effect" &&
         a["metric"] == "psnr")
       a["mean"] = "nan";
-  const Table table = osor::reports::build_table(results);
+  const Table table = osor::reports::build_table(results, kPaper);
   const auto& nan_cell = cell(table, "beta_set", kTelea, "effect", "psnr");
   CHECK_FALSE(nan_cell.mean.has_value());
   CHECK(nan_cell.text == "\u2014");
@@ -299,7 +307,7 @@ TEST_CASE("table: a NaN mean shows — and is never ranked") {
   CHECK_FALSE(nan_cell.flagged);  // all 3 samples scored: nothing failed
   CHECK(cell(table, "beta_set", kOsor, "effect", "psnr").rank == 1);      // 29.00
   CHECK(cell(table, "beta_set", kIdentity, "effect", "psnr").rank == 2);  // 18.00
-  const json report = osor::reports::render_json(results);
+  const json report = osor::reports::render_json(results, kPaper);
   CHECK(report["table"]["rows"][4]["cells"][10]["mean"].is_null());  // beta_set / telea / effect / psnr
 }
 
@@ -307,7 +315,7 @@ TEST_CASE("table notes: a dagger note per row and mask setting with failures, n 
   json results = all_failed_results();
   osor::test::fail_samples(results, "beta_set", kIdentity, "effect", 1, "command exited with status 1");
   osor::test::fail_set_metric(results, "beta_set", kIdentity, "effect", "fid", "nan");
-  const Table table = osor::reports::build_table(results);
+  const Table table = osor::reports::build_table(results, kPaper);
   CHECK(dagger_notes(table) ==
         std::vector<std::string>{
             "\u2020 alpha / identity / Object mask: 0 of 3 samples scored (3 failed).",
@@ -325,20 +333,22 @@ TEST_CASE("table notes: a dagger note per row and mask setting with failures, n 
   CHECK(table.notes[table.notes.size() - 5] == "Samples per dataset: alpha 3, beta_set 3.");
 }
 
-TEST_CASE("markdown and latex: — with a dagger for a group with no successful sample, the note in the caption") {
+TEST_CASE("markdown and latex: — with a dagger for a group with no successful sample, the note in the notes") {
   const json results = all_failed_results();
-  const auto lines = lines_of(osor::reports::render_markdown(results));
+  const auto lines = lines_of(osor::reports::render_markdown(results, kPaper));
   REQUIRE(lines.size() > 5);
   CHECK(lines[3] == "| alpha | identity | 1.50 | \u2014\u2020 | \u2014 | \u2014\u2020 | \u2014\u2020 | \u2014\u2020 | "
                     "\u2014 | \u2014\u2020 | 55.00 | \u2014 | 0.5500 | 19.00 | 0.4500 | \u2014 | 0.3500 |");
   CHECK(lines[4].rfind("|  | opencv-telea:radius=3,eps=1 | 102 | **10.00** | \u2014 | **0.1000** | **25.00** | "
                        "**0.9000** |", 0) == 0);
-  const std::string md = osor::reports::render_markdown(results);
+  const std::string md = osor::reports::render_markdown(results, kPaper);
   CHECK(contains(md, "- \u2020 alpha / identity / Object mask: 0 of 3 samples scored (3 failed).\n"));
-  const std::string tex = osor::reports::render_latex(results);
+  const std::string tex = osor::reports::render_latex(results, kPaper);
   CHECK(contains(tex, "alpha & identity & 1.50 & ---$^\\dagger$ & --- & ---$^\\dagger$ & ---$^\\dagger$ & "
                       "---$^\\dagger$ & --- & ---$^\\dagger$ & 55.00"));
-  CHECK(contains(tex, "$^\\dagger$ alpha / identity / Object mask: 0 of 3 samples scored (3 failed)."));
+  CHECK(contains(tex, "$^\\dagger$: some samples failed or none was scored (see the notes)."));
+  CHECK_FALSE(contains(tex, "0 of 3 samples scored"));
+  CHECK(contains(osor::reports::render_notes(results), "- \u2020 alpha / identity / Object mask: 0 of 3 samples scored (3 failed).\n"));
   CHECK_FALSE(contains(tex, "\u2020"));
 }
 
@@ -355,7 +365,7 @@ TEST_CASE("csv: an aggregate with no successful sample has empty mean, std and c
 
 TEST_CASE("json report: null mean for a group with no successful sample, in the table cells and the aggregates") {
   const json results = all_failed_results();
-  const json report = json::parse(osor::reports::render_json(results).dump());
+  const json report = json::parse(osor::reports::render_json(results, kPaper).dump());
   const auto& table = report["table"];
   const auto& row = table["rows"][0];
   REQUIRE(row["method"].get<std::string>() == kIdentity);
@@ -394,11 +404,39 @@ TEST_CASE("table: a run without failures carries no dagger and no failure note")
     a["n"] = 3;
     a["n_failed"] = 0;
   }
-  const Table table = osor::reports::build_table(results);
+  const Table table = osor::reports::build_table(results, kPaper);
   for (const auto& row : table.rows)
     for (const auto& c : row.cells) CHECK_FALSE(c.flagged);
   CHECK(dagger_notes(table).empty());
-  CHECK_FALSE(contains(osor::reports::render_markdown(results), "\u2020"));
-  CHECK_FALSE(contains(osor::reports::render_latex(results), "dagger"));
-  CHECK(contains(osor::reports::render_markdown(results), "| alpha | identity | 1.50 | <u>50.00</u> |"));
+  CHECK_FALSE(contains(osor::reports::render_markdown(results, kPaper), "\u2020"));
+  CHECK_FALSE(contains(osor::reports::render_latex(results, kPaper), "dagger"));
+  CHECK(contains(osor::reports::render_markdown(results, kPaper), "| alpha | identity | 1.50 | <u>50.00</u> |"));
+}
+
+TEST_CASE("table by default: columns only for the metrics and mask settings the run computed, a short caption") {
+  json results = osor::test::fixture_results();
+  const Table table = osor::reports::build_table(results);
+  CHECK(table.mask_groups == std::vector<std::string>{"object", "effect"});
+  std::vector<std::string> metrics;
+  for (const auto& column : table.columns)
+    if (column.masks == "object") metrics.push_back(column.metric);
+  // cmmd was skipped and cfd never computed: no columns; the paper's order, then the run's other metric.
+  CHECK(metrics == std::vector<std::string>{"fid", "lpips", "psnr", "ssim", "ssim-uniform"});
+  CHECK(table.columns.size() == 10);
+  // A run of the object masks alone has no Object-Effect group.
+  json object_only = results;
+  json kept = json::array();
+  for (const auto& a : object_only["aggregates"])
+    if (a["masks"] == "object") kept.push_back(a);
+  object_only["aggregates"] = kept;
+  CHECK(osor::reports::build_table(object_only).mask_groups == std::vector<std::string>{"object"});
+  // The LaTeX caption is the legend; conventions and skip reasons are in the notes.
+  const std::string tex = osor::reports::render_latex(results);
+  const size_t caption = tex.find("\\caption{");
+  REQUIRE(caption != std::string::npos);
+  CHECK(tex.find("Skipped", caption) == std::string::npos);
+  CHECK(tex.find("fid[pytorch-fid", caption) == std::string::npos);
+  const std::string notes = osor::reports::render_notes(results);
+  CHECK(contains(notes, "- Skipped CMMD:"));
+  CHECK(contains(notes, "FID: fid[pytorch-fid,sqrtm] (v1)"));
 }
