@@ -173,10 +173,29 @@ BenchmarkSpec read_benchmark_spec(const fs::path& file) {
   return s;
 }
 
+std::vector<fs::path> spec_folders(const std::vector<fs::path>& extra) {
+  std::vector<fs::path> folders = {default_bench_dir()};
+  std::vector<fs::path> seen = {fs::weakly_canonical(folders.front())};
+  for (const auto& folder : extra) {
+    const fs::path canonical = fs::weakly_canonical(folder);
+    if (std::find(seen.begin(), seen.end(), canonical) != seen.end()) continue;
+    seen.push_back(canonical);
+    folders.push_back(folder);
+  }
+  return folders;
+}
+
 BenchmarkCatalog read_benchmark_catalog(const fs::path& bench_dir) {
+  return read_benchmark_catalog(std::vector<fs::path>{bench_dir});
+}
+
+BenchmarkCatalog read_benchmark_catalog(const std::vector<fs::path>& folders) {
+  std::vector<fs::path> files;
+  for (const auto& folder : folders)
+    for (auto& file : spec_files(folder)) files.push_back(std::move(file));
   std::vector<BenchmarkSpec> parsed;
   BenchmarkCatalog catalog;
-  for (const auto& file : spec_files(bench_dir)) {
+  for (const auto& file : files) {
     try {
       parsed.push_back(read_benchmark_spec(file));
     } catch (const Error& e) {
@@ -207,8 +226,21 @@ std::vector<BenchmarkSpec> list_benchmarks(const fs::path& bench_dir) {
   return std::move(catalog.specs);
 }
 
+bool is_spec_file_name(const std::string& name) {
+  return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0;
+}
+
 BenchmarkSpec find_benchmark(const std::string& name, const fs::path& bench_dir) {
-  const BenchmarkCatalog catalog = read_benchmark_catalog(bench_dir);
+  return find_benchmark(name, std::vector<fs::path>{bench_dir});
+}
+
+BenchmarkSpec find_benchmark(const std::string& name, const std::vector<fs::path>& folders) {
+  if (is_spec_file_name(name)) {
+    std::error_code ec;
+    if (!fs::is_regular_file(name, ec)) throw HarnessError(name + ": benchmark spec file not found");
+    return read_benchmark_spec(name);
+  }
+  const BenchmarkCatalog catalog = read_benchmark_catalog(folders);
   if (const auto shared = catalog.shared_names.find(name); shared != catalog.shared_names.end()) {
     std::vector<std::string> paths;
     for (const auto& f : shared->second) paths.push_back(f.string());
@@ -220,8 +252,10 @@ BenchmarkSpec find_benchmark(const std::string& name, const fs::path& bench_dir)
     if (spec.name == name) return spec;
     known.push_back(spec.name);
   }
-  std::string message =
-      "unknown benchmark '" + name + "' (known: " + joined(known, ", ") + "; specs in " + bench_dir.string() + ")";
+  std::vector<std::string> folder_names;
+  for (const auto& folder : folders) folder_names.push_back(folder.string());
+  std::string message = "unknown benchmark '" + name + "' (known: " + joined(known, ", ") + "; specs in " +
+                        joined(folder_names, ", ") + ")";
   // The name may be in a file that could not be read: say which files those are.
   if (!catalog.problems.empty()) message += "; spec files with problems: " + joined(catalog.problems, "; ");
   throw HarnessError(message);

@@ -44,6 +44,9 @@ struct BenchmarkSample {
 
 // The folder holding bench_data/*.json: $OSOR_BENCH_DIR, else the source tree's bench_data/.
 std::filesystem::path default_bench_dir();
+// The spec folders a command reads: the built-in one (default_bench_dir) and then `extra` (`--bench-dir DIR`,
+// repeatable: a user's own specs add to the built-in ones); a folder given twice is read once.
+std::vector<std::filesystem::path> spec_folders(const std::vector<std::filesystem::path>& extra = {});
 // The data root: the given one, else $OSOR_DATA, else empty.
 std::filesystem::path resolve_data_dir(const std::filesystem::path& given);
 
@@ -57,14 +60,21 @@ struct BenchmarkCatalog {
   std::vector<std::string> problems;  // an unreadable spec ("<file>: <what>"), then each shared name with its files
   std::map<std::string, std::vector<std::filesystem::path>> shared_names;  // name -> every file that gives it
 };
-// Throws HarnessError only when the folder itself is missing.
+// The specs of every folder together (a name in two folders is a shared name). Throws HarnessError only when a
+// folder itself is missing.
+BenchmarkCatalog read_benchmark_catalog(const std::vector<std::filesystem::path>& folders);
 BenchmarkCatalog read_benchmark_catalog(const std::filesystem::path& bench_dir);
 
 // Every spec of the folder; HarnessError listing every problem when any file is unreadable or any name shared.
 std::vector<BenchmarkSpec> list_benchmarks(const std::filesystem::path& bench_dir);
 // The spec of that name, whatever is wrong with the other files. HarnessError naming every file when several
-// give the name, or "unknown benchmark" with the known names and the folder's problems when none does.
+// give the name, or "unknown benchmark" with the known names and the folder's problems when none does. A name
+// ending in ".json" is a spec file, read as it is (`osor eval --bench my_bench.json`).
+BenchmarkSpec find_benchmark(const std::string& name, const std::vector<std::filesystem::path>& folders);
 BenchmarkSpec find_benchmark(const std::string& name, const std::filesystem::path& bench_dir);
+
+// True when a --bench value names a spec file rather than a benchmark of the spec folders.
+bool is_spec_file_name(const std::string& name);
 
 // The benchmark's folder on disk; HarnessError when the data root is needed but not given or missing.
 std::filesystem::path benchmark_root(const BenchmarkSpec& spec, const std::filesystem::path& data_dir);

@@ -71,9 +71,19 @@ size_t position(const std::vector<std::string>& list, const std::string& v) {
   return static_cast<size_t>(std::find(list.begin(), list.end(), v) - list.begin());
 }
 
+// Benchmark names in run order: the run's benchmark list (names even where --bench gave a spec file), else the
+// configuration's (runs made before the list was recorded).
+std::vector<std::string> bench_order(const RunRecord& run, const EvalConfig& config) {
+  if (run.benches.empty()) return config.benches;
+  std::vector<std::string> names;
+  for (const auto& b : run.benches) names.push_back(b.name);
+  return names;
+}
+
 void sort_samples(RunRecord& run, const EvalConfig& config, const std::vector<std::string>& methods) {
+  const std::vector<std::string> benches = bench_order(run, config);
   auto key = [&](const SampleRecord& s) {
-    return std::make_tuple(position(config.benches, s.bench), position(methods, s.method),
+    return std::make_tuple(position(benches, s.bench), position(methods, s.method),
                            position(config.masks, s.masks), s.id);
   };
   std::sort(run.samples.begin(), run.samples.end(),
@@ -222,9 +232,10 @@ RunRecord assemble_run(const fs::path& run_dir) {
   const std::vector<std::string> methods = method_order(run, config);
   sort_samples(run, config, methods);
 
+  const std::vector<std::string> benches = bench_order(run, config);
   std::map<std::tuple<size_t, size_t, size_t>, std::vector<const SampleRecord*>> groups;
   for (const auto& s : run.samples)
-    groups[{position(config.benches, s.bench), position(methods, s.method), position(config.masks, s.masks)}]
+    groups[{position(benches, s.bench), position(methods, s.method), position(config.masks, s.masks)}]
         .push_back(&s);
   for (const auto& [key, members] : groups) {
     add_image_aggregates(run, config, members);

@@ -158,7 +158,9 @@ std::vector<BenchPlan> plan_benches(const EvalConfig& config) {
   std::vector<BenchPlan> benches;
   for (const auto& name : config.benches) {
     BenchPlan b;
-    b.spec = find_benchmark(name, config.bench_dir);
+    std::vector<fs::path> folders = {config.bench_dir};
+    folders.insert(folders.end(), config.extra_bench_dirs.begin(), config.extra_bench_dirs.end());
+    b.spec = find_benchmark(name, folders);
     b.samples = list_samples(b.spec, config.data_dir);
     if (b.samples.empty())
       throw HarnessError("benchmark " + name + ": no samples found under " + benchmark_root(b.spec, config.data_dir).string());
@@ -228,6 +230,9 @@ EvalPlan plan_eval(const EvalConfig& config) {
 // A new run's defaults made explicit, so that the stored configuration says exactly what ran.
 EvalConfig resolved(EvalConfig config) {
   if (config.bench_dir.empty()) config.bench_dir = default_bench_dir();
+  for (auto& dir : config.extra_bench_dirs) dir = fs::absolute(dir);
+  for (auto& bench : config.benches)
+    if (is_spec_file_name(bench)) bench = fs::absolute(bench).string();
   config.data_dir = resolve_data_dir(config.data_dir);
   config.weights_dir = model::resolve_weights_dir(config.weights_dir.string());
   return config;
@@ -677,6 +682,8 @@ void write_run_meta(const EvalPlan& plan, const fs::path& run_dir, const std::ve
 }  // namespace
 
 json config_to_json(const EvalConfig& c) {
+  json extra_dirs = json::array();
+  for (const auto& dir : c.extra_bench_dirs) extra_dirs.push_back(dir.string());
   json j = {{"benches", c.benches},
           {"methods", c.methods},
           {"metrics", c.metrics},
@@ -685,6 +692,7 @@ json config_to_json(const EvalConfig& c) {
           {"region", metrics::to_string(c.pixels.region)},
           {"data_dir", c.data_dir.string()},
           {"bench_dir", c.bench_dir.string()},
+          {"extra_bench_dirs", extra_dirs},
           {"weights_dir", c.weights_dir.string()},
           {"cache_dir", c.cache_dir.string()},
           {"device", c.device},
@@ -708,6 +716,7 @@ EvalConfig config_from_json(const json& j) {
     c.pixels.region = metrics::parse_region(j.value("region", "full"));
     c.data_dir = j.value("data_dir", "");
     c.bench_dir = j.value("bench_dir", "");
+    for (const auto& dir : j.value("extra_bench_dirs", json::array())) c.extra_bench_dirs.push_back(dir.get<std::string>());
     c.weights_dir = j.value("weights_dir", "");
     c.cache_dir = j.value("cache_dir", "");
     c.device = j.value("device", "cpu");

@@ -37,7 +37,8 @@ struct EvalConfig {
   std::vector<std::string> metrics;  // empty: every metric whose weights are present
   std::vector<std::string> masks = {"object", "effect"};
   metrics::PixelOptions pixels;      // channels and region of the pixel metrics
-  std::filesystem::path data_dir, bench_dir, weights_dir, cache_dir, out_dir;
+  std::filesystem::path data_dir, bench_dir, weights_dir, cache_dir, out_dir;  // bench_dir: the built-in specs
+  std::vector<std::filesystem::path> extra_bench_dirs;  // --bench-dir: spec folders added to bench_dir
   std::string device = "cpu", dtype = "fp32";
   uint64_t seed = 0;
   int bootstrap_resamples = 1000;

@@ -229,7 +229,10 @@ void merge_set_metrics(const MergeContext& c, const EvalConfig& config) {
   network.device = config.device;
   const json& infos = c.shards.front()->meta["metrics"];
   const size_t n_methods = config.methods.size();
-  for (const std::string& bench : config.benches)
+  std::vector<std::string> benches;  // names, in run order
+  for (const WorkItem& item : c.items)
+    if (benches.empty() || benches.back() != item.bench) benches.push_back(item.bench);
+  for (const std::string& bench : benches)
     for (const auto& info : infos) {
       if (info.value("per_image", true)) continue;
       const auto metric = metrics::make_set_metric(info.at("name"), network);

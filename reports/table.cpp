@@ -145,6 +145,9 @@ RunIndex index_run(const json& results, const TableOptions& options) {
   RunIndex index;
   index.metas = metric_metas(results);
   const json config = results.value("config", json::object());
+  // The run's benchmark names first: its config may name a spec file instead.
+  if (results.contains("benches") && results["benches"].is_array())
+    for (const auto& b : results["benches"]) append_unique(index.benches, string_field(b, "name"));
   for (auto [key, list] : {std::make_pair("benches", &index.benches), std::make_pair("methods", &index.methods)}) {
     if (!config.contains(key) || !config[key].is_array()) continue;
     for (const auto& item : config[key])

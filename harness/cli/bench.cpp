@@ -13,18 +13,19 @@ namespace osor::cli {
 namespace {
 
 struct BenchArgs {
-  std::string name, data, sha256, bench_dir;
+  std::string name, data, sha256;
+  std::vector<std::string> bench_dirs;
   bool json = false;
 };
 
-std::filesystem::path bench_dir_of(const BenchArgs& args) {
-  return args.bench_dir.empty() ? harness::default_bench_dir() : std::filesystem::path(args.bench_dir);
+std::vector<std::filesystem::path> bench_dirs_of(const BenchArgs& args) {
+  return harness::spec_folders({args.bench_dirs.begin(), args.bench_dirs.end()});
 }
 
 // The readable specs on stdout; each problem (an unreadable spec file, a name given by two files) is one warning
 // line on stderr and makes the exit code 1, so a script or CI job notices a broken spec folder.
 void list(const BenchArgs& args) {
-  const auto catalog = harness::read_benchmark_catalog(bench_dir_of(args));
+  const auto catalog = harness::read_benchmark_catalog(bench_dirs_of(args));
   nlohmann::json out = nlohmann::json::array();
   for (const auto& s : catalog.specs) {
     const std::string count = s.expected_count ? std::to_string(*s.expected_count) : "?";
@@ -46,7 +47,7 @@ void list(const BenchArgs& args) {
 
 // Exit code 1 when the check finds problems (usable in scripts), 0 when the benchmark is complete.
 void check(const BenchArgs& args) {
-  const auto spec = harness::find_benchmark(args.name, bench_dir_of(args));
+  const auto spec = harness::find_benchmark(args.name, bench_dirs_of(args));
   const auto result = harness::check_benchmark(spec, harness::resolve_data_dir(args.data), args.sha256);
   if (args.json) {
     nlohmann::json j = {{"name", result.name}, {"root", result.root.string()}, {"samples", result.samples},
@@ -68,7 +69,7 @@ void add_bench_command(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "List benchmarks, or check a benchmark's files");
   cmd->require_subcommand(1);
-  cmd->add_option("--bench-dir", args->bench_dir, "folder of benchmark specs (default bench_data/ or $OSOR_BENCH_DIR)");
+  add_bench_dir_option(*cmd, args->bench_dirs);
   CLI::App* list_cmd = cmd->add_subcommand(
       "list",
       "List the benchmark specs. A spec file that cannot be read, or a name that two files give, is one warning "

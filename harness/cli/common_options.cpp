@@ -8,6 +8,12 @@ CLI::Option* add_weights_option(CLI::App& cmd, std::string& dir) {
   return cmd.add_option("--weights", dir, "weights folder (default $OSOR_WEIGHTS, then ~/.cache/osor/weights)");
 }
 
+CLI::Option* add_bench_dir_option(CLI::App& cmd, std::vector<std::string>& dirs) {
+  return cmd.add_option("--bench-dir", dirs,
+                        "a folder of benchmark specs added to the built-in ones (bench_data/ or $OSOR_BENCH_DIR); "
+                        "repeatable");
+}
+
 CLI::Option* add_data_option(CLI::App& cmd, std::string& dir) {
   return cmd.add_option("--data", dir, "data root of the published benchmarks (default $OSOR_DATA)");
 }

@@ -21,6 +21,8 @@ CLI::Option* add_weights_option(CLI::App& cmd, std::string& dir);
 
 // --data DIR, the root of the published benchmarks; empty: harness::resolve_data_dir's default ($OSOR_DATA).
 CLI::Option* add_data_option(CLI::App& cmd, std::string& dir);
+// --bench-dir DIR (repeatable): spec folders added to the built-in one (harness::spec_folders).
+CLI::Option* add_bench_dir_option(CLI::App& cmd, std::vector<std::string>& dirs);
 
 // --cache DIR, the feature cache; empty: harness::FeatureCache::resolve_dir's default (~/.cache/osor/features).
 CLI::Option* add_cache_option(CLI::App& cmd, std::string& dir);

@@ -20,6 +20,7 @@ struct EvalArgs {
   std::vector<std::string> benches, methods, metrics, masks;
   std::string channels = "rgb", region = "full", data, weights, cache, out, device = "cpu", dtype = "fp32";
   std::string shard;
+  std::vector<std::string> bench_dirs;
   uint64_t seed = 0;
   int resamples = 1000, limit = 0, max_failed = 0;
   bool resume = false, fail_fast = false, json = false;
@@ -51,7 +52,7 @@ std::string default_run_dir(const harness::Shard& shard) {
 std::set<std::string> given_keys(const CLI::App& cmd) {
   static const std::vector<std::pair<const char*, const char*>> option_keys = {
       {"--bench", "benches"},   {"--method", "methods"},  {"--metrics", "metrics"}, {"--masks", "masks"},
-      {"--channels", "channels"}, {"--region", "region"}, {"--data", "data_dir"},   {"--weights", "weights_dir"},
+      {"--channels", "channels"}, {"--region", "region"}, {"--data", "data_dir"}, {"--bench-dir", "extra_bench_dirs"},   {"--weights", "weights_dir"},
       {"--cache", "cache_dir"}, {"--device", "device"},   {"--dtype", "dtype"},     {"--seed", "seed"},
       {"--bootstrap", "bootstrap_resamples"}, {"--limit", "limit"}, {"--shard", "shard"}};
   std::set<std::string> keys;
@@ -70,6 +71,7 @@ void run(const EvalArgs& args, const CLI::App& cmd) {
   config.pixels.channels = metrics::parse_channels(args.channels);
   config.pixels.region = metrics::parse_region(args.region);
   config.data_dir = args.data;
+  config.extra_bench_dirs.assign(args.bench_dirs.begin(), args.bench_dirs.end());
   config.weights_dir = args.weights;
   config.cache_dir = args.cache;
   if (!args.shard.empty()) config.shard = harness::parse_shard(args.shard);
@@ -103,7 +105,9 @@ void add_eval_command(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand(
       "eval", "Evaluate methods on benchmarks (default: the bundled sample with identity, opencv-telea, opencv-ns)");
-  cmd->add_option("--bench", args->benches, "benchmark name(s) from bench_data/ (comma-separated or repeated)");
+  cmd->add_option("--bench", args->benches,
+                  "benchmark name(s) of the spec folders, or spec files NAME.json (comma-separated or repeated)");
+  add_bench_dir_option(*cmd, args->bench_dirs);
   add_methods_option(*cmd, args->methods);
   cmd->add_option("--metrics", args->metrics, "psnr,ssim,... (default: every metric whose weights are present)");
   cmd->add_option("--masks", args->masks, "object,effect (default both; effect only where the benchmark has effect masks)");
