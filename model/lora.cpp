@@ -27,7 +27,7 @@ bool strip_suffix(std::string& s, const std::string& suffix) {
 std::string canonical_name(std::string name) {
   for (bool again = true; again;) {
     again = false;
-    for (const char* p : {"module.", "_orig_mod.", "unet.", "base_model.model."}) again |= strip_prefix(name, p);
+    for (const char* p : {"module.", "_orig_mod.", "unet.", "transformer.", "base_model.model."}) again |= strip_prefix(name, p);
   }
   return name;
 }
@@ -38,7 +38,7 @@ std::string shape_text(const at::Tensor& t) {
   return s + "]";
 }
 
-// The UNet's Linear and Conv2d layers by module path: the layers an adapter may wrap.
+// The network's Linear and Conv2d layers by module path: the layers an adapter may wrap.
 struct Layers {
   std::map<std::string, nn::Linear*> linears;
   std::map<std::string, nn::Conv2d*> convs;
@@ -73,7 +73,7 @@ CheckpointParts split_checkpoint(const std::map<std::string, at::Tensor>& tensor
     if (is_a || is_b) {
       if (!layers.linears.count(path) && !layers.convs.count(path))
         throw ModelError("OSOR checkpoint " + source + ": " + raw + " names no Linear/Conv2d layer '" + path +
-                         "' of the UNet (wrong base model or key layout?)");
+                         "' of the network (wrong base model or key layout?)");
       (is_a ? parts.adapters[path].a : parts.adapters[path].b) = tensor;
     } else {
       parts.plain[name] = tensor;
@@ -112,66 +112,96 @@ void attach_adapters(const std::map<std::string, AdapterPair>& adapters, const L
   }
 }
 
-// The non-LoRA tensors: the trainable terminal layer (conv_out, possibly widened: replaced) and any other trained
-// parameter (copied; its shape must match).
+// The non-LoRA tensors: the trainable terminal layer (UNet conv_out, FLUX proj_out; possibly widened: replaced)
+// and any other trained parameter (copied; its shape must match).
 void copy_plain_tensors(std::map<std::string, at::Tensor> plain, torch::nn::Module& root, const Layers& layers,
-                        const std::string& source, LoraReport& report) {
-  if (plain.count("conv_out.weight")) {
-    const auto bias = plain.count("conv_out.bias") ? plain.at("conv_out.bias") : at::Tensor();
+                        const std::string& terminal, const std::string& source, LoraReport& report) {
+  if (plain.count(terminal + ".weight")) {
+    const auto weight = plain.at(terminal + ".weight");
+    const auto bias = plain.count(terminal + ".bias") ? plain.at(terminal + ".bias") : at::Tensor();
     try {
-      layers.convs.at("conv_out")->replace(plain.at("conv_out.weight"), bias);
+      if (auto it = layers.linears.find(terminal); it != layers.linears.end())
+        it->second->replace(weight, bias);
+      else
+        layers.convs.at(terminal)->replace(weight, bias);
     } catch (const ModelError& e) {
-      throw ModelError("OSOR checkpoint " + source + ": conv_out: " + e.what());
+      throw ModelError("OSOR checkpoint " + source + ": " + terminal + ": " + e.what());
     }
     report.other_tensors += bias.defined() ? 2 : 1;
-    plain.erase("conv_out.weight");
-    plain.erase("conv_out.bias");
+    plain.erase(terminal + ".weight");
+    plain.erase(terminal + ".bias");
   }
   auto params = root.named_parameters();
   at::NoGradGuard no_grad;
   for (const auto& [name, tensor] : plain) {
     at::Tensor* p = params.find(name);
     if (!p)
-      throw ModelError("OSOR checkpoint " + source + ": tensor " + name + " is neither a LoRA weight nor a UNet parameter");
+      throw ModelError("OSOR checkpoint " + source + ": tensor " + name + " is neither a LoRA weight nor a parameter of the network");
     if (!p->sizes().equals(tensor.sizes()))
       throw ModelError("OSOR checkpoint " + source + ": tensor " + name + " has shape " + shape_text(tensor) +
-                       ", the UNet's is " + shape_text(*p));
+                       ", the network's is " + shape_text(*p));
     p->copy_(tensor);
     ++report.other_tensors;
   }
 }
 
+int64_t output_channels(const Layers& layers, const std::string& terminal) {
+  if (auto it = layers.linears.find(terminal); it != layers.linears.end()) return it->second->weight.size(0);
+  return layers.convs.at(terminal)->weight.size(0);
+}
+
+// lora_alpha from the options, else from the file's "lora_alpha" / "alpha" metadata (else unset: alpha = rank).
+LoraOptions with_metadata_alpha(const SafetensorsFile& file, LoraOptions o) {
+  if (o.alpha) return o;
+  const auto& meta = file.metadata();
+  for (const char* key : {"lora_alpha", "alpha"})
+    if (auto it = meta.find(key); it != meta.end()) {
+      try {
+        o.alpha = std::stod(it->second);
+      } catch (const std::exception&) {
+        throw ModelError("OSOR checkpoint " + file.label() + ": metadata " + key + " = '" + it->second + "' is not a number");
+      }
+      break;
+    }
+  return o;
+}
+
+std::map<std::string, at::Tensor> all_tensors(const SafetensorsFile& file) {
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& name : file.names()) tensors[name] = file.tensor(name);
+  return tensors;
+}
+
 }  // namespace
 
-LoraReport apply_osor_checkpoint(UNet2DConditionModel& unet, const std::map<std::string, at::Tensor>& tensors,
-                                 const std::string& source, const LoraOptions& options) {
-  torch::nn::Module& root = unet.module();
-  const Layers layers = index_layers(root);
+LoraReport apply_osor_checkpoint(torch::nn::Module& network, const std::map<std::string, at::Tensor>& tensors,
+                                 const std::string& source, const std::string& terminal_layer,
+                                 const LoraOptions& options) {
+  const Layers layers = index_layers(network);
+  if (!layers.linears.count(terminal_layer) && !layers.convs.count(terminal_layer))
+    throw ModelError("OSOR checkpoint " + source + ": the network has no terminal layer " + terminal_layer);
   CheckpointParts parts = split_checkpoint(tensors, layers, source);
   LoraReport report;
   if (options.enable_adapters) attach_adapters(parts.adapters, layers, options, source, report);
-  copy_plain_tensors(std::move(parts.plain), root, layers, source, report);
-  report.conv_out_channels = layers.convs.at("conv_out")->weight.size(0);
+  copy_plain_tensors(std::move(parts.plain), network, layers, terminal_layer, source, report);
+  report.output_channels = output_channels(layers, terminal_layer);
+  return report;
+}
+
+LoraReport apply_osor_checkpoint(torch::nn::Module& network, const SafetensorsFile& file,
+                                 const std::string& terminal_layer, const LoraOptions& options) {
+  return apply_osor_checkpoint(network, all_tensors(file), file.label(), terminal_layer, with_metadata_alpha(file, options));
+}
+
+LoraReport apply_osor_checkpoint(UNet2DConditionModel& unet, const std::map<std::string, at::Tensor>& tensors,
+                                 const std::string& source, const LoraOptions& options) {
+  LoraReport report = apply_osor_checkpoint(unet.module(), tensors, source, "conv_out", options);
+  report.conv_out_channels = report.output_channels;
   return report;
 }
 
 LoraReport apply_osor_checkpoint(UNet2DConditionModel& unet, const SafetensorsFile& file, const LoraOptions& options) {
-  std::map<std::string, at::Tensor> tensors;
-  for (const auto& name : file.names()) tensors[name] = file.tensor(name);
-  LoraOptions o = options;
-  if (!o.alpha) {
-    const auto& meta = file.metadata();
-    for (const char* key : {"lora_alpha", "alpha"})
-      if (auto it = meta.find(key); it != meta.end()) {
-        try {
-          o.alpha = std::stod(it->second);
-        } catch (const std::exception&) {
-          throw ModelError("OSOR checkpoint " + file.label() + ": metadata " + key + " = '" + it->second + "' is not a number");
-        }
-        break;
-      }
-  }
-  return apply_osor_checkpoint(unet, tensors, file.label(), o);
+  return apply_osor_checkpoint(unet, all_tensors(file), file.label(), with_metadata_alpha(file, options));
 }
 
 void widen_conv_out(UNet2DConditionModel& unet, int64_t channels, uint64_t seed) {

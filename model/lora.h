@@ -20,6 +20,10 @@
 #include <optional>
 #include <string>
 
+namespace torch::nn {
+class Module;
+}
+
 namespace osor::model {
 
 class UNet2DConditionModel;
@@ -37,6 +41,7 @@ struct LoraReport {
   int64_t rank = 0;               // r of the adapters (all must agree)
   double scaling = 1.0;           // alpha / r
   int64_t conv_out_channels = 0;  // after loading (5 for an OSOR Phase II checkpoint)
+  int64_t output_channels = 0;    // the terminal layer's outputs after loading (UNet conv_out 5, FLUX proj_out 68)
   int64_t other_tensors = 0;      // non-LoRA tensors copied (conv_out.* included)
 };
 
@@ -47,6 +52,15 @@ LoraReport apply_osor_checkpoint(UNet2DConditionModel& unet, const std::map<std:
 // The same, reading a safetensors file (the file's __metadata__ may carry "lora_alpha" / "r").
 LoraReport apply_osor_checkpoint(UNet2DConditionModel& unet, const SafetensorsFile& file,
                                  const LoraOptions& options = {});
+
+// The same on any network built from the nn:: layers (the FLUX transformer: model/flux/flux_lora.h), whose
+// trainable terminal layer `terminal_layer` (a Linear or Conv2d path: "conv_out", "proj_out") the checkpoint may
+// widen. The prefix `transformer.` (OSOR-FLUX's generator attribute) is removed like `unet.`.
+LoraReport apply_osor_checkpoint(torch::nn::Module& network, const std::map<std::string, at::Tensor>& tensors,
+                                 const std::string& source, const std::string& terminal_layer,
+                                 const LoraOptions& options = {});
+LoraReport apply_osor_checkpoint(torch::nn::Module& network, const SafetensorsFile& file,
+                                 const std::string& terminal_layer, const LoraOptions& options = {});
 
 // OSOR Phase II initialisation of the alpha head (generator_enhance.py): conv_out widened to `channels`, the old
 // rows copied, the new rows kaiming_normal_(relu) (std = √(2/fan_in)) drawn from `seed`, new bias 0.

@@ -79,6 +79,17 @@ void Linear::attach_lora(LoraAdapter adapter, bool merge) {
   attach(std::move(adapter), merge, weight, lora);
 }
 
+void Linear::replace(const at::Tensor& new_weight, const at::Tensor& new_bias) {
+  if (lora.down.defined() || new_weight.dim() != 2 || new_weight.size(1) != weight.size(1) ||
+      (bias.defined() && (!new_bias.defined() || new_bias.dim() != 1 || new_bias.size(0) != new_weight.size(0))))
+    throw ModelError("cannot replace a Linear " + shape_text(weight.sizes()) + " by weight " +
+                     shape_text(new_weight.sizes()) + (new_bias.defined() ? " and bias " + shape_text(new_bias.sizes()) : "") +
+                     (lora.down.defined() ? " (a runtime LoRA adapter is attached)" : ""));
+  at::NoGradGuard no_grad;
+  weight.set_data(new_weight.to(weight.options()).contiguous());
+  if (bias.defined()) bias.set_data(new_bias.to(bias.options()).contiguous());
+}
+
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t padding_, bool with_bias)
     : stride(stride_), padding(padding_) {
   weight = new_param(*this, "weight", {out, in, kernel, kernel});

@@ -41,6 +41,9 @@ class Linear : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x) const;
   // Runtime mode keeps the adapter beside the weights; merge folds it into `weight` (PEFT's get_delta_weight).
   void attach_lora(LoraAdapter adapter, bool merge);
+  // Replaces the weights (e.g. OSOR's 64→68 widened FLUX proj_out): the number of outputs may change, the inputs
+  // may not; refused while a runtime adapter is attached.
+  void replace(const at::Tensor& new_weight, const at::Tensor& new_bias);
   at::Tensor weight, bias;
   LoraAdapter lora;  // undefined tensors when none is attached at runtime
 };

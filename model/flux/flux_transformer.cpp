@@ -1,0 +1,192 @@
+#include "model/flux/flux_transformer.h"
+
+#include <ATen/ATen.h>
+
+#include <numeric>
+#include <tuple>
+
+#include "model/error.h"
+#include "model/flux/flux_blocks.h"
+#include "model/io/diffusers_config.h"
+#include "model/io/module_weights.h"
+
+namespace osor::model {
+namespace {
+
+using flux::FluxSingleTransformerBlock;
+using flux::FluxTransformerBlock;
+
+class FluxModule : public torch::nn::Module {
+ public:
+  explicit FluxModule(const FluxTransformerConfig& c) : config(c) {
+    const int64_t dim = c.inner_dim(), heads = c.num_attention_heads, head_dim = c.attention_head_dim;
+    time_text_embed = register_module("time_text_embed", std::make_shared<flux::TimeTextEmbedding>(
+                                                             dim, c.pooled_projection_dim, c.guidance_embeds));
+    context_embedder = register_module("context_embedder", std::make_shared<nn::Linear>(c.joint_attention_dim, dim));
+    x_embedder = register_module("x_embedder", std::make_shared<nn::Linear>(c.in_channels, dim));
+    auto doubles = register_module("transformer_blocks", std::make_shared<nn::List>());
+    for (int64_t i = 0; i < c.num_layers; ++i)
+      transformer_blocks.push_back(doubles->add(std::make_shared<FluxTransformerBlock>(dim, heads, head_dim)));
+    auto singles = register_module("single_transformer_blocks", std::make_shared<nn::List>());
+    for (int64_t i = 0; i < c.num_single_layers; ++i)
+      single_transformer_blocks.push_back(
+          singles->add(std::make_shared<FluxSingleTransformerBlock>(dim, heads, head_dim)));
+    norm_out = register_module("norm_out", std::make_shared<flux::AdaLayerNormContinuous>(dim));
+    proj_out = register_module("proj_out", std::make_shared<nn::Linear>(
+                                               dim, c.patch_size * c.patch_size * c.out_channels));
+  }
+  FluxTransformerConfig config;
+  std::shared_ptr<flux::TimeTextEmbedding> time_text_embed;
+  std::shared_ptr<nn::Linear> context_embedder, x_embedder, proj_out;
+  std::vector<std::shared_ptr<FluxTransformerBlock>> transformer_blocks;
+  std::vector<std::shared_ptr<FluxSingleTransformerBlock>> single_transformer_blocks;
+  std::shared_ptr<flux::AdaLayerNormContinuous> norm_out;
+};
+
+std::string shape_text(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? "," : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+// diffusers accepts [1, S, 3] ids with a deprecation warning and uses the first entry.
+at::Tensor ids_2d(const at::Tensor& ids) { return ids.dim() == 3 ? ids[0] : ids; }
+
+// A [B] (or one-value) σ / guidance tensor as [B].
+at::Tensor per_sample(const at::Tensor& t, int64_t batch) {
+  at::Tensor flat = t.reshape({-1});
+  return flat.numel() == 1 ? flat.expand({batch}) : flat;
+}
+
+void check_inputs(const FluxTransformerInputs& in, const FluxTransformerConfig& c) {
+  auto fail = [](const std::string& what) { throw ModelError("FLUX transformer: " + what); };
+  for (const auto* t : {&in.hidden_states, &in.encoder_hidden_states, &in.pooled_projections, &in.timestep,
+                        &in.img_ids, &in.txt_ids})
+    if (!t->defined())
+      fail("hidden_states, encoder_hidden_states, pooled_projections, timestep, img_ids and txt_ids are all required");
+  const at::Tensor& x = in.hidden_states;
+  if (x.dim() != 3 || x.size(2) != c.in_channels)
+    fail("hidden_states is " + shape_text(x) + ", expected [B, L, " + std::to_string(c.in_channels) + "]");
+  const int64_t b = x.size(0);
+  const at::Tensor& ctx = in.encoder_hidden_states;
+  if (ctx.dim() != 3 || ctx.size(0) != b || ctx.size(2) != c.joint_attention_dim)
+    fail("encoder_hidden_states is " + shape_text(ctx) + ", expected [" + std::to_string(b) + ", T, " +
+         std::to_string(c.joint_attention_dim) + "]");
+  if (in.pooled_projections.dim() != 2 || in.pooled_projections.size(0) != b ||
+      in.pooled_projections.size(1) != c.pooled_projection_dim)
+    fail("pooled_projections is " + shape_text(in.pooled_projections) + ", expected [" + std::to_string(b) + ", " +
+         std::to_string(c.pooled_projection_dim) + "]");
+  const at::Tensor img = ids_2d(in.img_ids), txt = ids_2d(in.txt_ids);
+  const auto axes = static_cast<int64_t>(c.axes_dims_rope.size());
+  if (img.dim() != 2 || img.size(0) != x.size(1) || img.size(1) != axes)
+    fail("img_ids is " + shape_text(in.img_ids) + ", expected [" + std::to_string(x.size(1)) + ", " +
+         std::to_string(axes) + "]");
+  if (txt.dim() != 2 || txt.size(0) != ctx.size(1) || txt.size(1) != axes)
+    fail("txt_ids is " + shape_text(in.txt_ids) + ", expected [" + std::to_string(ctx.size(1)) + ", " +
+         std::to_string(axes) + "]");
+  if (c.guidance_embeds != in.guidance.defined())
+    fail(c.guidance_embeds ? "this transformer (guidance_embeds true) needs a guidance value"
+                           : "guidance given, but this transformer has no guidance embedder (guidance_embeds false)");
+}
+
+}  // namespace
+
+FluxTransformerConfig FluxTransformerConfig::from_config(const DiffusersConfig& config) {
+  config.expect_class("FluxTransformer2DModel");
+  FluxTransformerConfig c;
+  c.patch_size = config.get("patch_size", c.patch_size);
+  c.in_channels = config.get("in_channels", c.in_channels);
+  c.out_channels = config.get("out_channels", c.in_channels);  // None: in_channels (FLUX.1 [dev])
+  c.num_layers = config.get("num_layers", c.num_layers);
+  c.num_single_layers = config.get("num_single_layers", c.num_single_layers);
+  c.attention_head_dim = config.get("attention_head_dim", c.attention_head_dim);
+  c.num_attention_heads = config.get("num_attention_heads", c.num_attention_heads);
+  c.joint_attention_dim = config.get("joint_attention_dim", c.joint_attention_dim);
+  c.pooled_projection_dim = config.get("pooled_projection_dim", c.pooled_projection_dim);
+  c.guidance_embeds = config.get("guidance_embeds", c.guidance_embeds);
+  c.axes_dims_rope = config.get("axes_dims_rope", c.axes_dims_rope);
+  for (int64_t v : {c.patch_size, c.in_channels, c.out_channels, c.attention_head_dim, c.num_attention_heads,
+                    c.joint_attention_dim, c.pooled_projection_dim})
+    if (v < 1) config.fail("channel counts, heads and patch_size must be positive");
+  if (c.num_layers < 0 || c.num_single_layers < 0) config.fail("num_layers / num_single_layers must be >= 0");
+  bool even = true;
+  for (int64_t d : c.axes_dims_rope) even = even && d > 0 && d % 2 == 0;
+  if (!even || std::accumulate(c.axes_dims_rope.begin(), c.axes_dims_rope.end(), int64_t{0}) != c.attention_head_dim)
+    config.fail("axes_dims_rope must be positive even sizes that sum to attention_head_dim (" +
+                std::to_string(c.attention_head_dim) + ")");
+  return c;
+}
+
+FluxTransformerConfig FluxTransformerConfig::from_json(const std::string& text, const std::string& source) {
+  return from_config(DiffusersConfig::parse(text, "FLUX transformer config", source));
+}
+
+FluxTransformerConfig FluxTransformerConfig::from_file(const std::filesystem::path& path) {
+  return from_config(DiffusersConfig::read(path, "FLUX transformer config"));
+}
+
+struct FluxTransformer2DModel::Impl {
+  std::shared_ptr<FluxModule> net;
+  at::TensorOptions options;
+};
+
+FluxTransformer2DModel::FluxTransformer2DModel(const FluxTransformerConfig& config, at::TensorOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  nn::ParamOptionsScope scope(options);
+  impl_->net = std::make_shared<FluxModule>(config);
+}
+
+FluxTransformer2DModel::~FluxTransformer2DModel() = default;
+FluxTransformer2DModel::FluxTransformer2DModel(FluxTransformer2DModel&&) noexcept = default;
+FluxTransformer2DModel& FluxTransformer2DModel::operator=(FluxTransformer2DModel&&) noexcept = default;
+
+const FluxTransformerConfig& FluxTransformer2DModel::config() const { return impl_->net->config; }
+int64_t FluxTransformer2DModel::output_features() const { return impl_->net->proj_out->weight.size(0); }
+at::TensorOptions FluxTransformer2DModel::options() const { return impl_->options; }
+torch::nn::Module& FluxTransformer2DModel::module() { return *impl_->net; }
+
+at::Tensor FluxTransformer2DModel::time_projection(const at::Tensor& value, at::ScalarType dtype) {
+  // diffusers: `timestep.to(hidden_states.dtype) * 1000`, then Timesteps(256, flip_sin_to_cos=True, shift=0).
+  return nn::timestep_embedding(value.to(dtype) * 1000, flux::TimeTextEmbedding::kProjectionDim, true, 0.0);
+}
+
+at::Tensor FluxTransformer2DModel::forward(const FluxTransformerInputs& in) const {
+  at::NoGradGuard no_grad;
+  const FluxModule& net = *impl_->net;
+  check_inputs(in, net.config);
+  const auto options = impl_->options;
+  const auto dtype = options.dtype().toScalarType();
+  at::Tensor image = net.x_embedder->forward(in.hidden_states.to(options));
+  const int64_t batch = image.size(0);
+  const at::Tensor t_proj = time_projection(per_sample(in.timestep.to(options.device()), batch), dtype).to(dtype);
+  const at::Tensor g_proj = in.guidance.defined()
+                                ? time_projection(per_sample(in.guidance.to(options.device()), batch), dtype).to(dtype)
+                                : at::Tensor();
+  const at::Tensor temb = net.time_text_embed->forward(t_proj, g_proj, in.pooled_projections.to(options));
+  at::Tensor text = net.context_embedder->forward(in.encoder_hidden_states.to(options));
+  const at::Tensor ids = at::cat({ids_2d(in.txt_ids), ids_2d(in.img_ids)}, 0).to(options.device());
+  const flux::RotaryEmbedding rope = flux::rotary_embedding(ids, net.config.axes_dims_rope);
+  for (const auto& block : net.transformer_blocks) std::tie(text, image) = block->forward(image, text, temb, rope);
+  at::Tensor tokens = at::cat({text, image}, 1);
+  for (const auto& block : net.single_transformer_blocks) tokens = block->forward(tokens, temb, rope);
+  const int64_t text_len = text.size(1);
+  image = tokens.narrow(1, text_len, tokens.size(1) - text_len);
+  return net.proj_out->forward(net.norm_out->forward(image, temb)).contiguous();
+}
+
+void FluxTransformer2DModel::load(const std::vector<std::filesystem::path>& files) {
+  load_module_weights(*impl_->net, files);
+}
+
+void FluxTransformer2DModel::randomize(uint64_t seed) {
+  nn::randomize_parameters(*impl_->net, seed);
+  // randomize_parameters knows the nn:: layers only: the per-head RMSNorm scales start at 1 (diffusers' init).
+  at::NoGradGuard no_grad;
+  for (const auto& item : impl_->net->named_modules("", false))
+    if (auto* norm = dynamic_cast<flux::RMSNorm*>(item.value().get())) norm->weight.fill_(1.0);
+}
+
+int64_t FluxTransformer2DModel::parameter_count() const { return nn::parameter_count(*impl_->net); }
+
+}  // namespace osor::model

@@ -1,0 +1,86 @@
+// diffusers FluxTransformer2DModel (v0.32.2) as FLUX.1 [dev] / [schnell] / Fill [dev] configure it, built from its
+// transformer/config.json and registered under diffusers' parameter names (x_embedder, context_embedder,
+// time_text_embed.{timestep,guidance,text}_embedder.linear_{1,2}, transformer_blocks.i.{norm1, norm1_context,
+// attn.{to_q, ..., add_q_proj, ..., to_out.0, to_add_out, norm_q, norm_k, norm_added_q, norm_added_k}, ff,
+// ff_context}, single_transformer_blocks.i.{norm, proj_mlp, proj_out, attn.{to_q, to_k, to_v, norm_q, norm_k}},
+// norm_out.linear, proj_out), so the published diffusion_pytorch_model*.safetensors load strictly, single-file
+// or sharded. The original BFL single-file names (double_blocks.*, single_blocks.*, final_layer) are not read.
+//
+// Forward (spec/model.md §4.2): temb = timestep_embedder(sinusoid(1000·t)) [+ guidance_embedder(sinusoid(1000·g))]
+// + text_embedder(pooled); 1000·t and 1000·g are computed in the model dtype (diffusers' `timestep.to(dtype) *
+// 1000`: in bfloat16 that is 400 for σ = 0.4 and 29952 for g = 30, OSOR's production numbers); the sinusoids in
+// float32. RoPE from cat(txt_ids, img_ids); num_layers double blocks over (image, text); num_single_layers single
+// blocks over [text; image]; AdaLayerNormContinuous and proj_out on the image tokens.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace torch::nn {
+class Module;
+}
+
+namespace osor::model {
+
+class DiffusersConfig;
+
+struct FluxTransformerConfig {
+  int64_t patch_size = 1, in_channels = 64, out_channels = 64, num_layers = 19, num_single_layers = 38;
+  int64_t attention_head_dim = 128, num_attention_heads = 24, joint_attention_dim = 4096, pooled_projection_dim = 768;
+  bool guidance_embeds = false;
+  std::vector<int64_t> axes_dims_rope = {16, 56, 56};  // Σ = attention_head_dim
+
+  int64_t inner_dim() const { return attention_head_dim * num_attention_heads; }
+  // Reads diffusers' config.json (out_channels null → in_channels); ModelError on settings this port cannot run.
+  static FluxTransformerConfig from_config(const DiffusersConfig& config);
+  static FluxTransformerConfig from_json(const std::string& text, const std::string& source);
+  static FluxTransformerConfig from_file(const std::filesystem::path& path);
+};
+
+// The transformer's inputs, named as diffusers' forward() arguments.
+struct FluxTransformerInputs {
+  at::Tensor hidden_states;          // [B, L, in_channels] packed image tokens (Fill: 64 latent + 320 conditioning)
+  at::Tensor encoder_hidden_states;  // [B, T, joint_attention_dim] T5 embeddings
+  at::Tensor pooled_projections;     // [B, pooled_projection_dim] CLIP pooled embedding
+  at::Tensor timestep;               // [B] or [] σ in [0, 1] (the model multiplies by 1000)
+  at::Tensor img_ids;                // [L, 3] (or [1, L, 3]: the first entry is used, as diffusers)
+  at::Tensor txt_ids;                // [T, 3]
+  at::Tensor guidance;               // [B] or [] (the model multiplies by 1000); needed iff guidance_embeds
+};
+
+class FluxTransformer2DModel {
+ public:
+  // Parameters created with `options` (the `meta` device builds without allocating), uninitialised.
+  explicit FluxTransformer2DModel(const FluxTransformerConfig& config,
+                                  at::TensorOptions options = at::TensorOptions().dtype(at::kFloat));
+  ~FluxTransformer2DModel();
+  FluxTransformer2DModel(FluxTransformer2DModel&&) noexcept;
+  FluxTransformer2DModel& operator=(FluxTransformer2DModel&&) noexcept;
+
+  // [B, L, proj_out features] in the model dtype (patch_size²·out_channels, or 68 once OSOR's alpha head is loaded).
+  at::Tensor forward(const FluxTransformerInputs& inputs) const;
+
+  // The sinusoid [N, 256] the model embeds for σ (or g): Timesteps(256, flip_sin_to_cos, shift 0) of
+  // (value in `dtype`)·1000, in float32.
+  static at::Tensor time_projection(const at::Tensor& value, at::ScalarType dtype);
+
+  const FluxTransformerConfig& config() const;
+  int64_t output_features() const;  // proj_out's rows
+  at::TensorOptions options() const;
+  // Strict, diffusers key names; the files of a sharded checkpoint together (model/io/sharded_weights.h).
+  void load(const std::vector<std::filesystem::path>& files);
+  void randomize(uint64_t seed);
+  int64_t parameter_count() const;
+  torch::nn::Module& module();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace osor::model
