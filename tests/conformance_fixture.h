@@ -28,10 +28,10 @@ inline std::filesystem::path conformance_root_with(const std::string& relative) 
   const std::filesystem::path root = conformance_dir_setting();
   if (std::filesystem::exists(root / relative)) return root;
   const char* env = std::getenv("OSOR_CONFORMANCE_DIR");
-  MESSAGE("SKIPPED: conformance fixture " << (root / relative).string() << " not found ("
-                                          << (env && *env ? "folder from $OSOR_CONFORMANCE_DIR"
-                                                          : "default folder; set $OSOR_CONFORMANCE_DIR to use another")
-                                          << ")");
+  // A std::string: doctest prints a bare const char* from a conditional as a pointer.
+  const std::string chosen = env && *env ? "folder from $OSOR_CONFORMANCE_DIR"
+                                         : "default folder; set $OSOR_CONFORMANCE_DIR to use another";
+  MESSAGE("SKIPPED: conformance fixture " << (root / relative).string() << " not found (" << chosen << ")");
   return {};
 }
 

@@ -116,6 +116,8 @@ void print_fetch_row(const harness::WeightsFetchReport& r) {
   std::printf("%-12s %-28s %s\n", harness::fetch_outcome_name(r.outcome), r.id.c_str(), r.path.string().c_str());
   if (!r.verification.empty()) std::printf("%-12s %-28s %s\n", "", "", r.verification.c_str());
   if (!r.message.empty()) std::printf("%-12s %-28s %s\n", "", "", r.message.c_str());
+  // The installed file's hash, so that an unpinned one can be pinned in the manifest from this line.
+  if (!r.sha256.empty()) std::printf("%-12s %-28s sha256 %s\n", "", "", r.sha256.c_str());
   std::fflush(stdout);
 }
 

@@ -118,6 +118,11 @@ TEST_CASE("osor latency: a method without stages, and benchmark inputs where the
   const json j = json::parse(r.out);
   check_latency_json(j, "identity", 1);
   CHECK(j["configs"][0]["stages"].empty());
+  // The thread count the run used is recorded: `osor --threads N` sets it.
+  const auto one = osor::test::run_osor("--threads 1 latency --method identity --res 32 --warmup 0 --iters 2 --json");
+  REQUIRE_MESSAGE(one.exit_code == 0, one.err);
+  CHECK(json::parse(one.out)["device"]["cpu_threads"] == 1);
+  CHECK(osor::test::run_osor("--threads 0 list").exit_code == 2);
   const auto bench = osor::test::run_osor("latency --method identity --bench sample --samples 2 --res 32 --iters 2 --json");
 #if OSOR_TESTS_WITH_OPENCV
   REQUIRE_MESSAGE(bench.exit_code == 0, bench.err);
