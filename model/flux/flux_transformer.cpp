@@ -2,13 +2,16 @@
 
 #include <ATen/ATen.h>
 
+#include <map>
 #include <numeric>
 #include <tuple>
 
 #include "model/error.h"
+#include "model/flux/bfl_key_names.h"
 #include "model/flux/flux_blocks.h"
 #include "model/io/diffusers_config.h"
 #include "model/io/module_weights.h"
+#include "model/io/safetensors.h"
 
 namespace osor::model {
 namespace {
@@ -87,6 +90,36 @@ void check_inputs(const FluxTransformerInputs& in, const FluxTransformerConfig& 
   if (c.guidance_embeds != in.guidance.defined())
     fail(c.guidance_embeds ? "this transformer (guidance_embeds true) needs a guidance value"
                            : "guidance given, but this transformer has no guidance embedder (guidance_embeds false)");
+}
+
+// A BFL single-file checkpoint (model/flux/bfl_key_names.h): renamed and split in memory, then copied as strictly as
+// load_module_weights does (every parameter present with its shape, no other key; the module has no buffers).
+void load_bfl_file(FluxModule& net, const SafetensorsFile& file) {
+  std::map<std::string, at::Tensor> bfl;
+  for (const auto& name : file.names()) bfl.emplace(name, file.tensor(name));
+  std::map<std::string, at::Tensor> tensors = flux::bfl_to_diffusers(bfl, net.config.inner_dim(), file.label());
+  std::vector<std::string> problems;
+  std::vector<std::pair<at::Tensor, at::Tensor>> copies;
+  for (const auto& item : net.named_parameters(/*recurse=*/true)) {
+    const auto it = tensors.find(item.key());
+    if (it == tensors.end()) {
+      problems.push_back("missing " + item.key());
+      continue;
+    }
+    if (it->second.sizes() != item.value().sizes())
+      problems.push_back(item.key() + " is " + shape_text(it->second) + ", expected " + shape_text(item.value()));
+    copies.emplace_back(item.value(), it->second);
+    tensors.erase(it);
+  }
+  for (const auto& entry : tensors) problems.push_back("unexpected " + entry.first);
+  if (!problems.empty()) {
+    std::string message = "BFL FLUX checkpoint " + file.label() + " does not fit the transformer (" +
+                          std::to_string(problems.size()) + " problems): ";
+    for (size_t i = 0; i < problems.size() && i < 12; ++i) message += (i ? "; " : "") + problems[i];
+    throw ModelError(message + (problems.size() > 12 ? "; ..." : ""));
+  }
+  at::NoGradGuard no_grad;
+  for (auto& [target, source] : copies) target.copy_(source);
 }
 
 }  // namespace
@@ -176,6 +209,10 @@ at::Tensor FluxTransformer2DModel::forward(const FluxTransformerInputs& in) cons
 }
 
 void FluxTransformer2DModel::load(const std::vector<std::filesystem::path>& files) {
+  if (files.size() == 1) {
+    const SafetensorsFile file = SafetensorsFile::open(files[0]);  // maps the file, reads the header only
+    if (flux::is_bfl_layout(file.names())) return load_bfl_file(*impl_->net, file);
+  }
   load_module_weights(*impl_->net, files);
 }
 

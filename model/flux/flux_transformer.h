@@ -4,7 +4,8 @@
 // attn.{to_q, ..., add_q_proj, ..., to_out.0, to_add_out, norm_q, norm_k, norm_added_q, norm_added_k}, ff,
 // ff_context}, single_transformer_blocks.i.{norm, proj_mlp, proj_out, attn.{to_q, to_k, to_v, norm_q, norm_k}},
 // norm_out.linear, proj_out), so the published diffusion_pytorch_model*.safetensors load strictly, single-file
-// or sharded. The original BFL single-file names (double_blocks.*, single_blocks.*, final_layer) are not read.
+// or sharded. The original BFL single-file checkpoint (flux1-fill-dev.safetensors: img_in, double_blocks.*,
+// single_blocks.*, final_layer, ...) loads too, converted at load time (model/flux/bfl_key_names.h).
 //
 // Forward (spec/model.md §4.2): temb = timestep_embedder(sinusoid(1000·t)) [+ guidance_embedder(sinusoid(1000·g))]
 // + text_embedder(pooled); 1000·t and 1000·g are computed in the model dtype (diffusers' `timestep.to(dtype) *
@@ -72,7 +73,8 @@ class FluxTransformer2DModel {
   const FluxTransformerConfig& config() const;
   int64_t output_features() const;  // proj_out's rows
   at::TensorOptions options() const;
-  // Strict, diffusers key names; the files of a sharded checkpoint together (model/io/sharded_weights.h).
+  // Strict, diffusers key names; the files of a sharded checkpoint together (model/io/sharded_weights.h). One file
+  // with BFL's key names is detected and converted (model/flux/bfl_key_names.h).
   void load(const std::vector<std::filesystem::path>& files);
   void randomize(uint64_t seed);
   int64_t parameter_count() const;
