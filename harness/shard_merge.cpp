@@ -114,13 +114,17 @@ std::string item_text(const ShardRun& shard, const WorkItem& item) {
   return item.bench + "/" + shard.meta["methods"][item.method].value("label", "?") + "/" + item.masks + "/" + item.sample_id;
 }
 
-// Every item finished by its owner and by no other shard.
-void check_coverage(const std::vector<const ShardRun*>& shards, const std::vector<WorkItem>& items) {
+// Every item finished by its owner and by no other shard. Returns, by item number, whether its sample was scored
+// ("ok"), read once here for the set metrics.
+std::vector<bool> check_coverage(const std::vector<const ShardRun*>& shards, const std::vector<WorkItem>& items) {
   std::vector<std::vector<std::string>> unfinished(shards.size());
+  std::vector<bool> scored(items.size(), false);
   std::error_code ec;
   for (const WorkItem& item : items) {
     const size_t owner = static_cast<size_t>(item.number % static_cast<int64_t>(shards.size()));
-    if (!read_finished_record(item_paths(*shards[owner], item).record)) unfinished[owner].push_back(item_text(*shards[owner], item));
+    const auto record = read_finished_record(item_paths(*shards[owner], item).record);
+    if (!record) unfinished[owner].push_back(item_text(*shards[owner], item));
+    else scored[static_cast<size_t>(item.number)] = record->status == "ok";
     for (size_t k = 0; k < shards.size(); ++k)
       if (k != owner && fs::exists(item_paths(*shards[k], item).record, ec))
         throw HarnessError(shards[k]->dir.string() + " (shard " + shards[k]->config.shard.text() + ") holds " +
@@ -134,6 +138,7 @@ void check_coverage(const std::vector<const ShardRun*>& shards, const std::vecto
                   std::to_string(unfinished[k].size()) + " work item(s) not finished, e.g. " + unfinished[k].front() +
                   "; finish it with `osor eval --out " + shards[k]->dir.string() + " --resume`";
   if (!problems.empty()) throw HarnessError("the shards do not cover the evaluation:" + problems);
+  return scored;
 }
 
 void link_or_copy(const fs::path& from, const fs::path& to) {
@@ -193,6 +198,7 @@ class FeatureRows {
 struct MergeContext {
   const std::vector<const ShardRun*>& shards;
   const std::vector<WorkItem>& items;
+  const std::vector<bool>& scored;  // by item number (check_coverage)
   fs::path out;
 };
 
@@ -206,8 +212,7 @@ void merge_set_cell(const MergeContext& c, const metrics::SetMetric& metric, con
   int failed = 0;
   for (const WorkItem& item : c.items) {
     if (item.bench != bench || item.method != method || item.masks != masks) continue;
-    const auto record = read_finished_record(sample_paths(dirs, item.sample_id).record);
-    if (record && record->status == "ok") ok.push_back(item.sample_id);
+    if (c.scored[static_cast<size_t>(item.number)]) ok.push_back(item.sample_id);
     else ++failed;
   }
   const std::string name = metric.spec().name;
@@ -278,7 +283,7 @@ MergeResult merge_shards(const std::vector<fs::path>& shard_dirs, const fs::path
   const std::vector<const ShardRun*> by_index = check_partition(shards);
   EvalConfig config = by_index.front()->config;
   const std::vector<WorkItem> items = work_items(config);
-  check_coverage(by_index, items);
+  const std::vector<bool> scored = check_coverage(by_index, items);
 
   std::error_code ec;
   if (fs::exists(out_dir, ec) && !is_empty_run_dir(out_dir))
@@ -289,7 +294,7 @@ MergeResult merge_shards(const std::vector<fs::path>& shard_dirs, const fs::path
   config.out_dir = out_dir;
   write_file_atomic(out_dir / "config.json", config_to_json(config).dump(1) + "\n");
   copy_items(by_index, items, out_dir);
-  merge_set_metrics({by_index, items, out_dir}, config);
+  merge_set_metrics({by_index, items, scored, out_dir}, config);
   write_merged_meta(by_index, out_dir);
   return {assemble_run(out_dir), out_dir};
 }

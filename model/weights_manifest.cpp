@@ -1,31 +1,37 @@
 #include "model/weights_manifest.h"
 
 #include <cstdlib>
+#include <iterator>
 
 #include "model/error.h"
 
 namespace osor::model {
 
-const std::vector<WeightsFileInfo>& weights_manifest() {
-  // `sha256` is of the installed file; for a converted .pth it stays empty until someone converts the published file
-  // with `osor weights convert` (deterministic output) and pins the printed hash. The published files' sha256
-  // (download.sha256) come from these sources, each matching the prefix the publisher put in the file name:
-  //   pt_inception-2015-12-05-6726825d.pth 6726825d...: torch-fidelity's and several evaluation repositories' pinned
-  //     hashes of the same release file (95,628,359 bytes);
-  //   alexnet-owt-7be5be79.pth 7be5be79... and vgg16-397923af.pth 397923af...: torchvision publishes only the
-  //     8-digit prefix (torch hub check_hash); the full hashes are those recorded by independent projects that pin
-  //     these files (found by code search);
-  //   LPIPS v0.1 alex.pth df73285e... and vgg.pth a78928a0...: as pinned by projects that vendor the lpips package
-  //     (PerceptualSimilarity commit 082bb24f; 6,009 and 7,289 bytes).
-  // Hugging Face files (CLIP, SDXL-Inpainting) are unpinned: no source for their hashes was found.
-  static const std::string kSdxl = "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1/resolve/main/";
-  static const std::string kClip = "https://huggingface.co/openai/clip-vit-large-patch14-336/resolve/main/";
-  static const std::string kLpips = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/";
-  const auto pth = [](std::string url, std::string sha256) {
-    return WeightsDownload{std::move(url), std::move(sha256), false, WeightsConversion::PthToSafetensors, ""};
-  };
-  const auto plain = [](std::string url) { return WeightsDownload{std::move(url), "", false, WeightsConversion::None, ""}; };
-  static const std::vector<WeightsFileInfo> table = {
+namespace {
+
+// Download descriptions: a .pth converted to safetensors, or a file installed as published.
+WeightsDownload pth(std::string url, std::string sha256) {
+  return WeightsDownload{std::move(url), std::move(sha256), false, WeightsConversion::PthToSafetensors, ""};
+}
+WeightsDownload plain(std::string url) { return WeightsDownload{std::move(url), "", false, WeightsConversion::None, ""}; }
+
+const std::string kSdxl = "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1/resolve/main/";
+const std::string kClip = "https://huggingface.co/openai/clip-vit-large-patch14-336/resolve/main/";
+const std::string kLpips = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/";
+
+// `sha256` is of the installed file; for a converted .pth it stays empty until someone converts the published file
+// with `osor weights convert` (deterministic output) and pins the printed hash. The published files' sha256
+// (download.sha256) come from these sources, each matching the prefix the publisher put in the file name:
+//   pt_inception-2015-12-05-6726825d.pth 6726825d...: torch-fidelity's and several evaluation repositories' pinned
+//     hashes of the same release file (95,628,359 bytes);
+//   alexnet-owt-7be5be79.pth 7be5be79... and vgg16-397923af.pth 397923af...: torchvision publishes only the
+//     8-digit prefix (torch hub check_hash); the full hashes are those recorded by independent projects that pin
+//     these files (found by code search);
+//   LPIPS v0.1 alex.pth df73285e... and vgg.pth a78928a0...: as pinned by projects that vendor the lpips package
+//     (PerceptualSimilarity commit 082bb24f; 6,009 and 7,289 bytes).
+// Hugging Face files (CLIP, SDXL-Inpainting) are unpinned: no source for their hashes was found.
+std::vector<WeightsFileInfo> metric_network_files() {
+  return {
       {"inception-fid", "pt_inception-2015-12-05.safetensors", "fid (pytorch-fid InceptionV3, pool3)",
        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth, "
        "converted with `osor weights convert` (or fetched and converted by `osor weights fetch`)",
@@ -63,6 +69,12 @@ const std::vector<WeightsFileInfo>& weights_manifest() {
        "HF transformers CLIPModel: vision_model.*, visual_projection.weight used; text_model.*, text_projection.weight, "
        "logit_scale ignored",
        "", plain(kClip + "model.safetensors")},
+  };
+}
+
+// The SDXL-Inpainting pipeline's files, shared by the sdxl-inpaint baseline and OSOR-SDXL.
+std::vector<WeightsFileInfo> sdxl_inpainting_files() {
+  return {
       {"sdxl-inpainting-unet", "sdxl-inpainting/unet/diffusion_pytorch_model.safetensors",
        "method sdxl-inpaint and osor (UNet)",
        "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (unet/), fp32 or fp16 variant",
@@ -83,6 +95,12 @@ const std::vector<WeightsFileInfo>& weights_manifest() {
        "method sdxl-inpaint (scheduler)",
        "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (scheduler/scheduler_config.json)",
        "diffusers EulerDiscreteScheduler config", "", plain(kSdxl + "scheduler/scheduler_config.json")},
+  };
+}
+
+// OSOR's own files (no public download known).
+std::vector<WeightsFileInfo> osor_files() {
+  return {
       {"osor-state-dict", "osor-sdxl/state_dict.safetensors", "method osor (one-step removal weights)",
        "the OSOR release (Zhouqm-Git/osor; no public download URL known), converted with `osor weights convert` if "
        "published as .pth",
@@ -91,6 +109,17 @@ const std::vector<WeightsFileInfo>& weights_manifest() {
        "computed once from the SDXL text encoders for the OSOR prompt (the OSOR release; no public download URL known)",
        "prompt_embeds [1,77,2048], pooled_prompt_embeds [1,1280]", "", {}},
   };
+}
+
+}  // namespace
+
+const std::vector<WeightsFileInfo>& weights_manifest() {
+  static const std::vector<WeightsFileInfo> table = [] {
+    std::vector<WeightsFileInfo> all;
+    for (auto part : {metric_network_files(), sdxl_inpainting_files(), osor_files()})
+      all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+    return all;
+  }();
   return table;
 }
 
