@@ -16,8 +16,10 @@ class IdentityRemover final : public Remover {
   RemovalOutput remove(const RemovalInput& input) override {
     RemovalOutput out;
     out.image = input.image.clone();
+    out.source_file = input.image_path;  // the output is the input file: linked, not encoded again
     return out;
   }
+  bool thread_safe() const override { return true; }
 
  private:
   std::string id_;

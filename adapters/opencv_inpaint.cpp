@@ -18,6 +18,7 @@ class OpenCvInpaintRemover final : public Remover {
   OpenCvInpaintRemover(int algorithm, const MethodSpec& spec);
   std::string id() const override;
   RemovalOutput remove(const RemovalInput& input) override;
+  bool thread_safe() const override { return true; }
 
  private:
   int algorithm_;

@@ -61,12 +61,14 @@ RemovalOutput PrecomputedRemover::remove(const RemovalInput& input) {
     throw AdapterError(std::string("precomputed: ") + e.what());
   }
   const int h = static_cast<int>(input.image.size(2)), w = static_cast<int>(input.image.size(3));
+  RemovalOutput out;
   if (bgr.rows != h || bgr.cols != w) {
     cv::Mat resized;
     cv::resize(bgr, resized, cv::Size(w, h), 0, 0, interpolation(filter_));
     bgr = resized;
+  } else {
+    out.source_file = found;  // the file as it is: the harness links it instead of encoding it again
   }
-  RemovalOutput out;
   out.image = bgr8_to_tensor(bgr);
   return out;
 }

@@ -16,6 +16,7 @@ class PrecomputedRemover final : public Remover {
   explicit PrecomputedRemover(const MethodSpec& spec);
   std::string id() const override;
   RemovalOutput remove(const RemovalInput& input) override;
+  bool thread_safe() const override { return true; }
 
  private:
   std::string dir_, filter_ = "cubic";

@@ -27,6 +27,10 @@ struct RemovalOutput {
   std::map<std::string, double> stages_ms;  // per-stage time for in-tree models (preprocess, vae_encode, unet, ...),
                                             // summed over calls, measured by model/stage_timer.h
   std::map<std::string, int64_t> stage_calls;  // how often each stage ran (a multi-step backbone: once per step)
+  // Set when `image` is exactly this file's pixels as harness::read_image decodes them (8-bit values / 255 in
+  // float32), unresized (identity: the input; precomputed: the method's file): the harness then links or copies
+  // an 8-bit RGB PNG instead of encoding the image again, and scores `image` as it is.
+  std::filesystem::path source_file;
   double latency_ms = -1;  // set by methods that time themselves (a batch run amortised over its samples);
                            // otherwise the caller's wall clock around remove() is the latency
   // Adds a timer's stages (model/stage_timer.h StageTimes, or a model result's copy of them).
@@ -75,6 +79,9 @@ class Remover {
   virtual bool processes_folders() const { return false; }
   // Throws AdapterError (naming the method and sample) when it fails on this sample.
   virtual RemovalOutput remove(const RemovalInput& input) = 0;
+  // True when remove() may be called from several threads at once (no state changes between calls, no device):
+  // the runner then calls it in parallel; otherwise one call at a time, in sample order.
+  virtual bool thread_safe() const { return false; }
   // Waits until queued device work is done (CUDA), so wall-clock timing around remove() is honest.
   virtual void synchronize() {}
 };

@@ -17,13 +17,17 @@ namespace {
 
 std::string errno_text() { return std::strerror(errno); }
 
-void write_bytes_atomic(const std::filesystem::path& path, const char* data, size_t size) {
+// A fresh temporary name beside `path` (".<file>.tmp<pid>_<n>"), its folder created.
+std::filesystem::path temporary_for(const std::filesystem::path& path) {
   static std::atomic<unsigned> counter{0};
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  const std::filesystem::path tmp =
-      dir / ("." + path.filename().string() + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  return dir / ("." + path.filename().string() + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+}
+
+void write_bytes_atomic(const std::filesystem::path& path, const char* data, size_t size) {
+  const std::filesystem::path tmp = temporary_for(path);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw HarnessError(path.string() + ": cannot create a temporary file: " + errno_text());
   size_t written = 0;
@@ -50,6 +54,7 @@ void write_bytes_atomic(const std::filesystem::path& path, const char* data, siz
   }
 }
 
+
 // The writer's pid of a temporary's name ".<file>.tmp<pid>_<n>", or -1 when the name is not one.
 long temporary_owner(const std::string& name) {
   const size_t at = name.rfind(".tmp");
@@ -63,6 +68,19 @@ long temporary_owner(const std::string& name) {
 }
 
 }  // namespace
+
+void link_or_copy_file_atomic(const std::filesystem::path& source, const std::filesystem::path& path) {
+  const std::filesystem::path tmp = temporary_for(path);
+  if (::link(source.c_str(), tmp.c_str()) != 0) {  // another file system, or links not allowed: copy the bytes
+    write_file_atomic(path, read_file_bytes(source));
+    return;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = errno_text();
+    ::unlink(tmp.c_str());
+    throw HarnessError(path.string() + ": cannot rename the link to " + source.string() + " into place: " + why);
+  }
+}
 
 size_t remove_orphaned_temporaries(const std::filesystem::path& dir) {
   size_t removed = 0;

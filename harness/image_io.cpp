@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -47,6 +48,12 @@ cv::Mat decode(const std::filesystem::path& path) {
   return mat;
 }
 
+// write_image's rounding of [0,1] values to 8 bits.
+at::Tensor quantise_8bit(const at::Tensor& image) { return image.to(at::kDouble).clamp(0, 1).mul(255).round().to(at::kByte); }
+
+// read_image's 8-bit values → [0,1] floats.
+at::Tensor from_8bit(const at::Tensor& bytes) { return bytes.to(at::kFloat).div_(255.0); }
+
 }  // namespace
 
 void check_image_pixels(const std::filesystem::path& path, const std::vector<unsigned char>& bytes) {
@@ -58,27 +65,29 @@ void check_image_pixels(const std::filesystem::path& path, const std::vector<uns
 }
 
 LoadedImage read_image(const std::filesystem::path& path) {
-  cv::Mat mat = decode(path);
-  cv::Mat rgb;
-  switch (mat.channels()) {
-    case 1: cv::cvtColor(mat, rgb, cv::COLOR_GRAY2RGB); break;
-    case 3: cv::cvtColor(mat, rgb, cv::COLOR_BGR2RGB); break;
-    case 4: cv::cvtColor(mat, rgb, cv::COLOR_BGRA2RGB); break;  // alpha dropped, as PIL convert("RGB")
-    default:
-      throw HarnessError(path.string() + ": unsupported channel count " + std::to_string(mat.channels()));
-  }
+  const cv::Mat mat = decode(path);
+  const int channels = mat.channels();
+  if (channels != 1 && channels != 3 && channels != 4)
+    throw HarnessError(path.string() + ": unsupported channel count " + std::to_string(channels));
   LoadedImage out;
   out.bit_depth = mat.depth() == CV_16U ? 16 : 8;
-  const int64_t h = rgb.rows, w = rgb.cols;
-  at::Tensor hwc;
+  const int64_t h = mat.rows, w = mat.cols;
+  // The planes in RGB order, straight into a [3,H,W] buffer (OpenCV holds BGR(A); gray is replicated, alpha
+  // dropped, as PIL's convert("RGB")), then converted to float in one pass.
+  const at::Tensor planes =
+      at::empty({1, 3, h, w}, at::TensorOptions().dtype(out.bit_depth == 8 ? at::kByte : at::kShort));
+  const int type = out.bit_depth == 8 ? CV_8UC1 : CV_16UC1;
+  const size_t plane_bytes = static_cast<size_t>(h * w) * planes.element_size();
+  auto* base = static_cast<unsigned char*>(planes.data_ptr());
+  cv::Mat rgb[3];
+  for (int c = 0; c < 3; ++c) rgb[c] = cv::Mat(static_cast<int>(h), static_cast<int>(w), type, base + c * plane_bytes);
+  const int gray_to_rgb[] = {0, 0, 0, 1, 0, 2}, bgr_to_rgb[] = {2, 0, 1, 1, 0, 2};  // (source, destination) pairs
+  cv::mixChannels(&mat, 1, rgb, 3, channels == 1 ? gray_to_rgb : bgr_to_rgb, 3);
   if (out.bit_depth == 8) {
-    hwc = at::from_blob(rgb.data, {h, w, 3}, at::TensorOptions().dtype(at::kByte)).to(at::kFloat).div_(255.0);
-  } else {
-    cv::Mat wide;
-    rgb.convertTo(wide, CV_32S);  // torch 1.13 has no uint16
-    hwc = at::from_blob(wide.data, {h, w, 3}, at::TensorOptions().dtype(at::kInt)).to(at::kFloat).div_(65535.0);
+    out.rgb = from_8bit(planes);
+  } else {  // uint16 as int16 bits: widen through int32 (torch 1.13 has no uint16)
+    out.rgb = planes.to(at::kInt).bitwise_and_(0xFFFF).to(at::kFloat).div_(65535.0);
   }
-  out.rgb = hwc.permute({2, 0, 1}).unsqueeze(0).contiguous();
   return out;
 }
 
@@ -122,7 +131,7 @@ void write_image(const std::filesystem::path& path, const at::Tensor& image) {
   if (t.dim() == 2) t = t.unsqueeze(0);
   if (t.dim() != 3 || (t.size(0) != 1 && t.size(0) != 3))
     throw HarnessError(path.string() + ": write_image takes [3,H,W] or [1,H,W] tensors");
-  if (t.scalar_type() != at::kByte) t = t.to(at::kDouble).clamp(0, 1).mul(255).round().to(at::kByte);
+  if (t.scalar_type() != at::kByte) t = quantise_8bit(t);
   t = t.permute({1, 2, 0}).contiguous();
   const int channels = static_cast<int>(t.size(2));
   cv::Mat mat(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), channels == 3 ? CV_8UC3 : CV_8UC1, t.data_ptr());
@@ -137,6 +146,22 @@ void write_image(const std::filesystem::path& path, const at::Tensor& image) {
     throw HarnessError(path.string() + ": cannot encode as " + ext + ": " + e.what());
   }
   write_file_atomic(path, bytes);
+}
+
+at::Tensor as_written_8bit(const at::Tensor& image) {
+  const at::Tensor t = image.detach().cpu();
+  return from_8bit(t.scalar_type() == at::kByte ? t : quantise_8bit(t)).contiguous();
+}
+
+bool is_rgb8_png(const std::filesystem::path& path) {
+  static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  unsigned char head[26] = {0};
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return false;
+  const size_t got = std::fread(head, 1, sizeof head, file);
+  std::fclose(file);
+  return got == sizeof head && std::memcmp(head, signature, 8) == 0 && std::memcmp(head + 12, "IHDR", 4) == 0 &&
+         head[24] == 8 && head[25] == 2;
 }
 
 }  // namespace osor::harness

@@ -61,4 +61,12 @@ at::Tensor read_mask(const std::filesystem::path& path, MaskPolarity polarity = 
 // (.png, .jpg, .webp). [1,1,H,W]/[H,W] tensors are written as gray. Atomic: temp file + rename.
 void write_image(const std::filesystem::path& path, const at::Tensor& image);
 
+// What read_image returns for the file write_image(path.png, image) writes: the image quantised to 8 bits exactly
+// as write_image does, as float32 in [0,1]. The runner scores this instead of decoding the file it just wrote.
+at::Tensor as_written_8bit(const at::Tensor& image);
+
+// True when `path` is an 8-bit RGB PNG (IHDR bit depth 8, colour type 2): read_image of a copy of it gives the same
+// pixels as any 8-bit decode of it, so an output that is exactly this file can be linked instead of re-encoded.
+bool is_rgb8_png(const std::filesystem::path& path);
+
 }  // namespace osor::harness

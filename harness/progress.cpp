@@ -13,6 +13,7 @@ Progress::Progress(std::string label, int64_t total)
 Progress::~Progress() { finish(); }
 
 void Progress::advance(int64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
   done_ += n;
   const auto now = std::chrono::steady_clock::now();
   const double since = std::chrono::duration<double>(now - last_draw_).count();
@@ -24,6 +25,7 @@ void Progress::advance(int64_t n) {
 }
 
 void Progress::finish() {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (finished_) return;
   finished_ = true;
   if (done_ > 0) draw(true);

@@ -54,6 +54,9 @@ EvalConfig config_from_json(const nlohmann::json& j);
 struct EvalOptions {
   bool resume = false;
   bool progress = true;
+  // Threads of the sample pipeline (harness/pipeline.h): decoding, scoring and writing overlap the method calls.
+  // 0: the cores this process may use. Results do not depend on it.
+  int jobs = 0;
   // out_dir is a default name: when taken, use out_dir-2, out_dir-3, ... (two runs in one second never share).
   bool unique_out_dir = false;
   // The config_to_json keys the user gave explicitly (e.g. "metrics", "masks"): a resumed run refuses values of

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -16,27 +17,43 @@ std::string size_of(const at::Tensor& image) {
 
 }  // namespace
 
-std::vector<double> score_pair(const std::vector<const metrics::ImageMetric*>& metrics, const at::Tensor& pred,
-                               const ImagePair& files, MaskPolarity polarity, const at::Device& device) {
-  const at::Tensor ref = read_image(files.ref).rgb;
-  if (pred.sizes() != ref.sizes())
-    throw HarnessError(files.pred.string() + " is " + size_of(pred) + " but " + files.ref.string() + " is " +
-                       size_of(ref) + ": prediction and reference differ in size");
-  at::Tensor mask;
+at::Tensor metric_mask(const std::vector<const metrics::ImageMetric*>& metrics, const ImagePair& files,
+                       MaskPolarity polarity, int64_t height, int64_t width) {
   for (const auto* metric : metrics) {
-    if (!metric->needs_mask() || mask.defined()) continue;
+    if (!metric->needs_mask()) continue;
     const std::string region = metrics::to_string(metric->pixels().region);
     if (files.mask.empty())
       throw HarnessError("region '" + region + "' needs --mask (a mask for image " + files.pred.string() + ")");
-    mask = read_mask(files.mask, polarity, ref.size(2), ref.size(3));
+    at::Tensor mask = read_mask(files.mask, polarity, height, width);
     if (mask.sum().item<double>() == 0)
       throw HarnessError(files.mask.string() + ": mask has no object pixels (nothing to score in region '" + region +
                          "')");
-    mask = mask.to(device);
+    return mask;
   }
-  const at::Tensor pred_on = pred.to(device), ref_on = ref.to(device);
+  return {};
+}
+
+DecodedReference decode_reference(const std::vector<const metrics::ImageMetric*>& metrics, const ImagePair& files,
+                                  MaskPolarity polarity) {
+  DecodedReference decoded;
+  decoded.ref = read_image(files.ref).rgb;
+  decoded.mask = metric_mask(metrics, files, polarity, decoded.ref.size(2), decoded.ref.size(3));
+  return decoded;
+}
+
+std::vector<double> score_decoded(const std::vector<const metrics::ImageMetric*>& metrics, const at::Tensor& pred,
+                                  const DecodedReference& decoded, const ImagePair& files, const at::Device& device,
+                                  std::vector<double>* metric_seconds) {
+  if (pred.sizes() != decoded.ref.sizes())
+    throw HarnessError(files.pred.string() + " is " + size_of(pred) + " but " + files.ref.string() + " is " +
+                       size_of(decoded.ref) + ": prediction and reference differ in size");
+  const at::Tensor pred_on = pred.to(device), ref_on = decoded.ref.to(device);
+  const at::Tensor mask = decoded.mask.defined() ? decoded.mask.to(device) : at::Tensor();
   std::vector<double> values;
-  for (const auto* metric : metrics) {
+  if (metric_seconds) metric_seconds->assign(metrics.size(), 0.0);
+  for (size_t k = 0; k < metrics.size(); ++k) {
+    const auto* metric = metrics[k];
+    const auto start = std::chrono::steady_clock::now();
     double value = 0;
     try {
       value = metric->evaluate(pred_on, ref_on, metric->needs_mask() ? mask : at::Tensor())[0].item<double>();
@@ -44,9 +61,16 @@ std::vector<double> score_pair(const std::vector<const metrics::ImageMetric*>& m
       throw HarnessError(files.pred.string() + ": " + e.what());
     }
     if (std::isnan(value)) throw HarnessError(files.pred.string() + ": " + metric->spec().name + " is NaN");
+    if (metric_seconds)
+      (*metric_seconds)[k] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     values.push_back(value);
   }
   return values;
+}
+
+std::vector<double> score_pair(const std::vector<const metrics::ImageMetric*>& metrics, const at::Tensor& pred,
+                               const ImagePair& files, MaskPolarity polarity, const at::Device& device) {
+  return score_decoded(metrics, pred, decode_reference(metrics, files, polarity), files, device);
 }
 
 ScoreResult score_pairs(const std::vector<ImagePair>& pairs, const ScoreRequest& request) {

@@ -40,6 +40,22 @@ struct ScoreResult {
 std::vector<double> score_pair(const std::vector<const metrics::ImageMetric*>& metrics, const at::Tensor& pred,
                                const ImagePair& files, MaskPolarity polarity, const at::Device& device);
 
+// score_pair in two steps, for a caller that decodes ahead of scoring (the runner's pipeline): the files of a pair
+// decoded (the reference, and the mask at its size when a metric's region needs one; checked as score_pair does),
+// then the scores of a prediction against them. `metric_seconds`, when given, receives each metric's time.
+struct DecodedReference {
+  at::Tensor ref, mask;  // mask undefined when no metric needs one
+};
+DecodedReference decode_reference(const std::vector<const metrics::ImageMetric*>& metrics, const ImagePair& files,
+                                  MaskPolarity polarity);
+// The mask files.mask at height × width when a metric's region needs one (else undefined); refuses a missing or
+// empty mask, naming the files.
+at::Tensor metric_mask(const std::vector<const metrics::ImageMetric*>& metrics, const ImagePair& files,
+                       MaskPolarity polarity, int64_t height, int64_t width);
+std::vector<double> score_decoded(const std::vector<const metrics::ImageMetric*>& metrics, const at::Tensor& pred,
+                                  const DecodedReference& decoded, const ImagePair& files, const at::Device& device,
+                                  std::vector<double>* metric_seconds = nullptr);
+
 // Reads every pair and scores it with score_pair.
 ScoreResult score_pairs(const std::vector<ImagePair>& pairs, const ScoreRequest& request);
 

@@ -22,7 +22,7 @@ struct EvalArgs {
   std::string shard;
   std::vector<std::string> bench_dirs;
   uint64_t seed = 0;
-  int resamples = 1000, limit = 0, max_failed = 0;
+  int resamples = 1000, limit = 0, max_failed = 0, jobs = 0;
   bool resume = false, fail_fast = false, json = false;
 };
 
@@ -85,6 +85,7 @@ void run(const EvalArgs& args, const CLI::App& cmd) {
   config.fail_fast = args.fail_fast;
   harness::EvalOptions options;
   options.resume = args.resume;
+  options.jobs = args.jobs;
   options.unique_out_dir = args.out.empty();
   options.given = given_keys(cmd);
   if (args.resume && args.out.empty()) throw HarnessError("--resume needs --out, the run folder to continue");
@@ -125,6 +126,11 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--shard", args->shard,
                   "K/N: evaluate only work items i with i mod N = K, in a run folder of its own (join the shards with "
                   "osor merge); auto: from RANK/WORLD_SIZE or SLURM_ARRAY_TASK_ID/COUNT");
+  cmd->add_option("--jobs", args->jobs,
+                  "threads that decode, score and write while the method runs (0: every usable core); results do not "
+                  "depend on it")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   add_resume_flag(*cmd, args->resume);
   add_fail_fast_flag(*cmd, args->fail_fast);
   cmd->add_option("--max-failed", args->max_failed,
