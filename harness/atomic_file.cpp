@@ -80,6 +80,9 @@ void link_or_copy_file_atomic(const std::filesystem::path& source, const std::fi
     ::unlink(tmp.c_str());
     throw HarnessError(path.string() + ": cannot rename the link to " + source.string() + " into place: " + why);
   }
+  // When `path` already was a link to the same file (a removal redone after an interruption), rename() leaves both
+  // names in place and succeeds: the temporary name must go.
+  ::unlink(tmp.c_str());
 }
 
 size_t remove_orphaned_temporaries(const std::filesystem::path& dir) {

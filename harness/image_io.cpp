@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstdio>
@@ -162,6 +163,22 @@ bool is_rgb8_png(const std::filesystem::path& path) {
   std::fclose(file);
   return got == sizeof head && std::memcmp(head, signature, 8) == 0 && std::memcmp(head + 12, "IHDR", 4) == 0 &&
          head[24] == 8 && head[25] == 2;
+}
+
+void write_thumbnail(const std::filesystem::path& path, const at::Tensor& image, int long_side) {
+  const int64_t h = image.size(2), w = image.size(3);
+  const int64_t factor = std::max<int64_t>(1, (std::max(h, w) + long_side - 1) / long_side);
+  at::Tensor small = image.detach().cpu().to(at::kFloat);
+  if (factor > 1)
+    small = at::adaptive_avg_pool2d(small, {std::max<int64_t>(1, h / factor), std::max<int64_t>(1, w / factor)});
+  const at::Tensor hwc = small[0].mul(255).round_().clamp_(0, 255).to(at::kByte).permute({1, 2, 0}).contiguous();
+  const cv::Mat rgb(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3, hwc.data_ptr());
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  std::vector<unsigned char> bytes;
+  if (!cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, 85}))
+    throw HarnessError(path.string() + ": cannot encode the thumbnail as JPEG");
+  write_file_atomic(path, bytes);
 }
 
 }  // namespace osor::harness

@@ -65,6 +65,10 @@ void write_image(const std::filesystem::path& path, const at::Tensor& image);
 // as write_image does, as float32 in [0,1]. The runner scores this instead of decoding the file it just wrote.
 at::Tensor as_written_8bit(const at::Tensor& image);
 
+// A small JPEG of `image` ([1,3,H,W] in [0,1]) at `path`: its long side reduced to at most `long_side` by
+// averaging whole blocks of pixels (the gallery's thumbnails, reports/thumbnails.h). Atomic.
+void write_thumbnail(const std::filesystem::path& path, const at::Tensor& image, int long_side);
+
 // True when `path` is an 8-bit RGB PNG (IHDR bit depth 8, colour type 2): read_image of a copy of it gives the same
 // pixels as any 8-bit decode of it, so an output that is exactly this file can be linked instead of re-encoded.
 bool is_rgb8_png(const std::filesystem::path& path);

@@ -194,11 +194,11 @@ std::vector<SetCell> set_cells(const EvalPlan& plan, const fs::path& run_dir, co
 }
 
 void write_set_cell(const metrics::SetMetric& metric, const metrics::FeatureExtractor& extractor, const FeatureSet& ref,
-                    const FeatureCache& cache, const SetCell& cell) {
+                    const FeatureCache& cache, const SetCell& cell, int jobs) {
   const std::string name = metric.spec().name;
   try {
     if (cell.outputs.empty()) throw HarnessError("no sample of this setting was removed and scored successfully");
-    const FeatureSet pred = extract_features(extractor, cell.outputs, &cache);
+    const FeatureSet pred = extract_features(extractor, cell.outputs, &cache, jobs);
     write_set_cell_value(cell.dirs, name, metric.evaluate(pred.features, ref.features),
                          static_cast<int>(cell.outputs.size()), cell.failed);
   } catch (const std::exception& e) {
@@ -214,7 +214,7 @@ std::unique_ptr<metrics::FeatureExtractor> set_metric_extractor(const EvalPlan& 
 }
 
 void score_set_metric(const EvalPlan& plan, const BenchPlan& bench, const std::vector<SetCell>& cells,
-                      const metrics::SetMetric& metric, const FeatureCache& cache) {
+                      const metrics::SetMetric& metric, const FeatureCache& cache, int jobs) {
   std::vector<const SetCell*> todo;
   for (const auto& cell : cells)
     if (!set_cell_done(cell.dirs, metric.spec().name)) todo.push_back(&cell);
@@ -226,7 +226,7 @@ void score_set_metric(const EvalPlan& plan, const BenchPlan& bench, const std::v
     std::vector<fs::path> gts;
     for (const auto& s : bench.samples)
       if (!s.gt.empty()) gts.push_back(s.gt);
-    ref = extract_features(*extractor, gts, &cache);
+    ref = extract_features(*extractor, gts, &cache, jobs);
   } catch (const std::exception& e) {  // no reference features: every cell of this benchmark fails
     const std::string why = metric.spec().name + ": reference features of " + bench.spec.name + ": " + error_text(e);
     log::warn(why);
@@ -234,15 +234,15 @@ void score_set_metric(const EvalPlan& plan, const BenchPlan& bench, const std::v
       write_set_cell_failure(cell->dirs, metric.spec().name, why, cell->failed + static_cast<int>(cell->outputs.size()));
     return;
   }
-  for (const SetCell* cell : todo) write_set_cell(metric, *extractor, ref, cache, *cell);
+  for (const SetCell* cell : todo) write_set_cell(metric, *extractor, ref, cache, *cell, jobs);
 }
 
-void score_sets(const EvalPlan& plan, const fs::path& run_dir, const std::vector<MethodRun>& methods) {
+void score_sets(const EvalPlan& plan, const fs::path& run_dir, const std::vector<MethodRun>& methods, int jobs) {
   if (plan.metrics.set.empty()) return;
   const FeatureCache cache(FeatureCache::resolve_dir(plan.config.cache_dir.string()));
   for (const auto& bench : plan.benches) {
     const std::vector<SetCell> cells = set_cells(plan, run_dir, methods, bench);
-    for (const auto& metric : plan.metrics.set) score_set_metric(plan, bench, cells, *metric, cache);
+    for (const auto& metric : plan.metrics.set) score_set_metric(plan, bench, cells, *metric, cache, jobs);
   }
 }
 
@@ -250,7 +250,7 @@ void score_sets(const EvalPlan& plan, const fs::path& run_dir, const std::vector
 
 // The ground truths of the samples this shard has work of, rows named by sample id.
 FeatureSet shard_reference_features(const EvalPlan& plan, const BenchPlan& bench,
-                                    const metrics::FeatureExtractor& extractor, const FeatureCache& cache) {
+                                    const metrics::FeatureExtractor& extractor, const FeatureCache& cache, int jobs) {
   std::vector<fs::path> gts;
   std::vector<std::string> ids;
   const size_t per_sample = plan.methods.size() * bench.masks.size();
@@ -262,7 +262,7 @@ FeatureSet shard_reference_features(const EvalPlan& plan, const BenchPlan& bench
     gts.push_back(bench.samples[i].gt);
     ids.push_back(bench.samples[i].id);
   }
-  FeatureSet set = extract_features(extractor, gts, &cache);
+  FeatureSet set = extract_features(extractor, gts, &cache, jobs);
   set.names = ids;
   return set;
 }
@@ -270,17 +270,17 @@ FeatureSet shard_reference_features(const EvalPlan& plan, const BenchPlan& bench
 // Features of one extractor for every cell of one benchmark; a failure leaves its file out (the merge names it).
 void write_bench_shard_features(const EvalPlan& plan, const fs::path& run_dir, const BenchPlan& bench,
                                 const std::vector<SetCell>& cells, const metrics::FeatureExtractor& extractor,
-                                const std::string& key, const FeatureCache& cache) {
+                                const std::string& key, const FeatureCache& cache, int jobs) {
   try {
     write_feature_file(shard_reference_features_file(run_dir, bench.spec.name, key),
-                       shard_reference_features(plan, bench, extractor, cache));
+                       shard_reference_features(plan, bench, extractor, cache, jobs));
   } catch (const std::exception& e) {
     log::warn(bench.spec.name + ": reference features (" + key + ") failed: " + error_text(e));
   }
   for (const SetCell& cell : cells) {
     if (cell.outputs.empty()) continue;
     try {
-      FeatureSet set = extract_features(extractor, cell.outputs, &cache);
+      FeatureSet set = extract_features(extractor, cell.outputs, &cache, jobs);
       set.names = cell.ids;
       const fs::path file = shard_features_file(run_dir, bench.spec.name, cell.method_folder, cell.masks, key);
       fs::create_directories(file.parent_path());
@@ -291,7 +291,7 @@ void write_bench_shard_features(const EvalPlan& plan, const fs::path& run_dir, c
   }
 }
 
-void write_shard_features(const EvalPlan& plan, const fs::path& run_dir, const std::vector<MethodRun>& methods) {
+void write_shard_features(const EvalPlan& plan, const fs::path& run_dir, const std::vector<MethodRun>& methods, int jobs) {
   if (plan.metrics.set.empty()) return;
   const FeatureCache cache(FeatureCache::resolve_dir(plan.config.cache_dir.string()));
   std::set<std::string> written;
@@ -307,7 +307,8 @@ void write_shard_features(const EvalPlan& plan, const fs::path& run_dir, const s
     }
     for (const auto& bench : plan.benches) {
       fs::create_directories(run_dir / "features" / bench.spec.name);
-      write_bench_shard_features(plan, run_dir, bench, set_cells(plan, run_dir, methods, bench), *extractor, key, cache);
+      write_bench_shard_features(plan, run_dir, bench, set_cells(plan, run_dir, methods, bench), *extractor, key, cache,
+                                 jobs);
     }
   }
 }
@@ -412,8 +413,8 @@ EvalResult run_eval(const EvalConfig& requested, const EvalOptions& options) {
   const std::vector<MethodRun> methods = run_methods(run.plan, run.dir, jobs, timing);
   {
     StageStopwatch sets(timing, "set metrics");
-    if (run.plan.config.shard.whole()) score_sets(run.plan, run.dir, methods);
-    else write_shard_features(run.plan, run.dir, methods);
+    if (run.plan.config.shard.whole()) score_sets(run.plan, run.dir, methods, jobs);
+    else write_shard_features(run.plan, run.dir, methods, jobs);
   }
   write_run_meta(run.plan, run.dir, methods, timing.to_json(jobs, run.plan.total));
   if (options.progress && log::level() != log::Level::Quiet)

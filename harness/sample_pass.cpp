@@ -17,6 +17,7 @@
 #include "harness/run_layout.h"
 #include "harness/scoring.h"
 #include "model/log.h"
+#include "reports/thumbnails.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -176,6 +177,22 @@ class BenchPass {
     }
   }
 
+  // The gallery's small copy of an image (reports/thumbnails.h), written once per run; a failure only warns (the
+  // page then shows the full image).
+  void thumbnail(const std::string& relative, const at::Tensor& image) const {
+    if (relative.empty() || !image.defined()) return;
+    const fs::path path = pass_.run_dir / relative;
+    std::error_code ec;
+    if (fs::exists(path, ec)) return;
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      write_thumbnail(path, image, reports::kThumbnailLongSide);
+    } catch (const std::exception& e) {
+      log::warn(path.string() + ": " + error_text(e));
+    }
+    pass_.timing.add("thumbnails", seconds_since(start));
+  }
+
   void fail(SettingWork& s, const std::exception& e) const {
     if (fail_fast()) throw;
     if (s.error.empty()) s.error = error_text(e);
@@ -270,6 +287,13 @@ class BenchPass {
   }
 
   void finish(SampleWork& w) const {
+    const std::string& id = sample_of(w).id;
+    for (const SettingWork& s : w.settings)
+      if (s.input.image.defined()) {
+        thumbnail(reports::sample_thumbnail(bench_.spec.name, "input", id), s.input.image);
+        break;
+      }
+    thumbnail(reports::sample_thumbnail(bench_.spec.name, "gt", id), w.reference);
     for (SettingWork& s : w.settings) {
       if (s.error.empty()) {
         try {
@@ -278,6 +302,7 @@ class BenchPass {
             save_output(s);
             pass_.timing.add("write", seconds_since(start));
           }
+          thumbnail(reports::output_thumbnail(s.record.output), s.output);
           score(w, s);
         } catch (const std::exception& e) {
           fail(s, e);

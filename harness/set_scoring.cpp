@@ -9,6 +9,7 @@
 #include "harness/error.h"
 #include "harness/file_pairs.h"
 #include "harness/image_io.h"
+#include "harness/pipeline.h"
 #include "metrics/registry.h"
 #include "model/error.h"
 #include "model/io/safetensors.h"
@@ -49,12 +50,12 @@ std::vector<fs::path> image_files(const fs::path& folder_or_file) {
 }
 
 FeatureSet extract_features(const metrics::FeatureExtractor& extractor, const std::vector<fs::path>& images,
-                            const FeatureCache* cache) {
+                            const FeatureCache* cache, int jobs) {
   FeatureSet set;
   set.extractor = extractor.name();
   set.preprocessing = extractor.preprocessing();
   const std::string weights_hash = cache ? weights_files_hash(*cache, extractor.weights_files()) : "";
-  std::vector<at::Tensor> rows(images.size());
+  std::vector<at::Tensor> rows(images.size()), decoded(images.size());
   std::vector<FeatureKey> keys(images.size());
   // Pending misses of one image size, extracted together.
   std::vector<size_t> pending;
@@ -75,15 +76,19 @@ FeatureSet extract_features(const metrics::FeatureExtractor& extractor, const st
     pending.clear();
     pending_images.clear();
   };
-  for (size_t i = 0; i < images.size(); ++i) {
+  PipelineStages stages;
+  stages.prepare = [&](size_t i) {  // any thread: decode and hash
+    decoded[i] = read_image(images[i]).rgb;
+    if (cache) keys[i] = {image_content_hash(decoded[i]), extractor.name(), weights_hash, extractor.preprocessing()};
+  };
+  stages.call = [&](size_t i) {  // in order: the cache (one reader/writer at a time) and the batches
     set.names.push_back(images[i].stem().string());
-    const at::Tensor image = read_image(images[i]).rgb;
+    const at::Tensor image = std::move(decoded[i]);
     if (cache) {
-      keys[i] = {image_content_hash(image), extractor.name(), weights_hash, extractor.preprocessing()};
       if (auto hit = cache->get(keys[i]); hit && hit->numel() == extractor.dim()) {
         rows[i] = *hit;
         ++set.cache_hits;
-        continue;
+        return;
       }
     }
     if (!pending_images.empty() &&
@@ -91,7 +96,8 @@ FeatureSet extract_features(const metrics::FeatureExtractor& extractor, const st
       flush();
     pending.push_back(i);
     pending_images.push_back(image);
-  }
+  };
+  run_pipeline(images.size(), jobs, /*ordered_calls=*/true, stages);
   flush();
   set.features = rows.empty() ? at::empty({0, extractor.dim()}, at::kFloat) : at::stack(rows, 0);
   return set;
@@ -141,8 +147,9 @@ SetScoreResult score_image_sets(const fs::path& pred, const fs::path& ref, const
   const auto extractor = metrics::make_feature_extractor(metric->extractor(), network);
   std::optional<FeatureCache> cache;
   if (request.cache_dir) cache.emplace(*request.cache_dir);
-  const FeatureSet p = extract_features(*extractor, pred_files, cache ? &*cache : nullptr);
-  const FeatureSet r = extract_features(*extractor, ref_files, cache ? &*cache : nullptr);
+  const int jobs = resolve_jobs(0);
+  const FeatureSet p = extract_features(*extractor, pred_files, cache ? &*cache : nullptr, jobs);
+  const FeatureSet r = extract_features(*extractor, ref_files, cache ? &*cache : nullptr, jobs);
   SetScoreResult result{metric->spec().name, metric->spec().convention, p.features.size(0), r.features.size(0), 0,
                         p.cache_hits + r.cache_hits};
   result.value = metric->evaluate(p.features, r.features);

@@ -27,9 +27,10 @@ struct FeatureSet {
 };
 
 // Features of `images` (decoded with read_image), looked up in `cache` first when given and stored there
-// after extraction. Images of equal size are batched together.
+// after extraction. Consecutive images of equal size are batched together. `jobs` threads decode (and hash) the
+// images ahead of the network (harness/pipeline.h); the batches, and so the features, do not depend on it.
 FeatureSet extract_features(const metrics::FeatureExtractor& extractor, const std::vector<std::filesystem::path>& images,
-                            const FeatureCache* cache);
+                            const FeatureCache* cache, int jobs = 1);
 
 void write_feature_file(const std::filesystem::path& path, const FeatureSet& set);
 // Throws HarnessError/ModelError naming the file when it has no [N,D] float `features` tensor or its `names`

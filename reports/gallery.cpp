@@ -8,6 +8,7 @@
 
 #include "reports/gallery_html.h"  // generated at build time from reports/gallery.html (reports/CMakeLists.txt)
 #include "reports/table.h"
+#include "reports/thumbnails.h"
 
 namespace osor::reports {
 
@@ -90,13 +91,22 @@ std::string image_link(const std::string& path, const fs::path& run_dir, const f
 
 namespace {
 
+// The page's link to a run-relative thumbnail (reports/thumbnails.h) when the run has it, else "".
+std::string thumbnail_link(const std::string& relative, const fs::path& run_dir, const fs::path& page_dir) {
+  std::error_code ec;
+  if (relative.empty() || !fs::exists(run_dir / relative, ec)) return "";
+  return image_link(relative, run_dir, page_dir);
+}
+
 // One method's output on one sample, as the page shows it. A failed sample carries its error and no
 // numbers: not the metric values its record may still hold, nor the latency of the failed call (the
 // latency medians leave failed samples out too).
 json gallery_output(const json& sample, const fs::path& run_dir, const fs::path& page_dir) {
   const std::string status = sample.value("status", "ok");
   const bool failed = status == "failed";
-  json output = {{"src", image_link(string_field(sample, "output"), run_dir, page_dir)},
+  const std::string file = string_field(sample, "output");
+  json output = {{"src", image_link(file, run_dir, page_dir)},
+                 {"thumb", thumbnail_link(output_thumbnail(file), run_dir, page_dir)},
                  {"status", status},
                  {"error", string_field(sample, "error")},
                  {"metrics", json::object()}};
@@ -155,7 +165,9 @@ std::string render_gallery(const json& results, const fs::path& run_dir, const f
     if (it == cards.end()) {
       order.push_back(key);
       it = cards.emplace(key, json{{"bench", bench}, {"masks", mask}, {"id", id}, {"input", ""}, {"gt", ""},
-                                   {"mask", ""}, {"mask_polarity", "white"}, {"outputs", json::object()}})
+                                   {"mask", ""}, {"mask_polarity", "white"}, {"outputs", json::object()},
+                                   {"input_thumb", thumbnail_link(sample_thumbnail(bench, "input", id), run_dir, page_dir)},
+                                   {"gt_thumb", thumbnail_link(sample_thumbnail(bench, "gt", id), run_dir, page_dir)}})
                .first;
     }
     json& card = it->second;

@@ -8,6 +8,7 @@
 #include "harness/cli/common_options.h"
 #include "harness/error.h"
 #include "harness/feature_cache.h"
+#include "harness/pipeline.h"
 #include "harness/set_scoring.h"
 #include "metrics/feature_extractor.h"
 #include "model/error.h"
@@ -36,7 +37,8 @@ void run_features(const FeaturesArgs& args) {
   const auto files = harness::image_files(args.images);
   std::optional<harness::FeatureCache> cache;
   if (!args.no_cache) cache.emplace(harness::FeatureCache::resolve_dir(args.cache));
-  const harness::FeatureSet set = harness::extract_features(*extractor, files, cache ? &*cache : nullptr);
+  const harness::FeatureSet set = harness::extract_features(*extractor, files, cache ? &*cache : nullptr,
+                                                                harness::resolve_jobs(0));
   harness::write_feature_file(args.out, set);
   std::fprintf(stderr, "osor: %s [%s]: %lld x %lld features -> %s (%lld from the cache)\n", name.c_str(),
                extractor->preprocessing().c_str(), static_cast<long long>(set.features.size(0)),

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "harness/atomic_file.h"
+#include "reports/thumbnails.h"
 #include "tests/test_paths.h"
 
 namespace fs = std::filesystem;
@@ -226,6 +227,18 @@ TEST_CASE("osor eval --jobs 1, 2 and 8: bit-identical records and aggregates, id
     ++linked;
   }
   CHECK(linked == 2 * 24);
+  // The gallery's thumbnails: every output, input and ground truth has one (reports/thumbnails.h), and the page
+  // shows them.
+  const fs::path run2 = dir / "jobs2";
+  for (const auto& s : results[2]["samples"]) {
+    CHECK(fs::exists(run2 / osor::reports::output_thumbnail(s["output"].get<std::string>())));
+    for (const char* role : {"input", "gt"})
+      CHECK(fs::exists(run2 / osor::reports::sample_thumbnail("sample", role, s["id"].get<std::string>())));
+  }
+  std::ifstream page(run2 / "gallery" / "index.html");
+  const std::string html((std::istreambuf_iterator<char>(page)), std::istreambuf_iterator<char>());
+  CHECK(html.find("\"thumb\":\"../thumbs/outputs/sample/") != std::string::npos);
+  CHECK(html.find("\"input_thumb\":\"../thumbs/sample/input/s00.jpg\"") != std::string::npos);
 }
 
 TEST_CASE("atomic files: a dead writer's temporaries are removed on resume, a live writer's and other files kept") {

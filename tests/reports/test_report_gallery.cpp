@@ -3,6 +3,7 @@
 // samples shown by their error and dashes, never by numbers.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 
 #include "reports/gallery.h"
+#include "reports/thumbnails.h"
 #include "tests/reports/run_fixture.h"
 #include "tests/test_paths.h"
 
@@ -268,4 +270,84 @@ TEST_CASE("gallery shows a failed sample's error and dashes, no numbers, for an 
   CHECK(figures == 3);
   // The other mask setting of the same method still shows its numbers.
   CHECK(contains(dom.out, "<figure data-method=\"identity\" class=\"\">"));
+}
+
+TEST_CASE("gallery at benchmark scale: 343 samples of 1024² images show thumbnails, open the full image on click") {
+  const std::string chromium = chromium_binary();
+  if (chromium.empty()) {
+    MESSAGE("SKIPPED: chromium not found (apt-get install chromium, or set OSOR_CHROMIUM); large gallery not checked");
+    return;
+  }
+  // A generated benchmark: one 1024² picture and its 256² thumbnail, hard-linked under every sample's names (the
+  // browser fetches each path on its own, as for distinct files), five methods, as osor eval lays a run out.
+  const fs::path root = osor::test::scratch_dir("report_gallery_large");
+  const fs::path run = root / "run";
+  cv::Mat full(1024, 1024, CV_8UC3), mask(1024, 1024, CV_8UC1, cv::Scalar(0));
+  cv::randu(full, cv::Scalar::all(0), cv::Scalar::all(255));
+  cv::circle(mask, {512, 512}, 200, cv::Scalar(255), cv::FILLED);
+  cv::Mat thumb;
+  cv::resize(full, thumb, {256, 256}, 0, 0, cv::INTER_AREA);
+  const fs::path full_file = root / "full.png", thumb_file = root / "thumb.jpg", mask_file = root / "mask.png";
+  cv::imwrite(full_file.string(), full);
+  cv::imwrite(thumb_file.string(), thumb);
+  cv::imwrite(mask_file.string(), mask);
+  const auto link = [](const fs::path& from, const fs::path& to) {
+    fs::create_directories(to.parent_path());
+    fs::create_hard_link(from, to);
+  };
+  const std::vector<std::string> methods = {"identity", "osor-sdxl", "flux-fill", "lama", "opencv-telea"};
+  json samples = json::array();
+  for (int i = 0; i < 343; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "s%04d", i);
+    for (const char* role : {"input", "gt"}) {
+      link(full_file, root / "bench" / role / (std::string(id) + ".png"));
+      link(thumb_file, run / osor::reports::sample_thumbnail("big", role, id));
+    }
+    link(mask_file, root / "bench" / "mask" / (std::string(id) + ".png"));
+    for (const auto& method : methods) {
+      const std::string output = "outputs/big/" + method + "/object/" + id + ".png";
+      link(full_file, run / output);
+      link(thumb_file, run / osor::reports::output_thumbnail(output));
+      samples.push_back({{"bench", "big"}, {"masks", "object"}, {"id", id}, {"method", method}, {"status", "ok"},
+                         {"output", output}, {"input", (root / "bench" / "input" / (std::string(id) + ".png")).string()},
+                         {"gt", (root / "bench" / "gt" / (std::string(id) + ".png")).string()},
+                         {"mask", (root / "bench" / "mask" / (std::string(id) + ".png")).string()},
+                         {"metrics", {{"psnr", 20.0 + i % 7}}}, {"latency_ms", 12.5}});
+    }
+  }
+  const json results = {{"run_id", "large"},
+                        {"config", {{"benches", {"big"}}, {"methods", methods}, {"masks", {"object"}}}},
+                        {"metrics", {{{"name", "psnr"}, {"per_image", true}, {"higher_is_better", true}}}},
+                        {"samples", samples}};
+  const fs::path page = run / "gallery" / "index.html";
+  fs::create_directories(page.parent_path());
+  std::ofstream(page) << osor::reports::render_gallery(results, run, page.parent_path());
+
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path shot = root / "first_screen.png";
+  const Chromium screenshot = run_chromium(
+      chromium, root, "--window-size=1400,1100 --screenshot='" + shot.string() + "'", "file://" + page.string());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  REQUIRE_MESSAGE(screenshot.exit_code == 0, "chromium failed: " << screenshot.err);
+  CHECK(console_errors(screenshot.err).empty());
+  CHECK(fs::file_size(shot) > 10000);
+  MESSAGE("first screen of a 343-sample, 7-images-per-sample 1024² gallery: " << seconds << " s (headless Chromium, "
+          "start-up included); full images " << fs::file_size(full_file) * 343 * 7 / (1 << 20) << " MiB, thumbnails "
+          << fs::file_size(thumb_file) * 343 * 7 / (1 << 20) << " MiB");
+  CHECK(seconds < 60);  // a bound against a page that pulls the full images (gigabytes), not a timing benchmark
+
+  // Every <img> is a thumbnail; every full image is a link around it.
+  const Chromium dom = run_chromium(chromium, root, "--dump-dom", "file://" + page.string());
+  REQUIRE(dom.exit_code == 0);
+  CHECK(contains(dom.out, "343 of 343 samples"));
+  size_t images = 0, thumbnails = 0;
+  for (size_t p = dom.out.find("<img "); p != std::string::npos; p = dom.out.find("<img ", p + 1)) {
+    ++images;
+    const std::string tag = dom.out.substr(p, dom.out.find('>', p) - p);
+    thumbnails += contains(tag, "src=\"../thumbs/") && contains(tag, ".jpg\"");
+  }
+  CHECK(images == 343 * 7);
+  CHECK(thumbnails == images);
+  CHECK(contains(dom.out, "<a href=\"../outputs/big/lama/object/s0000.png\" target=\"_blank\""));
 }
