@@ -166,11 +166,13 @@ bool is_rgb8_png(const std::filesystem::path& path) {
 }
 
 void write_thumbnail(const std::filesystem::path& path, const at::Tensor& image, int long_side) {
-  const int64_t h = image.size(2), w = image.size(3);
-  const int64_t factor = std::max<int64_t>(1, (std::max(h, w) + long_side - 1) / long_side);
+  // Halved (2×2 block means) until the long side fits: cheap, and no aliasing of fine texture.
   at::Tensor small = image.detach().cpu().to(at::kFloat);
-  if (factor > 1)
-    small = at::adaptive_avg_pool2d(small, {std::max<int64_t>(1, h / factor), std::max<int64_t>(1, w / factor)});
+  while (std::max(small.size(2), small.size(3)) > long_side && std::min(small.size(2), small.size(3)) >= 2) {
+    const int64_t h = small.size(2) / 2 * 2, w = small.size(3) / 2 * 2;
+    const auto block = [&](int64_t dy, int64_t dx) { return small.slice(2, dy, h, 2).slice(3, dx, w, 2); };
+    small = (block(0, 0) + block(0, 1) + block(1, 0) + block(1, 1)).mul_(0.25);
+  }
   const at::Tensor hwc = small[0].mul(255).round_().clamp_(0, 255).to(at::kByte).permute({1, 2, 0}).contiguous();
   const cv::Mat rgb(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3, hwc.data_ptr());
   cv::Mat bgr;

@@ -1,5 +1,7 @@
 #include "harness/pipeline.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -30,22 +32,31 @@ class Pipeline {
         std::unique_lock<std::mutex> lock(turn_mutex_);
         turn_changed_.wait(lock, [&] { return turn_ == item; });
         lock.unlock();
-        called = prepared && run_stage(stages_.call, item);
+        called = prepared && call(item);
         lock.lock();
         ++turn_;
         turn_changed_.notify_all();
       } else {
-        called = prepared && run_stage(stages_.call, item);
+        called = prepared && call(item);
       }
       if (called) run_stage(stages_.finish, item);
     }
   }
+
+  // Prepare and finish run with one intra-op thread, the call with `call_threads`.
+  void set_worker_threads(int call_threads) { call_threads_ = call_threads; }
 
   void rethrow() const {
     if (error_) std::rethrow_exception(error_);
   }
 
  private:
+  bool call(size_t item) {
+    if (call_threads_ <= 0) return run_stage(stages_.call, item);
+    const model::IntraOpThreads threads(call_threads_);
+    return run_stage(stages_.call, item);
+  }
+
   // False when the stage threw (the pipeline is then stopped) or the pipeline was stopped before it.
   bool run_stage(const std::function<void(size_t)>& stage, size_t item) {
     if (stopped_.load()) return false;
@@ -69,6 +80,7 @@ class Pipeline {
   std::mutex turn_mutex_, error_mutex_;
   std::condition_variable turn_changed_;
   size_t turn_ = 0;
+  int call_threads_ = 0;  // the call stage's intra-op threads (0: the thread's own)
   std::exception_ptr error_;
 };
 
@@ -77,13 +89,22 @@ class Pipeline {
 void run_pipeline(size_t count, int jobs, bool ordered_calls, const PipelineStages& stages) {
   Pipeline pipeline(count, ordered_calls, stages);
   const size_t threads = std::min(count, static_cast<size_t>(std::max(jobs, 1)));
+  pipeline.set_worker_threads(model::configured_cpu_threads());
   if (threads <= 1) {
+    const model::IntraOpThreads one(1);
     pipeline.work();
   } else {
     std::vector<std::thread> workers;
     workers.reserve(threads);
-    for (size_t t = 0; t < threads; ++t) workers.emplace_back([&pipeline] { pipeline.work(); });
+    for (size_t t = 0; t < threads; ++t)
+      workers.emplace_back([&pipeline] {
+        const model::IntraOpThreads one(1);
+        pipeline.work();
+      });
     for (auto& worker : workers) worker.join();
+    // at::set_num_threads also sets process-wide values (the count new threads start with, other pools): the
+    // calling thread's count again, everywhere.
+    at::set_num_threads(at::get_num_threads());
   }
   pipeline.rethrow();
 }

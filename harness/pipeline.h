@@ -23,6 +23,11 @@ struct PipelineStages {
   std::function<void(size_t)> prepare, call, finish;  // any may be empty
 };
 
+// Intra-op threads: prepare and finish run with one LibTorch thread each (the jobs are the parallelism: several
+// images at once, no OpenMP teams competing for the cores; measured on 2 busy cores, OpenMP teams in these stages
+// cost up to 10× their work in spinning), the call with the configured count (model::configured_cpu_threads: the
+// method, the feature networks).
+
 void run_pipeline(size_t count, int jobs, bool ordered_calls, const PipelineStages& stages);
 
 // The worker count for `--jobs N`: N when positive, else the cores this process may use (model::usable_cpu_cores).

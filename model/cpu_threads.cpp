@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <sched.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <thread>
 
@@ -21,6 +22,8 @@ int thread_count_from_env(const char* name) {
     throw ModelError(std::string("$") + name + " is '" + text + "': expected a whole number of threads from 1 to 4096");
   return static_cast<int>(value);
 }
+
+std::atomic<int> g_configured{0};
 
 }  // namespace
 
@@ -45,7 +48,21 @@ std::string configure_cpu_threads(int requested) {
     source = "usable cores";
   }
   if (at::get_num_threads() != threads) at::set_num_threads(threads);
+  g_configured = threads;
   return source;
+}
+
+int configured_cpu_threads() {
+  const int threads = g_configured.load();
+  return threads > 0 ? threads : usable_cpu_cores();
+}
+
+IntraOpThreads::IntraOpThreads(int threads) : previous_(at::get_num_threads()) {
+  if (threads > 0 && threads != previous_) at::set_num_threads(threads);
+}
+
+IntraOpThreads::~IntraOpThreads() {
+  if (at::get_num_threads() != previous_) at::set_num_threads(previous_);
 }
 
 }  // namespace osor::model

@@ -19,4 +19,22 @@ int usable_cpu_cores();
 // value that is not a positive whole number.
 std::string configure_cpu_threads(int requested = 0);
 
+// The calling thread's intra-op thread count, from construction to destruction (then the previous one again).
+// LibTorch's count is per thread for its OpenMP pool: the runner's pipeline threads each decode and score one image
+// with one thread (several images in parallel keep the cores busy without OpenMP teams competing for them), and
+// give the method call and the feature networks the configured count.
+class IntraOpThreads {
+ public:
+  explicit IntraOpThreads(int threads);
+  ~IntraOpThreads();
+  IntraOpThreads(const IntraOpThreads&) = delete;
+  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
+
+ private:
+  int previous_;
+};
+
+// The count configure_cpu_threads chose (the usable cores before it was called).
+int configured_cpu_threads();
+
 }  // namespace osor::model

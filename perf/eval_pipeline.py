@@ -9,8 +9,9 @@ S x S (default 343 at 1024², the size of the large public benchmarks), then tim
   * OSOR: `osor eval --method identity --metrics psnr,ssim --masks object --jobs J` for each J given, the whole
     command (process start, writing the run folder, reports).
 
-It prints (and with --json writes) the wall times, the ratio Python / OSOR for each J, the largest difference of
-the per-sample values (they must agree to ~1e-12), and OSOR's own split of where the time went (run_meta.json).
+It prints (and with --json writes) the wall and CPU times, the ratios Python / OSOR for each J, the largest
+difference of the per-sample values (they must agree to ~1e-12), and OSOR's own split of where the time went
+(run_meta.json). The CPU-time ratio is the one to trust on a machine that is busy with something else.
 
     .venv/bin/pip install scikit-image pillow numpy
     .venv/bin/python perf/eval_pipeline.py --osor build/harness/osor --jobs 1,2 --json perf/eval_pipeline.json
@@ -22,6 +23,7 @@ as photographs' (noise-free upscales compress several times better and would fla
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -72,7 +74,7 @@ def make_benchmark(folder: Path, count: int, size: int, seed: int) -> Path:
 def python_loop(root: Path):
     """The reference loop: Pillow decode, scikit-image PSNR and Gaussian SSIM; per-sample values and seconds."""
     values = {}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for mask in sorted((root / "mask").glob("*.png")):
         pred = np.asarray(Image.open(root / "input" / mask.name).convert("RGB"))
         ref = np.asarray(Image.open(root / "gt" / mask.name).convert("RGB"))
@@ -80,15 +82,18 @@ def python_loop(root: Path):
         ssim = structural_similarity(ref, pred, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
                                      data_range=255, channel_axis=-1)
         values[mask.stem] = {"psnr": psnr, "ssim": ssim}
-    return values, time.perf_counter() - start
+    return values, time.perf_counter() - start, time.process_time() - cpu_start
 
 
 def osor_eval(osor: str, spec: Path, jobs: int, out: Path):
     command = [osor, "eval", "--bench", str(spec), "--method", "identity", "--metrics", "psnr,ssim",
                "--masks", "object", "--jobs", str(jobs), "--bootstrap", "1", "--out", str(out)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     values = {}
     for record in (out / "records").rglob("*.json"):
         if record.name.startswith("_") or record.name.endswith(".removal.json"):
@@ -96,7 +101,7 @@ def osor_eval(osor: str, spec: Path, jobs: int, out: Path):
         r = json.loads(record.read_text())
         values[r["id"]] = r["metrics"]
     meta = json.loads((out / "run_meta.json").read_text())
-    return values, seconds, meta.get("timing", {})
+    return values, seconds, cpu, meta.get("timing", {})
 
 
 def main():
@@ -117,18 +122,20 @@ def main():
     for jobs in (int(j) for j in args.jobs.split(",")):
         out = Path(tempfile.mkdtemp(prefix="osor-eval-pipeline-run-"))
         shutil.rmtree(out)
-        values, seconds, timing = osor_eval(args.osor, spec, jobs, out)
+        values, seconds, cpu, timing = osor_eval(args.osor, spec, jobs, out)
         shutil.rmtree(out)
         ours[jobs] = values
-        result["osor"][f"jobs_{jobs}"] = {"seconds": round(seconds, 2), "timing": timing}
-        print(f"osor eval --jobs {jobs}: {seconds:.1f} s", file=sys.stderr)
+        result["osor"][f"jobs_{jobs}"] = {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "timing": timing}
+        print(f"osor eval --jobs {jobs}: {seconds:.1f} s ({cpu:.1f} CPU-s)", file=sys.stderr)
     if not args.skip_python:
-        theirs, seconds = python_loop(spec.parent / spec.stem)
+        theirs, seconds, cpu = python_loop(spec.parent / spec.stem)
         result["python_loop_seconds"] = round(seconds, 2)
-        print(f"python loop (Pillow + scikit-image): {seconds:.1f} s", file=sys.stderr)
+        result["python_loop_cpu_seconds"] = round(cpu, 2)
+        print(f"python loop (Pillow + scikit-image): {seconds:.1f} s ({cpu:.1f} CPU-s)", file=sys.stderr)
         for jobs, values in ours.items():
             entry = result["osor"][f"jobs_{jobs}"]
             entry["ratio_python_over_osor"] = round(seconds / entry["seconds"], 2)
+            entry["cpu_ratio_python_over_osor"] = round(cpu / entry["cpu_seconds"], 2)
             entry["max_abs_diff"] = max(abs(values[k][m] - theirs[k][m]) for k in theirs for m in ("psnr", "ssim"))
     text = json.dumps(result, indent=1)
     print(text)
