@@ -39,7 +39,8 @@ class AdamW {
   std::vector<AdamWState> states_;
 };
 
-// Returns the pre-clip total norm (0-d, float64 accumulation is not used: PyTorch stacks per-tensor norms).
+// Scales every defined gradient in place; returns the pre-clip total norm (0-d: the norm of the per-tensor norms,
+// as PyTorch computes it).
 at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm);
 
 }  // namespace osor::model::train
