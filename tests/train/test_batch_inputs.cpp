@@ -10,6 +10,7 @@
 
 #include "model/schedulers/ddpm.h"
 #include "model/train/batch_inputs.h"
+#include "model/train/mask_degradation.h"
 #include "model/vae/autoencoder_kl.h"
 #include "tests/train/train_fixture.h"
 
@@ -53,6 +54,25 @@ void check_batch_latents(const std::filesystem::path& root, const std::string& n
 TEST_CASE("conformance: train/train_phase1 batch latents of every step (posterior, z_shot, z_t at t, masks, z_in, time_ids)") {
   OSOR_REQUIRE_CONFORMANCE(root, "train/train_phase1.json");
   check_batch_latents(root, "train_phase1");
+}
+
+TEST_CASE("conformance: train/train_phase2 the input mask is the collate's degradation of gt_mask") {
+  OSOR_REQUIRE_CONFORMANCE(root, "train/train_phase2.json");
+  osor::test::TrainFixture fx(root, "train_phase2");
+  const auto& cfg = fx.json.at("config").at("mask_degradation");
+  osor::model::train::MaskDegradationDraws draws;
+  draws.mode = osor::model::train::parse_mask_degradation(cfg.at("mode").get<std::string>());
+  REQUIRE_MESSAGE(draws.mode != osor::model::train::MaskDegradation::Holes, "holes needs the seed draws");
+  draws.ratio = cfg.value("ratio", draws.ratio);
+  draws.kernel = cfg.value("kernel", draws.kernel);
+  draws.iterations = cfg.value("iterations", draws.iterations);
+  draws.dx = cfg.value("dx", draws.dx);
+  draws.dy = cfg.value("dy", draws.dy);
+  const at::Tensor gt = fx.io.tensor("batch.gt_mask_u8"), input = fx.io.tensor("batch.mask_u8");
+  for (int64_t b = 0; b < gt.size(0); ++b) {
+    const at::Tensor degraded = osor::model::train::degrade_mask(osor::model::train::binarize_mask(gt[b]), draws, {});
+    CHECK_MESSAGE(degraded.equal(input[b]), "sample " << b << ": " << degraded.ne(input[b]).sum().item<int64_t>() << " pixels differ");
+  }
 }
 
 TEST_CASE("conformance: train/train_phase2 batch latents of every step, with the degraded input mask and gt_mask_latent") {
