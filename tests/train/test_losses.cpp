@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "model/train/discriminator.h"
 #include "model/train/loss_weights.h"
 #include "model/train/reconstruction_loss.h"
+#include "model/vae/autoencoder_kl.h"
 #include "tests/metrics/inception_formula_weights.h"
 #include "tests/test_paths.h"
 #include "tests/train/train_fixture.h"
@@ -222,4 +224,70 @@ TEST_CASE("conformance: train/losses AdamW from a fresh and a resumed state, and
     for (size_t i = 0; i < names.size(); ++i) fx.check("clip." + which + ".grad." + names[i], ps[i].grad());
   }
   fx.summary();
+}
+
+namespace {
+
+// The G step's loss terms on the generator output the fixture stores for g1 (x decoded from the stored decoder
+// input; D in eval mode, frozen): the weighted sum OSOR's optimize_generator logs. The gradient side of the G step
+// needs a differentiable generator (docs/training.md, what remains).
+void check_generator_terms(const std::filesystem::path& root, const std::string& name) {
+  TrainFixture fx(root, name), losses(root, "losses");
+  const auto& lw = fx.json.at("config").at("loss_weights");
+  LossWeights w;
+  w.l1 = lw.at("l1").get<double>();
+  w.lpips = lw.at("lpips").get<double>();
+  w.gan = lw.at("gan").get<double>();
+  w.alpha_bce = lw.value("alpha_bce", w.alpha_bce);
+  w.alpha_dice = lw.value("alpha_dice", w.alpha_dice);
+
+  const auto model_dir = root / "model";
+  const auto vae_config = nlohmann::json::parse(std::ifstream(model_dir / "sdxl_vae.json")).at("config");
+  osor::model::AutoencoderKL vae(osor::model::VaeConfig::from_json(vae_config.dump(), (model_dir / "sdxl_vae.json").string()));
+  vae.load({model_dir / "sdxl_vae.weights.safetensors"});
+  const at::Tensor x = vae.decode(fx.f64("g1.vae_decode_input").to(at::kFloat));
+  fx.check("g1.x", x);
+
+  const at::Tensor bg = osor::test::images_from_u8(fx.io.tensor("batch.bg_u8")) * 2 - 1;
+  const bool phase2 = fx.io.contains("batch.gt_mask_u8");
+  const at::Tensor m = fx.io.tensor(phase2 ? "batch.gt_mask_u8" : "batch.mask_u8").unsqueeze(1).to(at::kFloat) / 255;
+  auto d = Discriminator::load(fx.dir / "disc.weights.safetensors");  // eval mode: no power iteration
+  const auto out = d.forward(x);
+  for (size_t k = 0; k < out.logits.size(); ++k) fx.check("g1.D0.logits." + std::to_string(k), out.logits[k]);
+  const at::Tensor l1 = masked_l1_loss(x, bg, m);
+  const auto path = lpips_vgg_weights(losses);
+  const auto net = osor::metrics::LpipsNet::load(osor::metrics::LpipsTrunk::Vgg, {path}, c10::Device(c10::kCPU));
+  std::filesystem::remove(path);
+  const at::Tensor lpips = net.per_layer_with_grad(x, bg).sum(1).mean();
+  const at::Tensor gan = generator_loss(out.logits, m).total;
+  fx.check("g1.l1_raw", l1);
+  fx.check("g1.lpips_raw", lpips);
+  fx.check("g1.g_adv_raw", gan);
+  fx.check("g1.loss.G_l1", l1 * w.l1);
+  fx.check("g1.loss.G_lpips", lpips * w.lpips);
+  fx.check("g1.loss.G_disc", gan * w.gan);
+  at::Tensor total = l1 * w.l1 + lpips * w.lpips + gan * w.gan;
+  if (phase2) {
+    const auto alpha = alpha_loss(fx.f64("g1.mask_logits").to(at::kFloat),
+                                  latent_mask(m), w.alpha_bce, w.alpha_dice);
+    fx.check("g1.alpha_total", alpha.total);
+    fx.check("g1.loss.G_alpha", alpha.total);
+    fx.check("g1.loss.G_alpha_bce", alpha.bce_weighted);
+    fx.check("g1.loss.G_alpha_dice", alpha.dice_weighted);
+    total = total + alpha.total;
+  }
+  fx.check("g1.loss.G_total", total);
+  fx.summary();
+}
+
+}  // namespace
+
+TEST_CASE("conformance: train/train_phase1 G loss terms (weighted L1, LPIPS, GAN) on the stored generator output") {
+  OSOR_REQUIRE_CONFORMANCE(root, "train/train_phase1.json");
+  check_generator_terms(root, "train_phase1");
+}
+
+TEST_CASE("conformance: train/train_phase2 G loss terms with the alpha BCE + Dice on the stored generator output") {
+  OSOR_REQUIRE_CONFORMANCE(root, "train/train_phase2.json");
+  check_generator_terms(root, "train_phase2");
 }
