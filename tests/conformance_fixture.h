@@ -63,6 +63,7 @@ inline constexpr double kLpipsFloat32 = 1e-6;         // §3: float32 vs lpips_f
 inline constexpr double kMmdFloat64 = 1e-9;           // §4a: float64 vs mmd_f64, relative
 inline constexpr double kMmdFloat32Kernels = 5e-6;    // §4a: float32 kernels, double sums, vs mmd_f64, absolute
 inline constexpr double kClipEmbeds = 1e-5;           // §4b: float32 image_embeds vs image_embeds_f64, max abs
+inline constexpr double kOccupancyFloat32 = 1e-5;     // §5: float32 occupancy grids vs the F64 ones (nearest/max: exact)
 inline constexpr double kMultiStepPipelineLevels = 1.0;  // §7: the multi-step pipelines, <= 1 level per pixel (8-bit)
 }  // namespace readme_tolerance
 

@@ -51,7 +51,9 @@ void count_conv(const nn::Conv2d& conv, const torch::Tensor& y) {
 // lpips.LPIPS with the trunk under torchvision's `features.N` names and the heads under `lin{k}.model.1`
 // (index 1 because index 0 of the reference Sequential is a Dropout, a no-op in eval mode).
 struct LpipsModuleImpl : nn::Module {
-  explicit LpipsModuleImpl(LpipsTrunk trunk) : layers(trunk_layers(trunk)) {
+  // torchvision: AlexNet pools 3×3 stride 2, VGG16 2×2 stride 2.
+  explicit LpipsModuleImpl(LpipsTrunk trunk)
+      : layers(trunk_layers(trunk)), pool_kernel(trunk == LpipsTrunk::Alex ? 3 : 2) {
     auto features = register_module("features", std::make_shared<nn::Module>());
     std::vector<int64_t> tap_channels;
     for (const auto& l : layers) {
@@ -76,7 +78,7 @@ struct LpipsModuleImpl : nn::Module {
     x = (x - shift) / scale;
     std::vector<torch::Tensor> out;
     for (size_t i = 0; i < layers.size(); ++i) {
-      if (layers[i].pool_before) x = torch::max_pool2d(x, 3, 2);
+      if (layers[i].pool_before) x = torch::max_pool2d(x, pool_kernel, 2);
       x = convs[i]->forward(x);
       count_conv(convs[i], x);
       x = torch::relu(x);
@@ -103,6 +105,7 @@ struct LpipsModuleImpl : nn::Module {
   }
 
   std::vector<TrunkLayer> layers;
+  int64_t pool_kernel;
   std::vector<nn::Conv2d> convs, lins;
 };
 TORCH_MODULE(LpipsModule);
@@ -131,6 +134,8 @@ LpipsNet LpipsNet::random(LpipsTrunk trunk, const c10::Device& device, uint64_t 
   l.impl_ = std::make_shared<Impl>();
   l.impl_->trunk = trunk;
   l.impl_->net = LpipsModule(trunk);
+  // Frozen: a trainer differentiates through LPIPS w.r.t. its inputs only (per_layer_with_grad).
+  for (auto& p : l.impl_->net->parameters()) p.set_requires_grad(false);
   place_for_inference(*l.impl_->net, device);
   l.impl_->device = device;
   return l;
@@ -149,15 +154,26 @@ LpipsNet LpipsNet::load(LpipsTrunk trunk, const std::vector<std::filesystem::pat
 LpipsTrunk LpipsNet::trunk() const { return impl_->trunk; }
 c10::Device LpipsNet::device() const { return impl_->device; }
 
-at::Tensor LpipsNet::per_layer_from_signed(const at::Tensor& a, const at::Tensor& b) const {
+namespace {
+void check_pair(LpipsTrunk trunk, const at::Tensor& a, const at::Tensor& b) {
   if (a.sizes() != b.sizes()) throw MetricError("LPIPS: the two images differ in size");
-  const int64_t min_side = impl_->trunk == LpipsTrunk::Alex ? 31 : 16;
+  const int64_t min_side = trunk == LpipsTrunk::Alex ? 31 : 16;
   if (a.size(2) < min_side || a.size(3) < min_side)
-    throw MetricError("LPIPS (" + std::string(to_string(impl_->trunk)) + "): images must be at least " +
+    throw MetricError("LPIPS (" + std::string(to_string(trunk)) + "): images must be at least " +
                       std::to_string(min_side) + " px on each side, got " + std::to_string(a.size(2)) + "x" +
                       std::to_string(a.size(3)));
+}
+}  // namespace
+
+at::Tensor LpipsNet::per_layer_from_signed(const at::Tensor& a, const at::Tensor& b) const {
+  check_pair(impl_->trunk, a, b);
   torch::NoGradGuard no_grad;
   return impl_->net->per_layer(a.to(impl_->device, at::kFloat), b.to(impl_->device, at::kFloat)).to(at::kCPU);
+}
+
+at::Tensor LpipsNet::per_layer_with_grad(const at::Tensor& a, const at::Tensor& b) const {
+  check_pair(impl_->trunk, a, b);
+  return impl_->net->per_layer(a, b);
 }
 
 at::Tensor LpipsNet::forward(const at::Tensor& a, const at::Tensor& b) const {

@@ -31,6 +31,9 @@ class LpipsNet {
   at::Tensor forward(const at::Tensor& a, const at::Tensor& b) const;
   // The same from inputs already in [-1,1] (the reference's forward(in0, in1)); returns [N,5] per-layer d_k.
   at::Tensor per_layer_from_signed(const at::Tensor& a, const at::Tensor& b) const;
+  // The same, differentiable w.r.t. a and b (the trainer's perceptual loss, OSOR's LPIPSLoss): inputs stay on
+  // their device and dtype (the net's), the result [N,5] too. The network's own weights are frozen.
+  at::Tensor per_layer_with_grad(const at::Tensor& a, const at::Tensor& b) const;
   // The trunk's five taps of one input in [-1,1] (after the scaling layer), for debugging.
   std::vector<at::Tensor> taps_from_signed(const at::Tensor& x) const;
 

@@ -34,13 +34,15 @@ inline uint64_t splitmix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// [out, in, kh, kw] float32 weights of conv `key`.
-inline at::Tensor formula_conv_weight(const std::string& key, const std::vector<int64_t>& shape) {
+// [out, in, kh, kw] float32 weights of conv `key`. The FID set uses gain 3 and no salt; other sets (train/'s
+// LPIPS-VGG trunk) state theirs.
+inline at::Tensor formula_conv_weight(const std::string& key, const std::vector<int64_t>& shape, double gain = 3.0,
+                                      const std::string& salt = "") {
   const int64_t fan_in = shape[1] * shape[2] * shape[3];
-  const float s = static_cast<float>(std::sqrt(3.0 / static_cast<double>(fan_in)));  // double route, then f32
+  const float s = static_cast<float>(std::sqrt(gain / static_cast<double>(fan_in)));  // double route, then f32
   at::Tensor w = at::empty(shape, at::kFloat);
   float* p = w.data_ptr<float>();
-  const uint64_t h = fnv1a64(key);
+  const uint64_t h = fnv1a64(salt + key);
   for (int64_t i = 0; i < w.numel(); ++i) {
     const int64_t m = static_cast<int64_t>(splitmix64(h + static_cast<uint64_t>(i)) >> 40);
     const float u = static_cast<float>(m - 8388608) / 8388608.0f;  // exact: 24-bit integer × 2^-23

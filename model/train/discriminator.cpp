@@ -1,0 +1,180 @@
+#include "model/train/discriminator.h"
+
+#include <torch/torch.h>
+
+#include "model/error.h"
+#include "model/io/module_weights.h"
+#include "model/io/safetensors.h"
+#include "model/nn/layers.h"
+#include "model/train/spectral_norm.h"
+
+namespace osor::model::train {
+namespace {
+
+// vision_aided_loss BlurPool(filt_size=5, pad_type="reflect", stride=2): reflect pad 2, depthwise 5×5, stride 2.
+class BlurPool : public torch::nn::Module {
+ public:
+  explicit BlurPool(int64_t channels) {
+    const auto a = at::tensor({1.0, 4.0, 6.0, 4.0, 1.0}, model::nn::param_options());
+    const auto f = at::outer(a, a) / (a.sum() * a.sum());
+    filt = register_buffer("filt", f.view({1, 1, 5, 5}).repeat({channels, 1, 1, 1}));
+  }
+  at::Tensor forward(const at::Tensor& x) const {
+    return at::conv2d(at::reflection_pad2d(x, {2, 2, 2, 2}), filt, {}, at::IntArrayRef{2, 2},
+                      at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, x.size(1));
+  }
+  at::Tensor filt;
+};
+
+class Head : public torch::nn::Module {
+ public:
+  Head(int64_t in, int64_t hidden, double slope) : slope_(slope) {
+    conv = register_module("0", std::make_shared<SpectralNormConv2d>(in, hidden, 3, 1));
+    blur = register_module("2", std::make_shared<BlurPool>(hidden));
+    out = register_module("3", std::make_shared<SpectralNormConv2d>(hidden, 1, 1, 0));
+  }
+  at::Tensor blurred(const at::Tensor& f) { return blur->forward(at::leaky_relu(conv->forward(f), slope_)); }
+  at::Tensor forward(const at::Tensor& f) { return out->forward(blurred(f)).squeeze(1); }
+  std::shared_ptr<SpectralNormConv2d> conv, out;
+  std::shared_ptr<BlurPool> blur;
+
+ private:
+  double slope_;
+};
+
+// A module that only holds children, for the state dict's path `backbone.model.visual.trunk`.
+std::shared_ptr<torch::nn::Module> holder(torch::nn::Module& parent, const std::string& name) {
+  return parent.register_module(name, std::make_shared<torch::nn::Module>());
+}
+
+class SMMPatchGAN : public torch::nn::Module {
+ public:
+  explicit SMMPatchGAN(const DiscriminatorConfig& c) {
+    const auto& o = model::nn::param_options();
+    mean = register_buffer("mean", at::tensor({0.48145466, 0.4578275, 0.40821073}, o).view({1, 3, 1, 1}));
+    std = register_buffer("std", at::tensor({0.26862954, 0.26130258, 0.27577711}, o).view({1, 3, 1, 1}));
+    auto visual = holder(*holder(*holder(*this, "backbone"), "model"), "visual");
+    trunk = visual->register_module("trunk", make_convnext_trunk(c.trunk));
+    auto list = holder(*this, "heads")->register_module("heads", std::make_shared<model::nn::List>());
+    for (int64_t dim : c.trunk.dims) head_list.push_back(list->add(std::make_shared<Head>(dim, c.head_hidden, c.leaky_relu_slope)));
+  }
+  at::Tensor mean, std;
+  std::shared_ptr<torch::nn::Module> trunk;
+  std::vector<std::shared_ptr<Head>> head_list;
+};
+
+SMMPatchGAN& gan(const std::shared_ptr<torch::nn::Module>& m) { return static_cast<SMMPatchGAN&>(*m); }
+
+int64_t shape_at(const SafetensorsFile& f, const std::string& key, size_t dim) {
+  if (!f.contains(key))
+    throw ModelError("discriminator weights " + f.label() + ": tensor " + key + " is missing (is this an OSOR D checkpoint?)");
+  return f.entry(key).shape.at(dim);
+}
+
+}  // namespace
+
+DiscriminatorConfig discriminator_config_from_weights(const std::filesystem::path& weights) {
+  const auto f = SafetensorsFile::open(weights);
+  const std::string trunk = "backbone.model.visual.trunk.stages.";
+  DiscriminatorConfig c;
+  c.trunk.dims.clear();
+  c.trunk.depths.clear();
+  for (int64_t i = 0; f.contains(trunk + std::to_string(i) + ".blocks.0.gamma"); ++i) {
+    const std::string stage = trunk + std::to_string(i) + ".blocks.";
+    int64_t depth = 0;
+    while (f.contains(stage + std::to_string(depth) + ".gamma")) ++depth;
+    c.trunk.dims.push_back(shape_at(f, stage + "0.gamma", 0));
+    c.trunk.depths.push_back(depth);
+  }
+  if (c.trunk.dims.empty()) shape_at(f, trunk + "0.blocks.0.gamma", 0);  // throws naming the missing key
+  c.trunk.kernel_size = shape_at(f, trunk + "0.blocks.0.conv_dw.weight", 2);
+  c.trunk.mlp_ratio = shape_at(f, trunk + "0.blocks.0.mlp.fc1.weight", 0) / c.trunk.dims[0];
+  c.head_hidden = shape_at(f, "heads.heads.0.0.weight_orig", 0);
+  return c;
+}
+
+Discriminator::Discriminator(const DiscriminatorConfig& config) : root_(std::make_shared<SMMPatchGAN>(config)) {
+  train(false);
+}
+
+Discriminator Discriminator::load(const std::filesystem::path& weights) {
+  Discriminator d(discriminator_config_from_weights(weights));
+  d.load_weights(weights);
+  return d;
+}
+
+void Discriminator::load_weights(const std::filesystem::path& weights) {
+  WeightsLoadOptions options;
+  // OpenCLIP's text tower and the trunk's pooling head are in the checkpoint but unused by the D.
+  options.ignore_key_prefixes = {"backbone.model.visual.trunk.head.", "backbone.model.visual.head.",
+                                 "backbone.model.transformer.", "backbone.model.token_embedding.",
+                                 "backbone.model.positional_embedding", "backbone.model.text_projection",
+                                 "backbone.model.logit_scale", "backbone.model.ln_final."};
+  load_module_weights(*root_, {weights}, options);
+}
+
+DiscriminatorOutput Discriminator::forward(const at::Tensor& x) {
+  auto& g = gan(root_);
+  const at::Tensor xc = ((x + 1) * 0.5 - g.mean) / g.std;
+  DiscriminatorOutput out;
+  out.features = convnext_stage_outputs(*g.trunk, xc);
+  out.logits = heads(out.features);
+  return out;
+}
+
+std::vector<at::Tensor> Discriminator::heads(const std::vector<at::Tensor>& features) {
+  auto& g = gan(root_);
+  if (features.size() != g.head_list.size())
+    throw ModelError("discriminator: " + std::to_string(features.size()) + " feature maps for " +
+                     std::to_string(g.head_list.size()) + " heads");
+  std::vector<at::Tensor> logits;
+  for (size_t k = 0; k < features.size(); ++k) logits.push_back(g.head_list[k]->forward(features[k]));
+  return logits;
+}
+
+at::Tensor Discriminator::head(size_t k, const at::Tensor& feature) {
+  auto& g = gan(root_);
+  if (k >= g.head_list.size())
+    throw ModelError("discriminator: head " + std::to_string(k) + " of " + std::to_string(g.head_list.size()));
+  return g.head_list[k]->forward(feature);
+}
+
+size_t Discriminator::head_count() const { return gan(root_).head_list.size(); }
+
+at::Tensor Discriminator::stem(const at::Tensor& x) {
+  auto& g = gan(root_);
+  return convnext_stem(*g.trunk, ((x + 1) * 0.5 - g.mean) / g.std);
+}
+
+std::vector<at::Tensor> Discriminator::blurpool_outputs(const std::vector<at::Tensor>& features) {
+  auto& g = gan(root_);
+  std::vector<at::Tensor> out;
+  for (size_t k = 0; k < features.size() && k < g.head_list.size(); ++k) out.push_back(g.head_list[k]->blurred(features[k]));
+  return out;
+}
+
+void Discriminator::train(bool on) {
+  auto& g = gan(root_);
+  g.train(on);
+  g.trunk->eval();
+}
+
+bool Discriminator::is_training() const { return gan(root_).head_list.at(0)->is_training(); }
+
+std::vector<std::pair<std::string, at::Tensor>> Discriminator::trainable_parameters() {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& item : root_->named_parameters())
+    if (item.value().requires_grad()) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Discriminator::last_sigmas() {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& item : root_->named_modules("", false))
+    if (auto* sn = dynamic_cast<SpectralNormConv2d*>(item.value().get())) out.emplace_back(item.key(), sn->last_sigma);
+  return out;
+}
+
+torch::nn::Module& Discriminator::module() { return *root_; }
+
+}  // namespace osor::model::train
