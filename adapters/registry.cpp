@@ -6,6 +6,7 @@
 
 #include "adapters/error.h"
 #include "adapters/identity.h"
+#include "adapters/osor_flux.h"
 #include "adapters/osor_sdxl.h"
 #include "adapters/sdxl_inpaint.h"
 // The families that read or write image files are compiled only with OpenCV (adapters/CMakeLists.txt): without it
@@ -72,6 +73,10 @@ const std::vector<MethodEntry>& all_method_rows() {
        "OSOR one-step removal on SDXL-Inpainting (in-tree); options short_side=512, t=400, lora=merged|runtime, "
        "alpha=input|processing, noise=FILE, channels_last=0, cuda_graphs=0",
        kNoOpenCv, make_osor_sdxl_remover, kNoDefaultLabel},
+      {"osor-flux",
+       "OSOR one-step removal on FLUX.1-Fill [dev] (in-tree); options long_side=1024, t=400, guidance=30, "
+       "time=official|exact, lora=merged|runtime, alpha=input|processing, prompt=FILE, noise=FILE",
+       kNoOpenCv, make_osor_flux_remover, kNoDefaultLabel},
       {"sdxl-inpaint",
        "SDXL-Inpainting multi-step baseline (in-tree, diffusers' pipeline); options steps=20, guidance=8, "
        "strength=0.99, size=1024, prompt=FILE, noise=FILE, channels_last=0",
