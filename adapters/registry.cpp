@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "adapters/error.h"
+#include "adapters/flux_fill.h"
 #include "adapters/identity.h"
 #include "adapters/osor_flux.h"
 #include "adapters/osor_sdxl.h"
@@ -81,6 +82,10 @@ const std::vector<MethodEntry>& all_method_rows() {
        "SDXL-Inpainting multi-step baseline (in-tree, diffusers' pipeline); options steps=20, guidance=8, "
        "strength=0.99, size=1024, prompt=FILE, noise=FILE, channels_last=0",
        kNoOpenCv, make_sdxl_inpaint_remover, kNoDefaultLabel},
+      {"flux-fill",
+       "FLUX.1-Fill [dev] multi-step baseline (in-tree, diffusers' FluxFillPipeline); options steps=50, guidance=30, "
+       "size=1024, prompt=FILE, noise=FILE",
+       kNoOpenCv, make_flux_fill_remover, kNoDefaultLabel},
       {"precomputed", "outputs of a method's official code: dir=PATH ({bench}, {masks} expanded), filter=cubic",
        kNeedsOpenCv, OSOR_OPENCV_FACTORY(construct<PrecomputedRemover>), precomputed_label},
       {"command",
