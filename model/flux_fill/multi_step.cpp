@@ -111,7 +111,7 @@ struct FluxFill::Impl {
       timer.begin("transformer");
       const float t = scheduler->timesteps()[i];
       // t.expand(B).to(latents.dtype), then / 1000 in that dtype.
-      c.inputs.timestep = at::full({1}, t, options.dtype(at::kFloat)).to(options.dtype()) / 1000;
+      c.inputs.timestep = at::full({1}, t, options.dtype(at::kFloat)).to(options.dtype().toScalarType()) / 1000;
       c.inputs.hidden_states = at::cat({z, c.masked_image_latents}, 2);
       const at::Tensor v = transformer->forward(c.inputs);
       z = scheduler->step(v, i, z);
