@@ -3,7 +3,9 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
+#include <vector>
 
 #include "adapters/error.h"
 #include "metrics/resize.h"
@@ -78,6 +80,16 @@ RemovalOutput NetworkRemover::timed_removal(const RemovalInput& input, const std
 
 at::Tensor pil_bicubic_resize(const at::Tensor& image_u8, int64_t height, int64_t width) {
   return metrics::pil_resize_u8(image_u8, height, width, metrics::PilFilter::Bicubic).to(at::kFloat) / 255.0;
+}
+
+at::Tensor pil_nearest_resize(const at::Tensor& image, int64_t height, int64_t width) {
+  auto index = [](int64_t in, int64_t out) {
+    std::vector<int64_t> idx(out);
+    for (int64_t i = 0; i < out; ++i)
+      idx[i] = std::min(in - 1, static_cast<int64_t>(std::floor((i + 0.5) * static_cast<double>(in) / out)));
+    return at::tensor(idx);
+  };
+  return image.index_select(2, index(image.size(2), height)).index_select(3, index(image.size(3), width));
 }
 
 }  // namespace osor::adapters

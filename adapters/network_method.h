@@ -68,4 +68,8 @@ class NetworkRemover : public Remover {
 // float32 in [0,1]: how both methods' reference scripts hand images to and take them from the model.
 at::Tensor pil_bicubic_resize(const at::Tensor& image_u8, int64_t height, int64_t width);
 
+// Pillow's NEAREST resize of [N,C,H,W] (any dtype) to height × width: source index floor((i + 0.5) · in / out),
+// how both OSOR scripts resize the mask.
+at::Tensor pil_nearest_resize(const at::Tensor& image, int64_t height, int64_t width);
+
 }  // namespace osor::adapters

@@ -2,8 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include <algorithm>
-#include <cmath>
 #include <optional>
 
 #include "adapters/network_method.h"
@@ -11,17 +9,6 @@
 
 namespace osor::adapters {
 namespace {
-
-// Pillow's NEAREST resize: source index floor((i + 0.5) · in / out).
-at::Tensor pil_nearest(const at::Tensor& img, int64_t out_h, int64_t out_w) {
-  auto index = [](int64_t in, int64_t out) {
-    std::vector<int64_t> idx(out);
-    for (int64_t i = 0; i < out; ++i)
-      idx[i] = std::min(in - 1, static_cast<int64_t>(std::floor((i + 0.5) * static_cast<double>(in) / out)));
-    return at::tensor(idx);
-  };
-  return img.index_select(2, index(img.size(2), out_h)).index_select(3, index(img.size(3), out_w));
-}
 
 class OsorSdxlRemover final : public NetworkRemover {
  public:
@@ -73,7 +60,7 @@ RemovalOutput OsorSdxlRemover::remove(const RemovalInput& input) {
       [&] {
         const auto [ph, pw] = model::processing_size(input.image.size(2), input.image.size(3), short_side_);
         lq = pil_bicubic_resize(to_u8(input.image), ph, pw);
-        mask = pil_nearest(input.mask, ph, pw);
+        mask = pil_nearest_resize(input.mask, ph, pw);
       },
       [&](RemovalOutput& out) {
         result = model_->run(lq, mask, noise_, seed_, t_);

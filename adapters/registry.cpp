@@ -5,7 +5,9 @@
 #include <type_traits>
 
 #include "adapters/error.h"
+#include "adapters/flux_fill.h"
 #include "adapters/identity.h"
+#include "adapters/osor_flux.h"
 #include "adapters/osor_sdxl.h"
 #include "adapters/sdxl_inpaint.h"
 // The families that read or write image files are compiled only with OpenCV (adapters/CMakeLists.txt): without it
@@ -72,10 +74,18 @@ const std::vector<MethodEntry>& all_method_rows() {
        "OSOR one-step removal on SDXL-Inpainting (in-tree); options short_side=512, t=400, lora=merged|runtime, "
        "alpha=input|processing, noise=FILE, channels_last=0, cuda_graphs=0",
        kNoOpenCv, make_osor_sdxl_remover, kNoDefaultLabel},
+      {"osor-flux",
+       "OSOR one-step removal on FLUX.1-Fill [dev] (in-tree); options long_side=1024, t=400, guidance=30, "
+       "time=official|exact, lora=merged|runtime, alpha=input|processing, prompt=FILE, noise=FILE",
+       kNoOpenCv, make_osor_flux_remover, kNoDefaultLabel},
       {"sdxl-inpaint",
        "SDXL-Inpainting multi-step baseline (in-tree, diffusers' pipeline); options steps=20, guidance=8, "
        "strength=0.99, size=1024, prompt=FILE, noise=FILE, channels_last=0",
        kNoOpenCv, make_sdxl_inpaint_remover, kNoDefaultLabel},
+      {"flux-fill",
+       "FLUX.1-Fill [dev] multi-step baseline (in-tree, diffusers' FluxFillPipeline); options steps=50, guidance=30, "
+       "size=1024, prompt=FILE, noise=FILE",
+       kNoOpenCv, make_flux_fill_remover, kNoDefaultLabel},
       {"precomputed", "outputs of a method's official code: dir=PATH ({bench}, {masks} expanded), filter=cubic",
        kNeedsOpenCv, OSOR_OPENCV_FACTORY(construct<PrecomputedRemover>), precomputed_label},
       {"command",

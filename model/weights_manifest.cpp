@@ -98,6 +98,32 @@ std::vector<WeightsFileInfo> sdxl_inpainting_files() {
   };
 }
 
+// The FLUX.1-Fill [dev] pipeline's files (diffusers layout), shared by the flux-fill baseline and OSOR-FLUX. The
+// repository is gated on Hugging Face (licence acceptance and a token), so `osor weights fetch` cannot get them.
+std::vector<WeightsFileInfo> flux_fill_files() {
+  const std::string repo = "https://huggingface.co/black-forest-labs/FLUX.1-Fill-dev (gated: accept the licence, then "
+                           "download with a token) ";
+  return {
+      {"flux-fill-transformer", "flux-fill/transformer/diffusion_pytorch_model.safetensors.index.json",
+       "method flux-fill and osor-flux (transformer; its shards lie next to the index)",
+       repo + "transformer/: the index and its diffusion_pytorch_model-0000N-of-0000M.safetensors shards",
+       "diffusers FluxTransformer2DModel: x_embedder.weight [3072,384], transformer_blocks.*, "
+       "single_transformer_blocks.*, norm_out.linear, proj_out (a single diffusion_pytorch_model.safetensors, or "
+       "BFL's flux1-fill-dev.safetensors names, load too)",
+       "", {}},
+      {"flux-fill-transformer-config", "flux-fill/transformer/config.json",
+       "method flux-fill and osor-flux (transformer config)", repo + "transformer/config.json",
+       "diffusers FluxTransformer2DModel config (in_channels 384)", "", {}},
+      {"flux-fill-vae", "flux-fill/vae/diffusion_pytorch_model.safetensors", "method flux-fill and osor-flux (VAE)",
+       repo + "vae/", "diffusers AutoencoderKL, 16 latent channels, no quant convs: encoder.*, decoder.*", "", {}},
+      {"flux-fill-vae-config", "flux-fill/vae/config.json", "method flux-fill and osor-flux (VAE config)",
+       repo + "vae/config.json", "diffusers AutoencoderKL config (scaling_factor 0.3611, shift_factor 0.1159)", "", {}},
+      {"flux-fill-scheduler", "flux-fill/scheduler/scheduler_config.json", "method flux-fill (scheduler)",
+       repo + "scheduler/scheduler_config.json",
+       "diffusers FlowMatchEulerDiscreteScheduler config (use_dynamic_shifting true)", "", {}},
+  };
+}
+
 // OSOR's own files (no public download known).
 std::vector<WeightsFileInfo> osor_files() {
   return {
@@ -108,6 +134,17 @@ std::vector<WeightsFileInfo> osor_files() {
       {"osor-prompt-embeds", "osor-sdxl/prompt_embeds.safetensors", "method osor (fixed prompt embeddings)",
        "computed once from the SDXL text encoders for the OSOR prompt (the OSOR release; no public download URL known)",
        "prompt_embeds [1,77,2048], pooled_prompt_embeds [1,1280]", "", {}},
+      {"osor-flux-state-dict", "osor-flux/state_dict.safetensors", "method osor-flux (one-step removal weights)",
+       "the OSOR-FLUX release's state_dict.pth (Zhouqm-Git/osor; no public download URL known), converted with "
+       "`osor weights convert`",
+       "OSOR's keys: transformer.base_model.model.<path>.lora_{A,B}.default.weight (PEFT, rank 64) and "
+       "transformer.base_model.model.proj_out.{weight [68,3072], bias [68]}",
+       "", {}},
+      {"osor-flux-prompt-embeds", "osor-flux/prompt_embeds.safetensors",
+       "method osor-flux and flux-fill (fixed prompt embeddings)",
+       "OSOR's cached prompt (scripts/cache_prompts.py, a .pt) converted with `osor weights convert`, or the .pt "
+       "itself given as prompt=FILE",
+       "prompt_embeds [1,512,4096] (T5-XXL), pooled_prompt_embeds [1,768] (CLIP-L)", "", {}},
   };
 }
 
@@ -116,7 +153,7 @@ std::vector<WeightsFileInfo> osor_files() {
 const std::vector<WeightsFileInfo>& weights_manifest() {
   static const std::vector<WeightsFileInfo> table = [] {
     std::vector<WeightsFileInfo> all;
-    for (auto part : {metric_network_files(), sdxl_inpainting_files(), osor_files()})
+    for (auto part : {metric_network_files(), sdxl_inpainting_files(), flux_fill_files(), osor_files()})
       all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
     return all;
   }();

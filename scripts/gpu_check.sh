@@ -7,7 +7,8 @@
 #   configure.log build.log tests_cuda.log   the phases' output
 #   latency_*.json       `osor latency --json` (README "Latency") per variant: osor_sdxl (OSOR's 512² policy),
 #                        osor_sdxl_1024 (processing at 1024²), its _cudnn_off / _nhwc / _graphs / _graphs_nhwc
-#                        execution levers (graphs: GPU only), sdxl_inpaint
+#                        execution levers (graphs: GPU only), sdxl_inpaint, osor_flux (OSOR-FLUX one step,
+#                        long side 1024: 1024² processing; random full-size FLUX.1-Fill transformer, ~24 GB in bf16)
 #   summary.json         medians, ratios to SDXL-Inpainting, the fastest variants, phase times, commands;
 #                        phases.tsv: seconds per phase
 # Budget: under 8 minutes on one H200 (16 cores), build included.
@@ -181,6 +182,10 @@ for variant in "${VARIANTS[@]}"; do
     "$OSOR" latency --method "$method" "${LATENCY_COMMON[@]}" --warmup "$OSOR_WARMUP" --iters "$OSOR_ITERS" \
     "${extra_args[@]}" --out "$OUT/latency_$name.json"
 done
+# OSOR-FLUX one step at the resolution (its policy keeps 1024² as is): issue 17's target, ≤ 170 ms on one H200.
+run_phase latency_osor_flux "$LATENCY_LIMIT" "$OUT/latency_osor_flux.log" \
+  "$OSOR" latency --method osor-flux "${LATENCY_COMMON[@]}" --warmup "$OSOR_WARMUP" --iters "$OSOR_ITERS" \
+  --out "$OUT/latency_osor_flux.json"
 run_phase latency_sdxl_inpaint "$LATENCY_LIMIT" "$OUT/latency_sdxl_inpaint.log" \
   "$OSOR" latency --method "$INPAINT_METHOD" "${LATENCY_COMMON[@]}" --warmup "$INPAINT_WARMUP" --iters "$INPAINT_ITERS" \
   --out "$OUT/latency_sdxl_inpaint.json"

@@ -59,8 +59,9 @@ void add_remove_command(CLI::App& app) {
   add_dtype_option(*cmd, args->dtype);
   auto* seed = cmd->add_option("--seed", args->seed, "seed of the random draws")->capture_default_str();
   cmd->add_option("--noise", args->noise,
-                  "safetensors file with the method's recorded noise (osor-sdxl: posterior, eps; sdxl-inpaint: "
-                  "image_posterior, latents, masked_image_posterior)")
+                  "safetensors file with the method's recorded noise (osor-sdxl: posterior, eps; osor-flux: posterior, "
+                  "flow; sdxl-inpaint: image_posterior, latents, masked_image_posterior; flux-fill: latents, "
+                  "masked_image_posterior)")
       ->excludes(seed);
   cmd->callback([args] { run_remove(*args); });
 }

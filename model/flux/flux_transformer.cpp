@@ -192,10 +192,11 @@ at::Tensor FluxTransformer2DModel::forward(const FluxTransformerInputs& in) cons
   const auto dtype = options.dtype().toScalarType();
   at::Tensor image = net.x_embedder->forward(in.hidden_states.to(options));
   const int64_t batch = image.size(0);
-  const at::Tensor t_proj = time_projection(per_sample(in.timestep.to(options.device()), batch), dtype).to(dtype);
-  const at::Tensor g_proj = in.guidance.defined()
-                                ? time_projection(per_sample(in.guidance.to(options.device()), batch), dtype).to(dtype)
-                                : at::Tensor();
+  const at::ScalarType time_dtype = in.time_in_float32 ? at::kFloat : dtype;
+  const at::Tensor t_proj = time_projection(per_sample(in.timestep.to(options.device()), batch), time_dtype).to(dtype);
+  const at::Tensor g_proj =
+      in.guidance.defined() ? time_projection(per_sample(in.guidance.to(options.device()), batch), time_dtype).to(dtype)
+                            : at::Tensor();
   const at::Tensor temb = net.time_text_embed->forward(t_proj, g_proj, in.pooled_projections.to(options));
   at::Tensor text = net.context_embedder->forward(in.encoder_hidden_states.to(options));
   const at::Tensor ids = at::cat({ids_2d(in.txt_ids), ids_2d(in.img_ids)}, 0).to(options.device());

@@ -52,6 +52,9 @@ struct FluxTransformerInputs {
   at::Tensor img_ids;                // [L, 3] (or [1, L, 3]: the first entry is used, as diffusers)
   at::Tensor txt_ids;                // [T, 3]
   at::Tensor guidance;               // [B] or [] (the model multiplies by 1000); needed iff guidance_embeds
+  // false (diffusers): 1000·t and 1000·g in the model dtype (bf16: 400 and 29952 for OSOR's 0.4 and 30).
+  // true: in float32 whatever the model dtype (400 and 30000), an exact-arithmetic option for low-precision runs.
+  bool time_in_float32 = false;
 };
 
 class FluxTransformer2DModel {

@@ -2,6 +2,9 @@
 // on the flux_fill_osor fixture: merged and runtime adapters, and adapters disabled.
 #include <doctest/doctest.h>
 
+#include <map>
+#include <string>
+
 #include "model/error.h"
 #include "model/flux/flux_lora.h"
 #include "model/flux/flux_transformer.h"
@@ -92,4 +95,33 @@ TEST_CASE("conformance: model/flux_fill a LoRA key naming no transformer layer i
   const at::Tensor after = tf.forward(in);
   REQUIRE(after.size(2) == features + 4);
   CHECK(osor::test::max_abs_diff(after.narrow(2, 0, features), before) == 0.0);
+}
+
+TEST_CASE("conformance: model/flux_fill_osor the same adapters under diffusers' LoRA key names give the same output") {
+  const auto fx = open_fixtures();
+  if (!fx) return;
+  // diffusers' save_lora_weights names (transformer.<path>.lora_{A,B}.weight, no adapter name), as published FLUX
+  // LoRAs are: the loader strips the prefix and treats `.default` as optional, so they load as OSOR's keys do.
+  const auto checkpoint = osor::model::SafetensorsFile::open(fx->osor.file(".lora.safetensors"));
+  std::map<std::string, at::Tensor> renamed;
+  int64_t lora_tensors = 0;
+  for (const auto& name : checkpoint.names()) {
+    std::string key = name;
+    const std::string peft = "transformer.base_model.model.", adapter = ".default.weight";
+    if (key.rfind(peft, 0) == 0) key = "transformer." + key.substr(peft.size());
+    const auto at = key.find(adapter);
+    if (at != std::string::npos) {
+      key = key.substr(0, at) + ".weight";
+      ++lora_tensors;
+    }
+    renamed[key] = checkpoint.tensor(name);
+  }
+  REQUIRE(lora_tensors > 0);
+  FluxTransformer2DModel original = base_transformer(fx->base), diffusers_named = base_transformer(fx->base);
+  const auto a = osor::model::apply_osor_checkpoint(original, checkpoint);
+  const auto b = osor::model::apply_osor_checkpoint(diffusers_named, renamed, "diffusers-named copy");
+  CHECK(a.wrapped_modules == b.wrapped_modules);
+  CHECK(b.wrapped_modules == lora_tensors / 2);
+  const auto in = osor::test::flux_fixture_inputs(fx->osor);
+  CHECK(osor::test::max_abs_diff(original.forward(in), diffusers_named.forward(in)) == 0.0);
 }

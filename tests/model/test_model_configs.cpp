@@ -11,6 +11,7 @@
 #include "model/cuda_graph.h"
 #include "model/error.h"
 #include "model/osor/one_step.h"
+#include "model/schedulers/flow_match_euler.h"
 #include "model/unet/unet_2d_condition.h"
 #include "model/vae/autoencoder_kl.h"
 #include "tests/test_paths.h"
@@ -153,4 +154,17 @@ TEST_CASE("osor one-step with CUDA graphs equals the eager run on CUDA, input by
       CHECK(b.stage_calls.at("unet") == 1);
     }
   }
+}
+
+TEST_CASE("model configs: full/flux-fill builds the FLUX VAE with 83,819,683 parameters and the dynamic-shift scheduler (meta device)") {
+  const auto meta = at::TensorOptions().device(at::kMeta).dtype(at::kBFloat16);
+  const auto dir = std::filesystem::path(OSOR_MODEL_CONFIGS_DIR) / "full" / "flux-fill";
+  const auto vae_config = osor::model::VaeConfig::from_file(dir / "vae" / "config.json");
+  CHECK(osor::model::AutoencoderKL(vae_config, meta).parameter_count() == 83819683);
+  CHECK(vae_config.latent_channels == 16);
+  CHECK(vae_config.scaling_factor == doctest::Approx(0.3611));
+  CHECK(vae_config.shift_factor.value_or(0.0) == doctest::Approx(0.1159));
+  const auto scheduler = osor::model::FlowMatchEulerConfig::from_file(dir / "scheduler" / "scheduler_config.json");
+  CHECK(scheduler.use_dynamic_shifting);
+  CHECK(scheduler.max_shift == doctest::Approx(1.15));
 }

@@ -1,0 +1,70 @@
+#include "adapters/flux_fill.h"
+
+#include <ATen/ATen.h>
+
+#include "adapters/network_method.h"
+#include "model/flux_fill/multi_step.h"
+
+namespace osor::adapters {
+namespace {
+
+class FluxFillRemover final : public NetworkRemover {
+ public:
+  FluxFillRemover(const MethodSpec& spec, const RemoverContext& context);
+  RemovalOutput remove(const RemovalInput& input) override;
+
+ private:
+  std::unique_ptr<model::FluxFill> model_;
+  model::FluxFillOptions options_;  // its defaults are the model card's call
+  int64_t size_ = 1024;
+};
+
+FluxFillRemover::FluxFillRemover(const MethodSpec& spec, const RemoverContext& context)
+    : NetworkRemover(spec, context, {"steps", "guidance", "size", "prompt", "noise"}) {
+  auto& o = options_;
+  o.steps = static_cast<int64_t>(option_number(spec, "steps", static_cast<double>(o.steps)));
+  o.guidance = option_number(spec, "guidance", o.guidance);
+  o.seed = context.seed;
+  size_ = static_cast<int64_t>(option_number(spec, "size", static_cast<double>(size_)));
+  if (o.steps < 1) refuse("steps must be at least 1");
+  if (size_ < 16 || size_ % 16 != 0)
+    refuse("size must be a positive multiple of 16 (got " + std::to_string(size_) + ")");
+  const std::string noise = option_text(spec, "noise", ""), prompt = option_text(spec, "prompt", "");
+  set_up([&] {
+    if (!noise.empty()) {
+      auto draws = read_noise(noise, {"latents", "masked_image_posterior"});
+      o.noise = model::FluxFillNoise{draws.at("latents"), draws.at("masked_image_posterior")};
+    }
+    const std::string needs_files = prompt.empty() ? "" : "prompt=FILE is not used with random weights";
+    model_ = build_model<model::FluxFill>(needs_files, [&](const at::Device& device, at::ScalarType dtype) {
+      return model::FluxFill::load(model::FluxFillFiles::locate(context.weights_dir, prompt), device, dtype);
+    });
+  });
+}
+
+RemovalOutput FluxFillRemover::remove(const RemovalInput& input) {
+  auto resize = [](const at::Tensor& x01, int64_t out_h, int64_t out_w) {
+    return pil_bicubic_resize(to_u8(x01), out_h, out_w);
+  };
+  at::Tensor image, mask;  // size × size
+  model::FluxFillResult result;
+  return timed_removal(
+      input,
+      [&] {
+        image = resize(input.image, size_, size_);
+        mask = resize(input.mask, size_, size_);
+      },
+      [&](RemovalOutput& out) {
+        result = model_->run(image, mask, options_);
+        out.add_stages(result.stages_ms, result.stage_calls);
+      },
+      [&](RemovalOutput& out) { out.image = resize(result.image, input.image.size(2), input.image.size(3)); });
+}
+
+}  // namespace
+
+std::unique_ptr<Remover> make_flux_fill_remover(const MethodSpec& spec, const RemoverContext& context) {
+  return std::make_unique<FluxFillRemover>(spec, context);
+}
+
+}  // namespace osor::adapters
