@@ -3,10 +3,10 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <deque>
 #include <numeric>
 #include <string>
 
+#include "metrics/connected_components.h"
 #include "metrics/error.h"
 
 namespace osor::metrics {
@@ -23,37 +23,9 @@ int64_t count(const at::Tensor& m) { return m.sum().item<int64_t>(); }
 }  // namespace
 
 std::vector<at::Tensor> connected_components8(const at::Tensor& mask) {
-  const at::Tensor m = as_bool_2d(mask, "connected components");
-  const int64_t h = m.size(0), w = m.size(1);
-  const bool* in = m.data_ptr<bool>();
-  std::vector<int32_t> label(static_cast<size_t>(h * w), 0);
+  const ComponentLabels c = label_components8(as_bool_2d(mask, "connected components"));
   std::vector<at::Tensor> components;
-  std::deque<int64_t> queue;
-  for (int64_t start = 0; start < h * w; ++start) {
-    if (!in[start] || label[start]) continue;
-    const int32_t id = static_cast<int32_t>(components.size()) + 1;
-    at::Tensor comp = at::zeros({h, w}, at::kBool);
-    bool* out = comp.data_ptr<bool>();
-    label[start] = id;
-    queue.push_back(start);
-    while (!queue.empty()) {
-      const int64_t p = queue.front();
-      queue.pop_front();
-      out[p] = true;
-      const int64_t y = p / w, x = p % w;
-      for (int64_t dy = -1; dy <= 1; ++dy)
-        for (int64_t dx = -1; dx <= 1; ++dx) {
-          const int64_t yy = y + dy, xx = x + dx;
-          if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
-          const int64_t q = yy * w + xx;
-          if (in[q] && !label[q]) {
-            label[q] = id;
-            queue.push_back(q);
-          }
-        }
-    }
-    components.push_back(comp);
-  }
+  for (size_t i = 0; i < c.sizes.size(); ++i) components.push_back(c.labels.eq(static_cast<int32_t>(i + 1)));
   return components;
 }
 

@@ -138,9 +138,23 @@ Sam Sam::load(const SamConfig& config, const std::filesystem::path& weights, con
 const SamConfig& Sam::config() const { return impl_->config; }
 c10::Device Sam::device() const { return impl_->device; }
 
-std::array<int64_t, 2> Sam::preprocess_shape(int64_t h, int64_t w) const {
-  const double scale = static_cast<double>(impl_->config.image_size) * 1.0 / static_cast<double>(std::max(h, w));
+std::array<int64_t, 2> sam_preprocess_shape(int64_t h, int64_t w, int64_t long_side) {
+  const double scale = static_cast<double>(long_side) * 1.0 / static_cast<double>(std::max(h, w));
   return {static_cast<int64_t>(static_cast<double>(h) * scale + 0.5), static_cast<int64_t>(static_cast<double>(w) * scale + 0.5)};
+}
+
+at::Tensor sam_postprocess_masks(const at::Tensor& low_res, int64_t image_size, const std::array<int64_t, 2>& input_size,
+                                 const std::array<int64_t, 2>& original_size) {
+  namespace F = torch::nn::functional;
+  auto bilinear = [](const at::Tensor& x, int64_t h, int64_t w) {
+    return F::interpolate(x, F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false));
+  };
+  const at::Tensor full = bilinear(low_res, image_size, image_size).slice(2, 0, input_size[0]).slice(3, 0, input_size[1]);
+  return bilinear(full, original_size[0], original_size[1]);
+}
+
+std::array<int64_t, 2> Sam::preprocess_shape(int64_t h, int64_t w) const {
+  return sam_preprocess_shape(h, w, impl_->config.image_size);
 }
 
 at::Tensor Sam::resize_longest_side(const at::Tensor& picture_u8) const {
@@ -214,13 +228,7 @@ SamPrediction Sam::predict(const SamImage& image, const at::Tensor& points, cons
 
 at::Tensor Sam::postprocess_masks(const at::Tensor& low_res, const std::array<int64_t, 2>& input_size,
                                   const std::array<int64_t, 2>& original_size) const {
-  namespace F = torch::nn::functional;
-  const int64_t s = impl_->config.image_size;
-  auto bilinear = [](const at::Tensor& x, int64_t h, int64_t w) {
-    return F::interpolate(x, F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false));
-  };
-  const at::Tensor full = bilinear(low_res, s, s).slice(2, 0, input_size[0]).slice(3, 0, input_size[1]);
-  return bilinear(full, original_size[0], original_size[1]);
+  return sam_postprocess_masks(low_res, impl_->config.image_size, input_size, original_size);
 }
 
 }  // namespace osor::metrics

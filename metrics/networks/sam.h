@@ -48,6 +48,13 @@ struct SamPrediction {
   at::Tensor iou_predictions;  // [B,K] float32
 };
 
+// ResizeLongestSide.get_preprocess_shape: (int(h·s + 0.5), int(w·s + 0.5)), s = long_side / max(h, w).
+std::array<int64_t, 2> sam_preprocess_shape(int64_t h, int64_t w, int64_t long_side);
+// Sam.postprocess_masks for a model of input size image_size: bilinear to image_size², crop input_size, bilinear to
+// original_size (align_corners False), on the logits' device and dtype.
+at::Tensor sam_postprocess_masks(const at::Tensor& low_res, int64_t image_size, const std::array<int64_t, 2>& input_size,
+                                 const std::array<int64_t, 2>& original_size);
+
 class Sam {
  public:
   // weights: safetensors or the published .pth (read natively, nothing executed), with Sam.state_dict() key names.
