@@ -375,14 +375,21 @@ at::Tensor remove_or_reuse(const Setting& s, const BenchmarkSample& sample, cons
 void score_sample(const Setting& s, const BenchmarkSample& sample, const at::Tensor& output, SampleRecord& record) {
   const auto& image_metrics = s.plan.metrics.image;
   if (image_metrics.empty()) return;
-  if (sample.gt.empty()) throw HarnessError(s.bench.spec.name + "/" + sample.id + ": no ground-truth file");
   std::vector<const metrics::ImageMetric*> metrics;
-  for (const auto& metric : image_metrics) metrics.push_back(metric.get());
+  bool need_gt = false;
+  for (const auto& metric : image_metrics) {
+    metrics.push_back(metric.get());
+    need_gt = need_gt || metric->needs_reference();
+  }
+  if (need_gt && sample.gt.empty()) throw HarnessError(s.bench.spec.name + "/" + sample.id + ": no ground-truth file");
   const ImagePair files{sample.id, s.run_dir / record.output, sample.gt,
                         s.masks == "effect" ? sample.effect_mask : sample.object_mask};
   const std::vector<double> values =
       score_pair(metrics, output, files, s.bench.spec.polarity, at::Device(s.plan.config.device));
-  for (size_t k = 0; k < metrics.size(); ++k) record.metrics[metrics[k]->spec().name] = values[k];
+  for (size_t k = 0; k < metrics.size(); ++k) {
+    record.metrics[metrics[k]->spec().name] = values[k];
+    for (const auto& [name, value] : metrics[k]->last_terms()) record.metric_terms[metrics[k]->spec().name][name] = value;
+  }
 }
 
 SampleRecord new_record(const Setting& s, const BenchmarkSample& sample, const SamplePaths& paths) {

@@ -30,6 +30,8 @@ struct ScoreResult {
   std::string metric, convention;
   metrics::PixelOptions pixels;
   std::vector<std::pair<std::string, double>> per_image;  // stem → value, in pair order
+  // stem → the metric's named parts of that value (cfd's per-component terms); empty for metrics without parts
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, double>>>> terms;
   double mean = 0;
 };
 
@@ -43,7 +45,8 @@ std::vector<double> score_pair(const std::vector<const metrics::ImageMetric*>& m
 // Reads every pair and scores it with score_pair.
 ScoreResult score_pairs(const std::vector<ImagePair>& pairs, const ScoreRequest& request);
 
-// {"metric", "channels", "region", "n", "mean", "per_image": {stem: value}}; infinities as "inf".
+// {"metric", "channels", "region", "n", "mean", "per_image": {stem: value}} (+ "terms": {stem: {part: value}} for
+// metrics with parts); infinities as "inf".
 nlohmann::json score_json(const ScoreResult& result);
 
 // A JSON number, or the strings "inf" / "-inf" / "nan" for non-finite values.
