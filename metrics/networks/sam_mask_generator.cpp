@@ -21,10 +21,21 @@ struct MaskRows {
   at::Tensor points;     // float64 [N,2]
   at::Tensor stability;  // float32 [N]
   at::Tensor crop_boxes; // int64 [N,4]
-  void append(const MaskRows& o) {
-    auto cat = [](at::Tensor& a, const at::Tensor& b) { a = a.defined() ? at::cat({a, b}, 0) : b; };
-    cat(masks, o.masks), cat(boxes, o.boxes), cat(iou, o.iou), cat(points, o.points), cat(stability, o.stability);
-    if (o.crop_boxes.defined()) cat(crop_boxes, o.crop_boxes);
+  // The rows of several batches or crops, concatenated once (not batch by batch: masks are large).
+  static MaskRows concat(const std::vector<MaskRows>& parts) {
+    MaskRows r;
+    std::vector<at::Tensor> masks, boxes, iou, points, stability, crop_boxes;
+    for (const MaskRows& p : parts) {
+      if (p.size() == 0) continue;
+      masks.push_back(p.masks), boxes.push_back(p.boxes), iou.push_back(p.iou), points.push_back(p.points);
+      stability.push_back(p.stability);
+      if (p.crop_boxes.defined()) crop_boxes.push_back(p.crop_boxes);
+    }
+    if (masks.empty()) return r;
+    r.masks = at::cat(masks, 0), r.boxes = at::cat(boxes, 0), r.iou = at::cat(iou, 0), r.points = at::cat(points, 0);
+    r.stability = at::cat(stability, 0);
+    if (!crop_boxes.empty()) r.crop_boxes = at::cat(crop_boxes, 0);
+    return r;
   }
   void keep(const at::Tensor& index) {
     masks = masks.index_select(0, index), boxes = boxes.index_select(0, index), iou = iou.index_select(0, index);
@@ -78,9 +89,10 @@ MaskRows process_crop(const at::Tensor& picture, const std::array<int64_t, 4>& c
   const int64_t n = static_cast<int64_t>(static_cast<double>(o.points_per_side) / std::pow(static_cast<double>(o.crop_n_points_downscale_factor), static_cast<double>(layer)));
   const at::Tensor scale = at::tensor({static_cast<double>(cropped.size(2)), static_cast<double>(cropped.size(1))}, at::kDouble);
   const at::Tensor points = sam_point_grid(n) * scale.unsqueeze(0);
-  MaskRows rows;
+  std::vector<MaskRows> batches;
   for (int64_t b = 0; b < points.size(0); b += o.points_per_batch)
-    rows.append(process_batch(decoder, points.slice(0, b, std::min(points.size(0), b + o.points_per_batch)), crop, orig_h, orig_w, o));
+    batches.push_back(process_batch(decoder, points.slice(0, b, std::min(points.size(0), b + o.points_per_batch)), crop, orig_h, orig_w, o));
+  MaskRows rows = MaskRows::concat(batches);
   if (rows.size() == 0) return rows;
   rows.keep(indices(box_nms(rows.boxes.to(at::kFloat), rows.iou, o.box_nms_thresh)));
   const at::Tensor offset = at::tensor(std::vector<int64_t>{crop[0], crop[1], crop[0], crop[1]}, at::kLong).unsqueeze(0);
@@ -144,8 +156,9 @@ std::vector<MaskRecord> generate_sam_masks(const at::Tensor& picture_u8, SamProm
   const at::Tensor picture = picture_u8.to(at::kCPU).contiguous();
   const int64_t h = picture.size(1), w = picture.size(2);
   const auto crops = sam_crop_boxes(h, w, o.crop_n_layers, o.crop_overlap_ratio);
-  MaskRows rows;
-  for (const auto& [crop, layer] : crops) rows.append(process_crop(picture, crop, layer, decoder, o));
+  std::vector<MaskRows> per_crop;
+  for (const auto& [crop, layer] : crops) per_crop.push_back(process_crop(picture, crop, layer, decoder, o));
+  MaskRows rows = MaskRows::concat(per_crop);
   if (crops.size() > 1 && rows.size() > 0) {
     const at::Tensor cb = rows.crop_boxes;
     const at::Tensor area = (cb.select(1, 2) - cb.select(1, 0)) * (cb.select(1, 3) - cb.select(1, 1));

@@ -115,6 +115,11 @@ TEST_CASE("osor eval --metrics cfd fills the CFD column and records the per-comp
   const std::string table((std::istreambuf_iterator<char>(table_file)), std::istreambuf_iterator<char>());
   CHECK(table.find("CFD") != std::string::npos);
 
+  const auto bad_mode = run_osor("eval --weights " + (dir / "weights").string() + " --out " + (dir / "bad").string() + common +
+                                 " --cfd-mode fixed");
+  CHECK(bad_mode.exit_code == 2);
+  CHECK(bad_mode.err.find("CFD mode 'fixed' is not known") != std::string::npos);
+
   fs::create_directories(dir / "empty");
   const auto bare = run_osor("eval --weights " + (dir / "empty").string() + " --out " + (dir / "bare").string() + common);
   REQUIRE_MESSAGE(bare.exit_code == 0, bare.err);
