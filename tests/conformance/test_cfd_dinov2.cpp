@@ -87,9 +87,11 @@ TEST_CASE("conformance: cfd/dinov2 interpolated position embeddings, by size= (c
   const std::string legacy_name = "position_embeddings_" + std::to_string(s) + "_legacy_scale_factor";
   if (io.contains(legacy_name)) {
     net.set_position_interpolation(metrics::Dinov2PositionInterpolation::LegacyScaleFactor);
+    // A diagnostic table: LibTorch 2.x's bicubic kernel with a scale factor rounds its source coordinates
+    // differently from 1.13's (a few float32 ulps, 2.7e-6 measured), so it is held to the features' atol.
     const double e = max_abs(net.position_embeddings_for(s, s), io.tensor(legacy_name));
     MESSAGE("max |legacy table - reference| = " << e);
-    CHECK(e <= 1e-6);
+    CHECK(e <= j.at("tolerance").at("last_hidden_state").at("atol").get<double>());
     CHECK(max_abs(io.tensor(legacy_name), current) > 1e-3);  // the two conventions differ
   }
 }
