@@ -140,6 +140,7 @@ EvalPlan plan_eval(const EvalConfig& config) {
   plan.benches = plan_benches(config);
   plan.network.weights_dir = config.weights_dir;
   plan.network.device = config.device;
+  plan.network.cfd_mode = config.cfd_mode;
   plan.metrics = plan_metrics(config, plan.network);
   int64_t items = 0;
   for (auto& b : plan.benches) {

@@ -49,6 +49,12 @@ json to_json(const SampleRecord& s) {
   j["mask_polarity"] = s.mask_polarity;
   if (s.latency_warmup) j["latency_warmup"] = true;
   if (!s.method_id.empty()) j["method_id"] = s.method_id;
+  if (!s.metric_terms.empty()) {
+    json terms = json::object();
+    for (const auto& [metric, parts] : s.metric_terms)
+      for (const auto& [name, value] : parts) terms[metric][name] = json_value(value);
+    j["metric_terms"] = terms;
+  }
   return j;
 }
 
@@ -70,6 +76,9 @@ SampleRecord sample_from_json(const json& j) {
   s.latency_warmup = j.value("latency_warmup", false);
   if (j.contains("metrics"))
     for (const auto& [name, value] : j["metrics"].items()) s.metrics[name] = value_from_json(value);
+  if (j.contains("metric_terms"))
+    for (const auto& [metric, parts] : j["metric_terms"].items())
+      for (const auto& [name, value] : parts.items()) s.metric_terms[metric][name] = value_from_json(value);
   return s;
 }
 

@@ -58,6 +58,8 @@ struct SampleRecord {
   double latency_ms = 0;
   bool latency_warmup = false;  // the method's first remove() call in its process: excluded from latency medians
   std::map<std::string, double> metrics;
+  // Named parts of a metric's value (cfd: per component "c<k>.value", "c<k>.d0", "c<k>.t<j>"); only metrics with parts.
+  std::map<std::string, std::map<std::string, double>> metric_terms;
 };
 
 struct Aggregate {

@@ -369,6 +369,7 @@ json config_to_json(const EvalConfig& c) {
           {"cache_dir", c.cache_dir.string()},
           {"device", c.device},
           {"dtype", c.dtype},
+          {"cfd_mode", c.cfd_mode},
           {"seed", c.seed},
           {"bootstrap_resamples", c.bootstrap_resamples},
           {"limit", c.limit},
@@ -393,6 +394,7 @@ EvalConfig config_from_json(const json& j) {
     c.cache_dir = j.value("cache_dir", "");
     c.device = j.value("device", "cpu");
     c.dtype = j.value("dtype", "fp32");
+    c.cfd_mode = j.value("cfd_mode", "official");
     c.seed = j.value("seed", 0ull);
     c.bootstrap_resamples = j.value("bootstrap_resamples", 1000);
     c.limit = j.value("limit", 0);

@@ -40,6 +40,7 @@ struct EvalConfig {
   std::filesystem::path data_dir, bench_dir, weights_dir, cache_dir, out_dir;  // bench_dir: the built-in specs
   std::vector<std::filesystem::path> extra_bench_dirs;  // --bench-dir: spec folders added to bench_dir
   std::string device = "cpu", dtype = "fp32";
+  std::string cfd_mode = "official";  // cfd: official | corrected (metrics/cfd.h)
   uint64_t seed = 0;
   int bootstrap_resamples = 1000;
   int limit = 0;                     // at most this many samples per benchmark (0: all)

@@ -212,7 +212,7 @@ class BenchPass {
         fail(s, e);
       }
     }
-    if (!metrics_.empty()) {
+    if (needs_reference(metrics_)) {
       try {
         if (sample.gt.empty()) throw HarnessError(bench_.spec.name + "/" + sample.id + ": no ground-truth file");
         w.reference = read_image(sample.gt).rgb;
@@ -274,15 +274,19 @@ class BenchPass {
     const BenchmarkSample& sample = sample_of(w);
     const ImagePair files{sample.id, pass_.run_dir / s.record.output, sample.gt, setting_mask(sample, s.masks)};
     DecodedReference decoded{w.reference, {}};
+    const at::Tensor& sized = w.reference.defined() ? w.reference : s.output;  // reference-free metrics: the output
     const auto mask_start = std::chrono::steady_clock::now();
-    decoded.mask = metric_mask(metrics_, files, bench_.spec.polarity, w.reference.size(2), w.reference.size(3));
+    decoded.mask = metric_mask(metrics_, files, bench_.spec.polarity, sized.size(2), sized.size(3));
     pass_.timing.add("decode", seconds_since(mask_start));
     std::vector<double> seconds;
+    std::vector<metrics::ImageMetric::Terms> terms;
     const std::vector<double> values =
-        score_decoded(metrics_, s.output, decoded, files, at::Device(pass_.plan.config.device), &seconds);
+        score_decoded(metrics_, s.output, decoded, files, at::Device(pass_.plan.config.device), &seconds, &terms);
     for (size_t k = 0; k < metrics_.size(); ++k) {
-      s.record.metrics[metrics_[k]->spec().name] = values[k];
-      pass_.timing.add(metrics_[k]->spec().name, seconds[k]);
+      const std::string& name = metrics_[k]->spec().name;
+      s.record.metrics[name] = values[k];
+      for (const auto& [part, value] : terms[k]) s.record.metric_terms[name][part] = value;
+      pass_.timing.add(name, seconds[k]);
     }
   }
 

@@ -232,6 +232,7 @@ void merge_set_metrics(const MergeContext& c, const EvalConfig& config) {
   metrics::NetworkOptions network;
   network.weights_dir = config.weights_dir;
   network.device = config.device;
+  network.cfd_mode = config.cfd_mode;
   const json& infos = c.shards.front()->meta["metrics"];
   const size_t n_methods = config.methods.size();
   std::vector<std::string> benches;  // names, in run order

@@ -23,6 +23,7 @@ struct NetworkOptions {
   std::string lpips_net = "alex";     // alex | vgg
   std::string sqrtm = "sqrtm";        // FID's tr sqrtm method: sqrtm | eigh (metrics/frechet_distance.h)
   bool mmd_float64 = false;           // CMMD's MMD all in float64 instead of float32 kernels + double sums
+  std::string cfd_mode = "official";  // CFD: official (the published code's quirks) | corrected (metrics/cfd.h)
 };
 
 class FeatureExtractor {

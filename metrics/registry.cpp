@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstddef>
 
+#include "metrics/cfd_metric.h"
 #include "metrics/cmmd.h"
 #include "metrics/error.h"
 #include "metrics/fid.h"
@@ -22,6 +23,7 @@ constexpr bool kHigherIsBetter = true, kLowerIsBetter = false;
 constexpr bool kChannelsAndRegion = true, kWholeRgbImages = false;
 constexpr const char* kNoExtractor = "";
 constexpr std::nullptr_t kNoWeights = nullptr;
+constexpr bool kReferenceFree = true;
 
 // PSNR's and SSIM's conventions end with the channels and region they were computed on.
 std::string pixel_suffix(const MetricSetup& setup) {
@@ -73,6 +75,13 @@ const std::vector<MetricEntry>& metric_entries() {
          return "cmmd[" + s.extractor + "," + crop + ",sigma=10" + (s.network.mmd_float64 ? ",f64" : "") + "]";
        },
        kWholeRgbImages, "clip-vit-l14-336", kNoWeights, nullptr, make_cmmd_metric},
+      {"cfd", "CFD (OmniPaint): DINOv2-giant deviation of the hole from its context and of SAM segments inside it "
+              "from adjacent ones; reference-free (prediction + object mask); --cfd-mode official|corrected",
+       kPerImage, kLowerIsBetter, 1, cfd_convention, kWholeRgbImages, kNoExtractor,
+       [](const MetricSetup&) -> std::vector<std::string> {
+         return {"sam-vit-h", "dinov2-giant-config", "dinov2-giant-preprocessor", "dinov2-giant"};
+       },
+       make_cfd_metric, nullptr, kReferenceFree},
   };
   return entries;
 }
@@ -136,6 +145,11 @@ bool is_image_metric(const std::string& name) {
   return row != nullptr && row->per_image;
 }
 
+bool is_reference_free_metric(const std::string& name) {
+  const MetricEntry* row = find_metric(name);
+  return row != nullptr && row->per_image && row->reference_free;
+}
+
 bool is_set_metric(const std::string& name) {
   const MetricEntry* row = find_metric(name);
   return row != nullptr && !row->per_image;
@@ -155,6 +169,10 @@ std::unique_ptr<SetMetric> make_set_metric(const std::string& name, const Networ
   const MetricEntry& row = metric_row(name);
   if (row.per_image) throw MetricError("metric '" + name + "' is per image, not a set metric");
   return row.make_set(metric_setup(row, {}, network));
+}
+
+std::string metric_convention(const std::string& name, const NetworkOptions& network) {
+  return metric_setup(metric_row(name), {}, network).spec.convention;
 }
 
 std::vector<std::string> metric_weights_ids(const std::string& name, const NetworkOptions& network) {

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "metrics/feature_extractor.h"
@@ -43,10 +44,22 @@ class ImageMetric {
   virtual ~ImageMetric() = default;
   const MetricSpec& spec() const { return spec_; }
   const PixelOptions& pixels() const { return pixels_; }
-  // A mask is needed exactly when the region is not the whole image.
-  bool needs_mask() const { return pixels_.region != Region::Full; }
+  // A mask is needed when the region is not the whole image, or when the metric is defined on the object mask (cfd).
+  virtual bool needs_mask() const { return pixels_.region != Region::Full; }
+  // False for reference-free metrics (cfd): the reference is neither read nor required.
+  virtual bool needs_reference() const { return true; }
   // pred, ref: [N,3,H,W] float in [0,1] (or uint8); mask: [N,1,H,W] or undefined. Returns [N] float64.
+  // Safe to call from several threads at once (the runner's pipeline scores images in parallel).
   virtual at::Tensor evaluate(const at::Tensor& pred, const at::Tensor& ref, const at::Tensor& mask) const = 0;
+  using Terms = std::vector<std::pair<std::string, double>>;
+  // evaluate(), and in `terms` (when given) the named parts of the values, for the per-sample output (cfd: per
+  // component "c<k>.value", "c<k>.d0", "c<k>.t<j>", over the N images in order); metrics without parts leave it
+  // empty.
+  virtual at::Tensor evaluate_with_terms(const at::Tensor& pred, const at::Tensor& ref, const at::Tensor& mask,
+                                         Terms* terms) const {
+    if (terms) terms->clear();
+    return evaluate(pred, ref, mask);
+  }
 
  protected:
   explicit ImageMetric(const MetricSetup& setup)
@@ -92,6 +105,7 @@ struct MetricEntry {
   std::vector<std::string> (*weights)(const MetricSetup& setup) = nullptr;
   std::unique_ptr<ImageMetric> (*make_image)(const MetricSetup& setup) = nullptr;
   std::unique_ptr<SetMetric> (*make_set)(const MetricSetup& setup) = nullptr;
+  bool reference_free = false;  // scores a prediction with its object mask only (cfd); no reference is read
 };
 
 // Every registered metric, in table order.
@@ -99,6 +113,8 @@ const std::vector<MetricEntry>& metric_entries();
 bool is_image_metric(const std::string& name);
 
 bool is_set_metric(const std::string& name);
+// A per-image metric that needs no reference (the row's reference_free).
+bool is_reference_free_metric(const std::string& name);
 
 // Throws MetricError for an unknown name, listing the known ones. Network metrics (lpips) load their
 // weights from network.weights_dir and throw ModelError naming a missing file.
@@ -106,6 +122,10 @@ std::unique_ptr<ImageMetric> make_image_metric(const std::string& name, const Pi
                                                const NetworkOptions& network = {});
 // fid | cmmd; validates the options, loads no network.
 std::unique_ptr<SetMetric> make_set_metric(const std::string& name, const NetworkOptions& network = {});
+
+// The metric's convention string under these options (osor list shows the defaults'); MetricError for an unknown
+// name or an option value the metric does not take.
+std::string metric_convention(const std::string& name, const NetworkOptions& network = {});
 
 // Manifest ids of the weights files a metric needs under these options (empty for pixel metrics and unknown
 // names); MetricError for an option value the metric does not take.

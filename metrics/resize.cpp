@@ -1,7 +1,9 @@
 #include "metrics/resize.h"
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -190,6 +192,33 @@ at::Tensor pil_resize_u8(const at::Tensor& images, int64_t out_h, int64_t out_w,
   resample_planes<uint8_t>(src.data_ptr<uint8_t>(), dst.data_ptr<uint8_t>(), planes, h, w, static_cast<int>(out_h),
                            static_cast<int>(out_w), filter, horizontal, vertical);
   return dst;
+}
+
+namespace {
+
+// Pillow's ImagingScaleAffine table: xo = a0/2 (box origin 0), then xo += a0 per output pixel; COORD truncates.
+std::vector<int64_t> nearest_sources(int64_t in, int64_t out) {
+  const double step = static_cast<double>(in) / static_cast<double>(out);
+  std::vector<int64_t> src(static_cast<size_t>(out));
+  double xo = step * 0.5;
+  for (int64_t x = 0; x < out; ++x) {
+    src[static_cast<size_t>(x)] = std::min<int64_t>(static_cast<int64_t>(xo), in - 1);
+    xo += step;
+  }
+  return src;
+}
+
+}  // namespace
+
+at::Tensor pil_resize_nearest_u8(const at::Tensor& images, int64_t out_h, int64_t out_w) {
+  check_input(images, out_h, out_w, "pil_resize_nearest_u8");
+  if (images.scalar_type() != at::kByte && images.scalar_type() != at::kBool)
+    throw MetricError("pil_resize_nearest_u8: expected a uint8 or bool tensor");
+  const at::Tensor src = images.to(at::kCPU);
+  if (src.size(-2) == out_h && src.size(-1) == out_w) return src.clone();
+  const std::vector<int64_t> rows = nearest_sources(src.size(-2), out_h), cols = nearest_sources(src.size(-1), out_w);
+  const at::Tensor r = at::tensor(rows, at::kLong), c = at::tensor(cols, at::kLong);
+  return src.index_select(-2, r).index_select(-1, c).contiguous();
 }
 
 at::Tensor pil_resize_float(const at::Tensor& images, int64_t out_h, int64_t out_w, PilFilter filter) {

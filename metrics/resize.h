@@ -20,6 +20,11 @@ enum class PilFilter { Bilinear, Bicubic, Lanczos };
 // Image.resize((out_w, out_h), filter) on 8-bit modes (L, RGB, RGBA). CPU.
 at::Tensor pil_resize_u8(const at::Tensor& images, int64_t out_h, int64_t out_w, PilFilter filter);
 
+// images: [N,C,H,W] or [C,H,W] uint8 (or bool) → the same dtype, as Pillow's Image.resize(..., NEAREST) (the
+// default for modes "1" and "P"): ImagingScaleAffine, source index = int(x0 + (x + ½)·in/out) with the position
+// accumulated in double as Pillow does (so a boundary falls where Pillow's does). CPU.
+at::Tensor pil_resize_nearest_u8(const at::Tensor& images, int64_t out_h, int64_t out_w);
+
 // images: [N,C,H,W] or [C,H,W] float (any scale) → float32, as Pillow's mode 'F' resize per channel. CPU.
 at::Tensor pil_resize_float(const at::Tensor& images, int64_t out_h, int64_t out_w, PilFilter filter);
 

@@ -17,6 +17,7 @@ WeightsDownload plain(std::string url) { return WeightsDownload{std::move(url), 
 
 const std::string kSdxl = "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1/resolve/main/";
 const std::string kClip = "https://huggingface.co/openai/clip-vit-large-patch14-336/resolve/main/";
+const std::string kDinov2 = "https://huggingface.co/facebook/dinov2-giant/resolve/main/";
 const std::string kLpips = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/";
 
 // `sha256` is of the installed file; for a converted .pth it stays empty until someone converts the published file
@@ -27,9 +28,11 @@ const std::string kLpips = "https://github.com/richzhang/PerceptualSimilarity/ra
 //   alexnet-owt-7be5be79.pth 7be5be79... and vgg16-397923af.pth 397923af...: torchvision publishes only the
 //     8-digit prefix (torch hub check_hash); the full hashes are those recorded by independent projects that pin
 //     these files (found by code search);
+//   sam_vit_h_4b8939.pth a7bf3b02... (2,564,550,879 bytes): as pinned by several independent projects that download
+//     it (found by code search); the name's 4b8939 is not a sha256 prefix;
 //   LPIPS v0.1 alex.pth df73285e... and vgg.pth a78928a0...: as pinned by projects that vendor the lpips package
 //     (PerceptualSimilarity commit 082bb24f; 6,009 and 7,289 bytes).
-// Hugging Face files (CLIP, SDXL-Inpainting) are unpinned: no source for their hashes was found.
+// Hugging Face files (CLIP, DINOv2, SDXL-Inpainting) are unpinned: no source for their hashes was found.
 std::vector<WeightsFileInfo> metric_network_files() {
   return {
       {"inception-fid", "pt_inception-2015-12-05.safetensors", "fid (pytorch-fid InceptionV3, pool3)",
@@ -69,6 +72,22 @@ std::vector<WeightsFileInfo> metric_network_files() {
        "HF transformers CLIPModel: vision_model.*, visual_projection.weight used; text_model.*, text_projection.weight, "
        "logit_scale ignored",
        "", plain(kClip + "model.safetensors")},
+      {"sam-vit-h", "sam_vit_h_4b8939.safetensors", "cfd (SAM ViT-H automatic mask generator)",
+       "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth, converted with `osor weights convert` "
+       "(or fetched and converted by `osor weights fetch`); the .pth itself also loads. An optional "
+       "sam_vit_h_4b8939.json (the _build_sam arguments) replaces ViT-H's sizes",
+       "segment-anything Sam.state_dict(): image_encoder.{patch_embed,pos_embed,blocks.<i>.{norm1,attn.{qkv,proj,"
+       "rel_pos_h,rel_pos_w},norm2,mlp.lin1,mlp.lin2},neck.{0..3}}, prompt_encoder.*, mask_decoder.*", "",
+       pth("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
+           "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e")},
+      {"dinov2-giant-config", "dinov2-giant/config.json", "cfd (DINOv2-giant architecture)", kDinov2 + "config.json",
+       "HF Dinov2Config (hidden_size, num_hidden_layers, num_attention_heads, use_swiglu_ffn, ...)", "",
+       plain(kDinov2 + "config.json")},
+      {"dinov2-giant-preprocessor", "dinov2-giant/preprocessor_config.json", "cfd (DINOv2 BitImageProcessor settings)",
+       kDinov2 + "preprocessor_config.json", "HF BitImageProcessor config (size.shortest_edge, crop_size, mean, std)",
+       "", plain(kDinov2 + "preprocessor_config.json")},
+      {"dinov2-giant", "dinov2-giant/model.safetensors", "cfd (DINOv2-giant features)", kDinov2 + "model.safetensors",
+       "HF Dinov2Model: embeddings.*, encoder.layer.<i>.*, layernorm.*", "", plain(kDinov2 + "model.safetensors")},
   };
 }
 

@@ -19,6 +19,7 @@ namespace {
 struct EvalArgs {
   std::vector<std::string> benches, methods, metrics, masks;
   std::string channels = "rgb", region = "full", data, weights, cache, out, device = "cpu", dtype = "fp32";
+  std::string cfd_mode = "official";
   std::string shard;
   std::vector<std::string> bench_dirs;
   uint64_t seed = 0;
@@ -54,6 +55,7 @@ std::set<std::string> given_keys(const CLI::App& cmd) {
       {"--bench", "benches"},   {"--method", "methods"},  {"--metrics", "metrics"}, {"--masks", "masks"},
       {"--channels", "channels"}, {"--region", "region"}, {"--data", "data_dir"}, {"--bench-dir", "extra_bench_dirs"},   {"--weights", "weights_dir"},
       {"--cache", "cache_dir"}, {"--device", "device"},   {"--dtype", "dtype"},     {"--seed", "seed"},
+      {"--cfd-mode", "cfd_mode"},
       {"--bootstrap", "bootstrap_resamples"}, {"--limit", "limit"}, {"--shard", "shard"}};
   std::set<std::string> keys;
   for (const auto& [option, key] : option_keys)
@@ -79,6 +81,7 @@ void run(const EvalArgs& args, const CLI::App& cmd) {
   if (args.max_failed < 0) throw HarnessError("--max-failed must be 0 or more");
   config.device = harness::resolve_device(args.device);
   config.dtype = args.dtype;
+  config.cfd_mode = args.cfd_mode;
   config.seed = args.seed;
   config.bootstrap_resamples = args.resamples;
   config.limit = args.limit;
@@ -120,6 +123,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--out", args->out, "run folder (default runs/<date>-<time>, with -2, -3, ... when taken)");
   add_device_option(*cmd, args->device)->description("cpu | cuda[:N] | cuda:auto (the GPU of $LOCAL_RANK or $SLURM_LOCALID)");
   add_dtype_option(*cmd, args->dtype);
+  cmd->add_option("--cfd-mode", args->cfd_mode, "cfd: official (the published code, quirks kept) | corrected")
+      ->capture_default_str();
   cmd->add_option("--seed", args->seed, "seed for stochastic methods and the bootstrap")->capture_default_str();
   cmd->add_option("--bootstrap", args->resamples, "bootstrap resamples for the 95% intervals")->capture_default_str();
   cmd->add_option("--limit", args->limit, "at most N samples per benchmark (0: all)")->capture_default_str();

@@ -22,7 +22,8 @@ struct ListArgs {
 nlohmann::json list_entries(const ListArgs& args) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& e : metrics::metric_entries())
-    out.push_back({{"kind", "metric"}, {"name", e.name}, {"per_image", e.per_image}, {"summary", e.summary}});
+    out.push_back({{"kind", "metric"}, {"name", e.name}, {"per_image", e.per_image}, {"summary", e.summary},
+                   {"convention", metrics::metric_convention(e.name)}, {"reference_free", e.reference_free}});
   for (const auto& e : adapters::method_entries())
     out.push_back({{"kind", "method"}, {"name", e.name}, {"summary", e.summary}});
   // The benchmarks the catalog can use; a broken spec file is `osor bench list`'s to report.
@@ -43,9 +44,11 @@ void add_list_command(CLI::App& app) {
       std::printf("%s\n", entries.dump(2).c_str());
       return;
     }
-    for (const auto& e : entries)
+    for (const auto& e : entries) {
       std::printf("%-9s  %-22s %s\n", e["kind"].get<std::string>().c_str(), e["name"].get<std::string>().c_str(),
                   e["summary"].get<std::string>().c_str());
+      if (e.contains("convention")) std::printf("%-9s  %-22s convention %s\n", "", "", e["convention"].get<std::string>().c_str());
+    }
   });
 }
 

@@ -24,7 +24,7 @@ struct ScoreArgs {
   std::string metric = "psnr", channels = "rgb", region = "full", polarity = "white", device = "cpu";
   std::string pred, ref, mask;
   std::string pred_features, ref_features;
-  std::string weights, cache, preprocessing, lpips_net = "alex", sqrtm = "sqrtm";
+  std::string weights, cache, preprocessing, lpips_net = "alex", sqrtm = "sqrtm", cfd_mode = "official";
   int64_t batch_size = 0;
   bool json = false, no_cache = false, mmd_float64 = false;
 };
@@ -38,6 +38,7 @@ metrics::NetworkOptions network_options(const ScoreArgs& args) {
   network.lpips_net = args.lpips_net;
   network.sqrtm = args.sqrtm;
   network.mmd_float64 = args.mmd_float64;
+  network.cfd_mode = args.cfd_mode;
   return network;
 }
 
@@ -69,7 +70,10 @@ void run_score(const ScoreArgs& args) {
   if (metrics::is_set_metric(args.metric)) return run_set_score(args);
   if (!args.pred_features.empty() || !args.ref_features.empty())
     throw HarnessError("--pred-features/--ref-features are for set metrics (fid, cmmd), not " + args.metric);
-  if (args.pred.empty() || args.ref.empty()) throw HarnessError("--pred and --ref are required");
+  // A reference-free metric (cfd) scores predictions with their masks: without --ref, each prediction stands in
+  // for its own reference in the pairing (and is never read as one).
+  const bool reference_free = metrics::is_reference_free_metric(args.metric);
+  if (args.pred.empty() || (args.ref.empty() && !reference_free)) throw HarnessError("--pred and --ref are required");
   harness::ScoreRequest request;
   request.metric = args.metric;
   request.pixels.channels = metrics::parse_channels(args.channels);
@@ -83,7 +87,7 @@ void run_score(const ScoreArgs& args) {
   }
   std::optional<std::filesystem::path> mask;
   if (!args.mask.empty()) mask = args.mask;
-  const auto pairs = harness::pair_files(args.pred, args.ref, mask);
+  const auto pairs = harness::pair_files(args.pred, args.ref.empty() ? args.pred : args.ref, mask);
   const harness::ScoreResult result = harness::score_pairs(pairs, request);
   if (args.json) {
     std::printf("%s\n", harness::score_json(result).dump(2).c_str());
@@ -98,7 +102,7 @@ void add_score_command(CLI::App& app) {
   auto args = std::make_shared<ScoreArgs>();
   CLI::App* cmd = app.add_subcommand(
       "score", "Score predictions against references (files, or folders paired by stem; fid/cmmd: two image sets)");
-  cmd->add_option("--metric", args->metric, "psnr | ssim | ssim-uniform | lpips | fid | cmmd")->capture_default_str();
+  cmd->add_option("--metric", args->metric, "psnr | ssim | ssim-uniform | lpips | fid | cmmd | cfd (reference-free: --pred and --mask)")->capture_default_str();
   add_channels_option(*cmd, args->channels);
   add_region_option(*cmd, args->region);
   cmd->add_option("--mask", args->mask, "mask file or folder (needed for --region mask|bbox)");
@@ -114,6 +118,8 @@ void add_score_command(CLI::App& app) {
   cmd->add_option("--sqrtm", args->sqrtm, "fid: sqrtm (scipy semantics, default) | eigh")->capture_default_str();
   cmd->add_flag("--mmd-float64", args->mmd_float64, "cmmd: the whole MMD in float64");
   cmd->add_option("--lpips-net", args->lpips_net, "lpips: alex | vgg")->capture_default_str();
+  cmd->add_option("--cfd-mode", args->cfd_mode, "cfd: official (the published code, quirks kept) | corrected")
+      ->capture_default_str();
   add_batch_size_option(*cmd, args->batch_size);
   add_device_option(*cmd, args->device);
   add_json_flag(*cmd, args->json);
