@@ -92,4 +92,13 @@ at::Tensor pil_nearest_resize(const at::Tensor& image, int64_t height, int64_t w
   return image.index_select(2, index(image.size(2), height)).index_select(3, index(image.size(3), width));
 }
 
+void set_osor_outputs(RemovalOutput& out, const at::Tensor& image, const at::Tensor& alpha,
+                      const at::Tensor& alpha_image, bool alpha_at_processing, int64_t height, int64_t width) {
+  out.image = pil_bicubic_resize((image * 255.0).to(at::kByte), height, width);
+  const at::Tensor full = alpha_at_processing
+                              ? alpha_image
+                              : at::upsample_bilinear2d(alpha, {height, width}, /*align_corners=*/false);
+  out.alpha = at::floor(full * 255.0) / 255.0;
+}
+
 }  // namespace osor::adapters

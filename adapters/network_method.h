@@ -72,4 +72,11 @@ at::Tensor pil_bicubic_resize(const at::Tensor& image_u8, int64_t height, int64_
 // how both OSOR scripts resize the mask.
 at::Tensor pil_nearest_resize(const at::Tensor& image, int64_t height, int64_t width);
 
+// The OSOR scripts' outputs at the input's size (OSOR-SDXL and OSOR-FLUX alike): the image ([1,3,h,w] in [0,1] at
+// the processing size) truncated to 8 bits as (x·255).astype(uint8) and resized back with Pillow's bicubic; the
+// alpha either the one at the processing size (`alpha_at_processing`: alpha_image) or the latent-grid `alpha`
+// upsampled bilinearly, floored to 8-bit levels.
+void set_osor_outputs(RemovalOutput& out, const at::Tensor& image, const at::Tensor& alpha,
+                      const at::Tensor& alpha_image, bool alpha_at_processing, int64_t height, int64_t width);
+
 }  // namespace osor::adapters

@@ -67,13 +67,8 @@ RemovalOutput OsorSdxlRemover::remove(const RemovalInput& input) {
         out.add_stages(result.stages_ms, result.stage_calls);
       },
       [&](RemovalOutput& out) {
-        const int64_t h = input.image.size(2), w = input.image.size(3);
-        // As the script saves them: (x·255).astype(uint8) truncates, then Pillow's bicubic back to the input size.
-        out.image = pil_bicubic_resize((result.image * 255.0).to(at::kByte), h, w);
-        const at::Tensor alpha = alpha_at_processing_
-                                     ? result.alpha_image
-                                     : at::upsample_bilinear2d(result.alpha, {h, w}, /*align_corners=*/false);
-        out.alpha = at::floor(alpha * 255.0) / 255.0;
+        set_osor_outputs(out, result.image, result.alpha, result.alpha_image, alpha_at_processing_,
+                         input.image.size(2), input.image.size(3));
       });
 }
 

@@ -275,9 +275,15 @@ class BenchPass {
     const ImagePair files{sample.id, pass_.run_dir / s.record.output, sample.gt, setting_mask(sample, s.masks)};
     DecodedReference decoded{w.reference, {}};
     const at::Tensor& sized = w.reference.defined() ? w.reference : s.output;  // reference-free metrics: the output
-    const auto mask_start = std::chrono::steady_clock::now();
-    decoded.mask = metric_mask(metrics_, files, bench_.spec.polarity, sized.size(2), sized.size(3));
-    pass_.timing.add("decode", seconds_since(mask_start));
+    const at::Tensor& removal_mask = s.input.mask;  // the same file at the same size, read (and checked) already
+    if (removal_mask.defined() && removal_mask.size(2) == sized.size(2) && removal_mask.size(3) == sized.size(3)) {
+      for (const auto* metric : metrics_)
+        if (metric->needs_mask()) decoded.mask = removal_mask;
+    } else {
+      const auto mask_start = std::chrono::steady_clock::now();
+      decoded.mask = metric_mask(metrics_, files, bench_.spec.polarity, sized.size(2), sized.size(3));
+      pass_.timing.add("decode", seconds_since(mask_start));
+    }
     std::vector<double> seconds;
     std::vector<metrics::ImageMetric::Terms> terms;
     const std::vector<double> values =

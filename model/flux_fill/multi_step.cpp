@@ -31,24 +31,38 @@ struct FillConditioning {
 
 }  // namespace
 
-FluxFillFiles FluxFillFiles::locate(const std::filesystem::path& weights_dir,
-                                    const std::filesystem::path& prompt_embeds_override) {
+FluxFillBackboneFiles FluxFillBackboneFiles::locate(const std::filesystem::path& weights_dir, std::string& missing) {
   auto at_id = [&](const char* id) { return weights_dir / weights_file_info(id).relative_path; };
-  FluxFillFiles f;
+  const auto note_missing = [&](const std::string& what) { missing += (missing.empty() ? "" : ", ") + what; };
+  FluxFillBackboneFiles f;
   f.transformer_config = at_id("flux-fill-transformer-config");
   f.vae_config = at_id("flux-fill-vae-config");
   f.vae_weights = at_id("flux-fill-vae");
-  f.scheduler_config = at_id("flux-fill-scheduler");
-  f.prompt_embeds = prompt_embeds_override.empty() ? at_id("osor-flux-prompt-embeds") : prompt_embeds_override;
-  std::string missing;
-  for (const auto* p : {&f.transformer_config, &f.vae_config, &f.vae_weights, &f.scheduler_config, &f.prompt_embeds})
-    if (!std::filesystem::is_regular_file(*p)) missing += (missing.empty() ? "" : ", ") + p->string();
+  for (const auto* p : {&f.transformer_config, &f.vae_config, &f.vae_weights})
+    if (!std::filesystem::is_regular_file(*p)) note_missing(p->string());
   try {
     f.transformer_weights = diffusers_weight_files(f.transformer_config.parent_path());
   } catch (const ModelError&) {
-    missing += (missing.empty() ? "" : ", ") + at_id("flux-fill-transformer").string() + " (or a single " +
-               (f.transformer_config.parent_path() / "diffusion_pytorch_model.safetensors").string() + ")";
+    note_missing(at_id("flux-fill-transformer").string() + " (or a single " +
+                 (f.transformer_config.parent_path() / "diffusion_pytorch_model.safetensors").string() + ")");
   }
+  return f;
+}
+
+FluxFillFiles FluxFillFiles::locate(const std::filesystem::path& weights_dir,
+                                    const std::filesystem::path& prompt_embeds_override) {
+  auto at_id = [&](const char* id) { return weights_dir / weights_file_info(id).relative_path; };
+  std::string missing;
+  const FluxFillBackboneFiles backbone = FluxFillBackboneFiles::locate(weights_dir, missing);
+  FluxFillFiles f;
+  f.transformer_config = backbone.transformer_config;
+  f.transformer_weights = backbone.transformer_weights;
+  f.vae_config = backbone.vae_config;
+  f.vae_weights = backbone.vae_weights;
+  f.scheduler_config = at_id("flux-fill-scheduler");
+  f.prompt_embeds = prompt_embeds_override.empty() ? at_id("osor-flux-prompt-embeds") : prompt_embeds_override;
+  for (const auto* p : {&f.scheduler_config, &f.prompt_embeds})
+    if (!std::filesystem::is_regular_file(*p)) missing += (missing.empty() ? "" : ", ") + p->string();
   if (!missing.empty())
     throw ModelError("flux-fill: missing weights file(s) " + missing +
                      "; get flux-fill/{transformer,vae,scheduler}/ from huggingface.co/black-forest-labs/"

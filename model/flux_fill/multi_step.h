@@ -37,6 +37,15 @@ class FlowMatchEulerScheduler;
 // Files under the weights directory: flux-fill/{transformer,vae,scheduler}/ in diffusers layout (names from
 // model/weights_manifest) and the prompt cache (osor-flux/prompt_embeds.safetensors, OSOR's fixed prompt, unless
 // overridden by a .safetensors or .pt).
+// FLUX.1-Fill's transformer and VAE in the weights folder (flux-fill/{transformer,vae}/, single-file or sharded
+// transformer weights): what flux-fill and osor-flux share. Each missing file is appended to `missing`
+// (comma-separated), for the caller's one-line error.
+struct FluxFillBackboneFiles {
+  std::filesystem::path transformer_config, vae_config, vae_weights;
+  std::vector<std::filesystem::path> transformer_weights;
+  static FluxFillBackboneFiles locate(const std::filesystem::path& weights_dir, std::string& missing);
+};
+
 struct FluxFillFiles {
   std::filesystem::path transformer_config, vae_config, vae_weights, scheduler_config, prompt_embeds;
   std::vector<std::filesystem::path> transformer_weights;

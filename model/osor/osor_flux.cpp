@@ -10,6 +10,7 @@
 #include "model/flux/flux_lora.h"
 #include "model/flux/flux_packing.h"
 #include "model/flux/flux_transformer.h"
+#include "model/flux_fill/multi_step.h"
 #include "model/io/prompt_cache.h"
 #include "model/io/safetensors.h"
 #include "model/io/sharded_weights.h"
@@ -35,21 +36,17 @@ std::pair<int64_t, int64_t> flux_processing_size(int64_t height, int64_t width, 
 OsorFluxFiles OsorFluxFiles::locate(const std::filesystem::path& weights_dir,
                                     const std::filesystem::path& prompt_embeds_override) {
   auto at_id = [&](const char* id) { return weights_dir / weights_file_info(id).relative_path; };
+  std::string missing;
+  const FluxFillBackboneFiles backbone = FluxFillBackboneFiles::locate(weights_dir, missing);
   OsorFluxFiles f;
-  f.transformer_config = at_id("flux-fill-transformer-config");
-  f.vae_config = at_id("flux-fill-vae-config");
-  f.vae_weights = at_id("flux-fill-vae");
+  f.transformer_config = backbone.transformer_config;
+  f.transformer_weights = backbone.transformer_weights;
+  f.vae_config = backbone.vae_config;
+  f.vae_weights = backbone.vae_weights;
   f.osor_checkpoint = at_id("osor-flux-state-dict");
   f.prompt_embeds = prompt_embeds_override.empty() ? at_id("osor-flux-prompt-embeds") : prompt_embeds_override;
-  std::string missing;
-  for (const auto* p : {&f.transformer_config, &f.vae_config, &f.vae_weights, &f.osor_checkpoint, &f.prompt_embeds})
+  for (const auto* p : {&f.osor_checkpoint, &f.prompt_embeds})
     if (!std::filesystem::is_regular_file(*p)) missing += (missing.empty() ? "" : ", ") + p->string();
-  try {
-    f.transformer_weights = diffusers_weight_files(f.transformer_config.parent_path());
-  } catch (const ModelError&) {
-    missing += (missing.empty() ? "" : ", ") + at_id("flux-fill-transformer").string() + " (or a single " +
-               (f.transformer_config.parent_path() / "diffusion_pytorch_model.safetensors").string() + ")";
-  }
   if (!missing.empty())
     throw ModelError("osor-flux: missing weights file(s) " + missing +
                      "; get flux-fill/{transformer,vae}/ from huggingface.co/black-forest-labs/FLUX.1-Fill-dev "
