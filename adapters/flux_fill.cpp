@@ -43,22 +43,11 @@ FluxFillRemover::FluxFillRemover(const MethodSpec& spec, const RemoverContext& c
 }
 
 RemovalOutput FluxFillRemover::remove(const RemovalInput& input) {
-  auto resize = [](const at::Tensor& x01, int64_t out_h, int64_t out_w) {
-    return pil_bicubic_resize(to_u8(x01), out_h, out_w);
-  };
-  at::Tensor image, mask;  // size × size
-  model::FluxFillResult result;
-  return timed_removal(
-      input,
-      [&] {
-        image = resize(input.image, size_, size_);
-        mask = resize(input.mask, size_, size_);
-      },
-      [&](RemovalOutput& out) {
-        result = model_->run(image, mask, options_);
-        out.add_stages(result.stages_ms, result.stage_calls);
-      },
-      [&](RemovalOutput& out) { out.image = resize(result.image, input.image.size(2), input.image.size(3)); });
+  return square_resized_removal(input, size_, [&](const at::Tensor& image, const at::Tensor& mask, RemovalOutput& out) {
+    const model::FluxFillResult result = model_->run(image, mask, options_);
+    out.add_stages(result.stages_ms, result.stage_calls);
+    out.image = result.image;
+  });
 }
 
 }  // namespace

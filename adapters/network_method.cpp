@@ -78,6 +78,23 @@ RemovalOutput NetworkRemover::timed_removal(const RemovalInput& input, const std
   return out;
 }
 
+RemovalOutput NetworkRemover::square_resized_removal(
+    const RemovalInput& input, int64_t size,
+    const std::function<void(const at::Tensor&, const at::Tensor&, RemovalOutput&)>& run) const {
+  auto resize = [](const at::Tensor& x01, int64_t out_h, int64_t out_w) {
+    return pil_bicubic_resize(to_u8(x01), out_h, out_w);
+  };
+  at::Tensor image, mask;  // size × size
+  return timed_removal(
+      input,
+      [&] {
+        image = resize(input.image, size, size);
+        mask = resize(input.mask, size, size);
+      },
+      [&](RemovalOutput& out) { run(image, mask, out); },
+      [&](RemovalOutput& out) { out.image = resize(out.image, input.image.size(2), input.image.size(3)); });
+}
+
 at::Tensor pil_bicubic_resize(const at::Tensor& image_u8, int64_t height, int64_t width) {
   return metrics::pil_resize_u8(image_u8, height, width, metrics::PilFilter::Bicubic).to(at::kFloat) / 255.0;
 }

@@ -58,6 +58,13 @@ class NetworkRemover : public Remover {
                               const std::function<void(RemovalOutput&)>& run,
                               const std::function<void(RemovalOutput&)>& postprocess) const;
 
+  // The multi-step baselines' model-card protocol (sdxl-inpaint, flux-fill): image and mask to size × size with
+  // Pillow's bicubic on 8-bit values, `run(image, mask, out)` there (it sets out.image at size × size and adds its
+  // stages), the image back to the input's size the same way (to_u8 rounds as diffusers' numpy_to_pil does).
+  RemovalOutput square_resized_removal(
+      const RemovalInput& input, int64_t size,
+      const std::function<void(const at::Tensor& image, const at::Tensor& mask, RemovalOutput& out)>& run) const;
+
  private:
   MethodSpec spec_;
   RemoverContext context_;

@@ -60,24 +60,11 @@ model::SdxlInpaintNoise SdxlInpaintRemover::read_draws(const std::string& file) 
 }
 
 RemovalOutput SdxlInpaintRemover::remove(const RemovalInput& input) {
-  // As the model card: Pillow's bicubic on 8-bit values to size × size and back; to_u8 rounds the output as the
-  // pipeline's numpy_to_pil does ((x·255).round()).
-  auto resize = [](const at::Tensor& x01, int64_t out_h, int64_t out_w) {
-    return pil_bicubic_resize(to_u8(x01), out_h, out_w);
-  };
-  at::Tensor image, mask;  // size × size
-  model::SdxlInpaintResult result;
-  return timed_removal(
-      input,
-      [&] {
-        image = resize(input.image, size_, size_);
-        mask = resize(input.mask, size_, size_);
-      },
-      [&](RemovalOutput& out) {
-        result = model_->run(image, mask, options_);
-        out.add_stages(result.stages_ms, result.stage_calls);
-      },
-      [&](RemovalOutput& out) { out.image = resize(result.image, input.image.size(2), input.image.size(3)); });
+  return square_resized_removal(input, size_, [&](const at::Tensor& image, const at::Tensor& mask, RemovalOutput& out) {
+    const model::SdxlInpaintResult result = model_->run(image, mask, options_);
+    out.add_stages(result.stages_ms, result.stage_calls);
+    out.image = result.image;
+  });
 }
 
 }  // namespace
