@@ -1,5 +1,7 @@
 #include "model/train/discriminator.h"
 
+#include <cmath>
+
 #include <torch/torch.h>
 
 #include "model/error.h"
@@ -111,6 +113,65 @@ void Discriminator::load_weights(const std::filesystem::path& weights) {
                                  "backbone.model.positional_embedding", "backbone.model.text_projection",
                                  "backbone.model.logit_scale", "backbone.model.ln_final."};
   load_module_weights(*root_, {weights}, options);
+}
+
+void Discriminator::load_trunk(const std::filesystem::path& open_clip_weights) {
+  const auto f = SafetensorsFile::open(open_clip_weights);
+  const std::string own = "backbone.model.";
+  std::vector<std::string> missing;
+  at::NoGradGuard no_grad;
+  auto copy = [&](const std::string& name, at::Tensor& target) {
+    if (name.rfind(own + "visual.trunk.", 0) != 0) return;
+    const std::string open_clip = name.substr(own.size());
+    const std::string key = f.contains(name) ? name : open_clip;
+    if (!f.contains(key)) return missing.push_back(open_clip);
+    const at::Tensor t = f.tensor(key);
+    if (!t.sizes().equals(target.sizes()))
+      throw ModelError("discriminator trunk " + f.label() + ": " + key + " has shape " + c10::str(t.sizes()) +
+                       ", the D's is " + c10::str(target.sizes()));
+    target.copy_(t);
+  };
+  for (auto& item : root_->named_parameters()) copy(item.key(), item.value());
+  for (auto& item : root_->named_buffers()) copy(item.key(), item.value());
+  if (!missing.empty())
+    throw ModelError("discriminator trunk " + f.label() + ": " + std::to_string(missing.size()) + " tensors missing, e.g. " +
+                     missing.front() + " (an OpenCLIP ConvNeXt checkpoint of this size?)");
+}
+
+void Discriminator::initialize_heads(uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  at::NoGradGuard no_grad;
+  for (const auto& item : root_->named_modules("", false)) {
+    auto* sn = dynamic_cast<SpectralNormConv2d*>(item.value().get());
+    if (!sn) continue;
+    const double bound = 1.0 / std::sqrt(static_cast<double>(sn->weight_orig.numel() / sn->weight_orig.size(0)));
+    const auto f32 = at::TensorOptions().dtype(at::kFloat);
+    sn->weight_orig.copy_(at::rand(sn->weight_orig.sizes(), gen, f32) * (2 * bound) - bound);
+    if (sn->bias.defined()) sn->bias.copy_(at::rand(sn->bias.sizes(), gen, f32) * (2 * bound) - bound);
+    const at::Tensor u = at::randn(sn->weight_u.sizes(), gen, f32), v = at::randn(sn->weight_v.sizes(), gen, f32);
+    sn->weight_u.copy_(u / u.norm().clamp_min(1e-12));
+    sn->weight_v.copy_(v / v.norm().clamp_min(1e-12));
+  }
+}
+
+void Discriminator::randomize(uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  at::NoGradGuard no_grad;
+  const std::string trunk = "backbone.model.visual.trunk.";
+  for (auto& item : root_->named_parameters()) {
+    const std::string& name = item.key();
+    at::Tensor& p = item.value();
+    if (name.rfind(trunk, 0) != 0) continue;
+    if (p.dim() >= 2)
+      p.copy_(at::randn(p.sizes(), gen, at::TensorOptions().dtype(at::kFloat)) / std::sqrt(static_cast<double>(p.numel() / p.size(0))));
+    else if (name.size() > 6 && name.compare(name.size() - 6, 6, ".gamma") == 0)
+      p.fill_(1e-6);
+    else if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0)
+      p.zero_();
+    else
+      p.fill_(1.0);
+  }
+  initialize_heads(seed + 1);
 }
 
 DiscriminatorOutput Discriminator::forward(const at::Tensor& x) {

@@ -47,6 +47,15 @@ class Discriminator {
   // Config from the file's shapes, then every used tensor loaded (strict: missing or misshaped keys throw).
   static Discriminator load(const std::filesystem::path& weights);
   void load_weights(const std::filesystem::path& weights);
+  // A fresh D as OSOR builds one: the trunk from an OpenCLIP ConvNeXt checkpoint (safetensors; keys `visual.trunk.*`
+  // as open_clip names them, or this D's own `backbone.model.visual.trunk.*`; the config must match its shapes),
+  // the heads initialised as PyTorch does (initialize_heads).
+  void load_trunk(const std::filesystem::path& open_clip_weights);
+  // PyTorch's default Conv2d init for the heads' weight_orig and bias (U(±1/√fan_in)) and random unit u/v, from `seed`.
+  void initialize_heads(uint64_t seed);
+  // Everything random from `seed` (trunk weights N(0, 1/fan_in), norms 1/0, layer scale 1e-6 as timm; heads as
+  // initialize_heads): tests and measurements without a trunk checkpoint.
+  void randomize(uint64_t seed);
 
   DiscriminatorOutput forward(const at::Tensor& x);  // x [B,3,H,W] in [−1, 1]
   // The heads alone on given features (R1 differentiates their sum w.r.t. the features).

@@ -26,7 +26,8 @@ std::vector<at::Tensor> detached(const std::vector<at::Tensor>& v) {
 DiscriminatorStepResult discriminator_step(Discriminator& d, AdamW& optimizer, const at::Tensor& real_images,
                                            const at::Tensor& fake_images, const at::Tensor& mask,
                                            const LossWeights& weights, const OccupancyOptions& occupancy,
-                                           const std::function<void(const std::string&)>& observe) {
+                                           const std::function<void(const std::string&)>& observe,
+                                           const GradientHook& gradient_hook) {
   d.train(true);
   optimizer.zero_grad();
   const auto real = d.forward(real_images);
@@ -39,6 +40,11 @@ DiscriminatorStepResult discriminator_step(Discriminator& d, AdamW& optimizer, c
   const at::Tensor gp = r1.total * weights.gp;
   const at::Tensor total = gan + gp;
   total.backward();
+  if (gradient_hook) {
+    std::vector<at::Tensor> params;
+    for (const auto& [name, p] : optimizer.params()) params.push_back(p);
+    gradient_hook(params);
+  }
   optimizer.step();
 
   DiscriminatorStepResult r;

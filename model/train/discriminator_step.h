@@ -12,6 +12,7 @@
 
 #include "model/train/loss_weights.h"
 #include "model/train/occupancy.h"
+#include "model/train/step_hooks.h"
 
 namespace osor::model::train {
 
@@ -28,10 +29,12 @@ struct DiscriminatorStepResult {
 };
 
 // `observe` (optional) is called after each of the three head passes ("D0" real, "D1" fake, "R1") so a caller
-// can record the spectral-norm buffers, as the fixtures do.
+// can record the spectral-norm buffers, as the fixtures do. `gradient_hook` sees the heads' gradients before the
+// optimizer step.
 DiscriminatorStepResult discriminator_step(Discriminator& d, AdamW& optimizer, const at::Tensor& real_images,
                                            const at::Tensor& fake_images, const at::Tensor& mask,
                                            const LossWeights& weights, const OccupancyOptions& occupancy = {},
-                                           const std::function<void(const std::string& pass)>& observe = {});
+                                           const std::function<void(const std::string& pass)>& observe = {},
+                                           const GradientHook& gradient_hook = {});
 
 }  // namespace osor::model::train

@@ -293,7 +293,6 @@ at::MemoryFormat UNet2DConditionModel::memory_format() const { return impl_->mem
 at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::Tensor& timestep,
                                          const at::Tensor& encoder_hidden_states, const at::Tensor& text_embeds,
                                          const at::Tensor& time_ids) const {
-  at::NoGradGuard no_grad;
   const UNetModule& net = *impl_->net;
   const UNetConfig& c = net.config;
   const auto dtype = impl_->options.dtype();

@@ -54,6 +54,8 @@ class UNet2DConditionModel {
   // sample [B,in,h,w]; timestep [B] or [] (int64 or float); encoder_hidden_states [B,L,cross_dim];
   // text_embeds [B,pooled] and time_ids [B,6] for text_time (ignored otherwise). Returns [B,out,h,w] in the
   // model dtype. Any h, w ≥ 1: sizes not divisible by 2^levels take diffusers' upsample_size path.
+  // Differentiable (the trainer back-propagates through it): callers that need no gradients hold a no-grad
+  // guard; frozen weights and inputs without gradients record nothing either way.
   at::Tensor forward(const at::Tensor& sample, const at::Tensor& timestep, const at::Tensor& encoder_hidden_states,
                      const at::Tensor& text_embeds, const at::Tensor& time_ids) const;
 

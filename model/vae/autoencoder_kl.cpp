@@ -219,7 +219,6 @@ Posterior AutoencoderKL::encode(const at::Tensor& image) const {
 }
 
 at::Tensor AutoencoderKL::decode(const at::Tensor& latent) const {
-  at::NoGradGuard no_grad;
   const auto& net = *impl_->net;
   at::Tensor z = latent.to(impl_->options.dtype());
   if (net.post_quant_conv) z = net.post_quant_conv->forward(z);

@@ -53,6 +53,7 @@ class AutoencoderKL {
 
   const VaeConfig& config() const;
   Posterior encode(const at::Tensor& image) const;  // image in [-1,1], H and W multiples of 8
+  // Differentiable w.r.t. the latent (the trainer's generator loss reaches the UNet through it).
   at::Tensor decode(const at::Tensor& latent) const;
   // Decodes overlapping latent tiles and blends them linearly across the overlap (diffusers' tiled_decode
   // scheme), bounding the decoder's activation memory for large images. Output differs from decode() near

@@ -18,6 +18,7 @@
 #include "model/train/loss_weights.h"
 #include "model/train/reconstruction_loss.h"
 #include "model/vae/autoencoder_kl.h"
+#include "tests/train/train_models.h"
 #include "tests/metrics/inception_formula_weights.h"
 #include "tests/test_paths.h"
 #include "tests/train/train_fixture.h"
@@ -114,34 +115,6 @@ TEST_CASE("conformance: train/losses masked L1 and the Phase II alpha BCE + Dice
   fx.summary();
 }
 
-namespace {
-
-// The fixture's LPIPS-VGG as one safetensors file under LpipsNet's names: the trunk's conv weights from the
-// formula (salt and gain from the JSON, each checked against its SHA-256), biases and lin layers as stored.
-std::filesystem::path lpips_vgg_weights(const TrainFixture& fx) {
-  const auto& spec = fx.json.at("lpips_vgg");
-  const auto stored = osor::model::SafetensorsFile::open(fx.dir / spec.at("weights_file").get<std::string>());
-  const auto& formula = spec.at("formula");
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const auto& [key, t] : spec.at("tensors").items()) {
-    const at::Tensor w = osor::test::formula_conv_weight(key, t.at("shape").get<std::vector<int64_t>>(),
-                                                         formula.at("gain").get<double>(),
-                                                         formula.at("salt").get<std::string>());
-    REQUIRE_MESSAGE(osor::test::sha256_hex(static_cast<const uint8_t*>(w.data_ptr()), w.numel() * 4) ==
-                        t.at("sha256_f32le").get<std::string>(), key << ": formula weights differ from the fixture's hash");
-    std::string lpips_bias = t.at("lpips_key").get<std::string>();
-    lpips_bias.replace(lpips_bias.size() - 6, 6, "bias");
-    tensors.emplace_back(key, w);
-    tensors.emplace_back(key.substr(0, key.size() - 6) + "bias", stored.tensor(lpips_bias));
-  }
-  for (const auto& name : stored.names())
-    if (name.rfind("lin", 0) == 0 && name.rfind("lins.", 0) != 0) tensors.emplace_back(name, stored.tensor(name));
-  const auto path = std::filesystem::path(OSOR_TEST_SCRATCH_DIR) / ("lpips_vgg_" + std::to_string(getpid()) + ".safetensors");
-  osor::model::write_safetensors(path, tensors);
-  return path;
-}
-
-}  // namespace
 
 TEST_CASE("conformance: train/losses LPIPS-VGG value, per layer and gradient w.r.t. the prediction") {
   OSOR_REQUIRE_CONFORMANCE(root, "train/losses.json");
@@ -150,7 +123,7 @@ TEST_CASE("conformance: train/losses LPIPS-VGG value, per layer and gradient w.r
   // The scaling layer LpipsNet hard-codes (lpips v0.1's constants) is the fixture's.
   CHECK(osor::test::max_abs(stored.tensor("scaling_layer.shift").flatten(), at::tensor({-0.030f, -0.088f, -0.188f})) == 0);
   CHECK(osor::test::max_abs(stored.tensor("scaling_layer.scale").flatten(), at::tensor({0.458f, 0.448f, 0.450f})) == 0);
-  const auto path = lpips_vgg_weights(fx);
+  const auto path = osor::test::lpips_vgg_weights(fx);
   const auto net = osor::metrics::LpipsNet::load(osor::metrics::LpipsTrunk::Vgg, {path}, c10::Device(c10::kCPU));
   std::filesystem::remove(path);
   const at::Tensor x = fx.io.tensor("lpips.x").clone().requires_grad_(true);
@@ -255,7 +228,7 @@ void check_generator_terms(const std::filesystem::path& root, const std::string&
   const auto out = d.forward(x);
   for (size_t k = 0; k < out.logits.size(); ++k) fx.check("g1.D0.logits." + std::to_string(k), out.logits[k]);
   const at::Tensor l1 = masked_l1_loss(x, bg, m);
-  const auto path = lpips_vgg_weights(losses);
+  const auto path = osor::test::lpips_vgg_weights(losses);
   const auto net = osor::metrics::LpipsNet::load(osor::metrics::LpipsTrunk::Vgg, {path}, c10::Device(c10::kCPU));
   std::filesystem::remove(path);
   const at::Tensor lpips = net.per_layer_with_grad(x, bg).sum(1).mean();

@@ -1,0 +1,26 @@
+// Mixed precision as OSOR trains (accelerate's mixed_precision "bf16" = torch.autocast): while an AutocastScope
+// lives, this thread's eligible operations (matmuls, convolutions) on `device` run in `dtype` whatever their
+// inputs' dtype, precision-sensitive ones (norms, softmax, losses) in float32. Trainable tensors stay float32.
+// float32 (or a device without autocast support) makes the scope a no-op.
+#pragma once
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+namespace osor::model::train {
+
+class AutocastScope {
+ public:
+  AutocastScope(c10::Device device, c10::ScalarType dtype);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+  bool active() const { return active_; }
+
+ private:
+  c10::DeviceType device_type_;
+  bool active_ = false, was_enabled_ = false;
+  c10::ScalarType previous_dtype_ = c10::kFloat;
+};
+
+}  // namespace osor::model::train
