@@ -1,6 +1,7 @@
 #include "model/train/checkpoint.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -340,6 +342,39 @@ NamedAdamWStates adamw_states(AdamW& optimizer) {
   NamedAdamWStates out;
   for (const auto& [name, p] : optimizer.params()) out.emplace_back(name, optimizer.state(name));
   return out;
+}
+
+}  // namespace osor::model::train
+
+namespace osor::model::train {
+
+std::string cpu_generator_state() {
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  const at::Tensor state = generator.get_state().contiguous();
+  return std::string(static_cast<const char*>(state.data_ptr()), state.nbytes());
+}
+
+void set_cpu_generator_state(const std::string& blob) {
+  at::Tensor state = at::empty({static_cast<int64_t>(blob.size())}, at::kByte);
+  std::memcpy(state.data_ptr(), blob.data(), blob.size());
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state);  // checks the size itself (c10::Error)
+}
+
+std::string mt19937_64_state(const std::mt19937_64& rng) {
+  std::ostringstream text;
+  text << rng;
+  return text.str();
+}
+
+void set_mt19937_64_state(std::mt19937_64& rng, const std::string& blob, const std::string& what) {
+  std::istringstream text(blob);
+  std::mt19937_64 restored;
+  text >> restored;
+  if (text.fail()) throw ModelError("checkpoint: rng blob '" + what + "' is not an mt19937_64 state");
+  rng = restored;
 }
 
 }  // namespace osor::model::train

@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,5 +78,13 @@ void restore_adamw(const std::string& file, AdamW& optimizer, const NamedAdamWSt
 
 // The AdamW state of every parameter of `optimizer`, in parameter order (the tensors are shared, not copied).
 NamedAdamWStates adamw_states(AdamW& optimizer);
+
+// RNG blobs for TrainingState::rng. The default CPU generator's state (at::Generator::get_state bytes: the
+// mt19937 state and the cached normal) and back; a std::mt19937_64 as its standard text form and back (ModelError
+// naming `what` when the blob is not one).
+std::string cpu_generator_state();
+void set_cpu_generator_state(const std::string& blob);
+std::string mt19937_64_state(const std::mt19937_64& rng);
+void set_mt19937_64_state(std::mt19937_64& rng, const std::string& blob, const std::string& what);
 
 }  // namespace osor::model::train

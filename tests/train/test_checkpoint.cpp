@@ -195,3 +195,24 @@ TEST_CASE("checkpoint: loading a damaged checkpoint names the file and the probl
   CHECK_THROWS_WITH_AS(save_checkpoint(out, bad_config), doctest::Contains("config is not valid JSON"),
                        osor::ModelError);
 }
+
+TEST_CASE("checkpoint: the CPU generator and an mt19937_64 continue identically after a save and load") {
+  const fs::path out = osor::test::scratch_dir("checkpoint_rng");
+  at::manual_seed(123);
+  (void)at::randn({7});  // leaves a cached normal behind in the generator
+  std::mt19937_64 sampler(99);
+  sampler.discard(5);
+  TrainingState s = example_state(11);
+  s.rng = {{"torch_cpu", cpu_generator_state()}, {"mask_sampler", mt19937_64_state(sampler)}};
+  const at::Tensor expected = at::randn({5}, at::kDouble);
+  const uint64_t expected_draw = sampler();
+  const TrainingState loaded = load_checkpoint(save_checkpoint(out, s));
+  at::manual_seed(0);
+  std::mt19937_64 restored;
+  set_cpu_generator_state(loaded.rng.at("torch_cpu"));
+  set_mt19937_64_state(restored, loaded.rng.at("mask_sampler"), "mask_sampler");
+  CHECK(bit_equal(at::randn({5}, at::kDouble), expected));
+  CHECK(restored() == expected_draw);
+  CHECK_THROWS_WITH_AS(set_mt19937_64_state(restored, "12 x", "mask_sampler"),
+                       doctest::Contains("rng blob 'mask_sampler' is not an mt19937_64 state"), osor::ModelError);
+}
