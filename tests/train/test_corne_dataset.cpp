@@ -208,6 +208,25 @@ TEST_CASE("corne dataset: bucket sampler batches have one size, cover each sampl
   CHECK(BucketSampler(keys, keep).batches_per_epoch() == 3 + 5);
 }
 
+TEST_CASE("corne dataset: the bucket sampler's order is pinned (a checkpoint's cursor must mean the same batch)") {
+  // Golden values of this implementation (mt19937_64 from seed_seq{seed, epoch}, Fisher-Yates, rejection draws):
+  // any change of the stream would send a resumed run to other batches.
+  std::vector<std::pair<int64_t, int64_t>> keys;
+  for (int i = 0; i < 12; ++i) keys.push_back(i % 3 == 0 ? std::make_pair(40, 56) : std::make_pair(48, 48));
+  BucketSamplerOptions o;
+  o.batch_size = 2;
+  std::string order;
+  for (int64_t epoch : {0, 1})
+    for (const auto& batch : BucketSampler(keys, o).epoch_batches(epoch)) {
+      for (int64_t i : batch) order += std::to_string(i) + ",";
+      order += "|";
+    }
+  CHECK(order == "5,10,|9,3,|1,4,|8,7,|2,11,|0,6,|4,8,|0,6,|7,11,|2,10,|9,3,|5,1,|");
+  o.shuffle = false;
+  CHECK(BucketSampler(keys, o).epoch_batches(5) ==
+        std::vector<std::vector<int64_t>>{{0, 3}, {6, 9}, {1, 2}, {4, 5}, {7, 8}, {10, 11}});
+}
+
 TEST_CASE("corne dataset: the reader is deterministic and resumes from its cursor across an epoch boundary") {
   const fs::path root = make_corne("corne_reader", kMixedSizes);
   const auto samples = discover_corne(root);
