@@ -24,7 +24,7 @@ class OsorSdxlRemover final : public NetworkRemover {
 };
 
 OsorSdxlRemover::OsorSdxlRemover(const MethodSpec& spec, const RemoverContext& context)
-    : NetworkRemover(spec, context, {"short_side", "t", "lora", "alpha", "noise", "channels_last", "cuda_graphs"}),
+    : NetworkRemover(spec, context, {"short_side", "t", "lora", "alpha", "noise", "checkpoint", "channels_last", "cuda_graphs"}),
       seed_(context.seed) {
   short_side_ = static_cast<int64_t>(option_number(spec, "short_side", static_cast<double>(short_side_)));
   t_ = static_cast<int64_t>(option_number(spec, "t", static_cast<double>(t_)));
@@ -33,6 +33,7 @@ OsorSdxlRemover::OsorSdxlRemover(const MethodSpec& spec, const RemoverContext& c
   if (alpha != "input" && alpha != "processing") refuse("alpha must be input or processing");
   alpha_at_processing_ = alpha == "processing";
   const std::string noise = option_text(spec, "noise", "");
+  const std::string checkpoint = option_text(spec, "checkpoint", "");
   set_up([&] {
     if (!noise.empty()) {
       auto draws = read_noise(noise, {"posterior", "eps"});
@@ -43,7 +44,8 @@ OsorSdxlRemover::OsorSdxlRemover(const MethodSpec& spec, const RemoverContext& c
     model_ = build_model<model::OsorSdxl>(needs_files, [&](const at::Device& device, at::ScalarType dtype) {
       model::LoraOptions lora_options;
       lora_options.merge = lora == "merged";
-      return model::OsorSdxl::load(model::OsorSdxlFiles::locate(context.weights_dir), device, dtype, lora_options);
+      return model::OsorSdxl::load(model::OsorSdxlFiles::locate(context.weights_dir, checkpoint), device, dtype,
+                                   lora_options);
     });
     model::OneStepExecution execution;
     execution.unet_channels_last = option_flag(spec, "channels_last", false);

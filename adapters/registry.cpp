@@ -72,7 +72,8 @@ const std::vector<MethodEntry>& all_method_rows() {
        OSOR_OPENCV_FACTORY(make_opencv_ns_remover), kNoDefaultLabel},
       {"osor-sdxl",
        "OSOR one-step removal on SDXL-Inpainting (in-tree); options short_side=512, t=400, lora=merged|runtime, "
-       "alpha=input|processing, noise=FILE, channels_last=0, cuda_graphs=0",
+       "alpha=input|processing, noise=FILE, checkpoint=FILE (a trained state_dict.safetensors), channels_last=0, "
+       "cuda_graphs=0",
        kNoOpenCv, make_osor_sdxl_remover, kNoDefaultLabel},
       {"osor-flux",
        "OSOR one-step removal on FLUX.1-Fill [dev] (in-tree); options long_side=1024, t=400, guidance=30, "

@@ -29,7 +29,7 @@ std::pair<int64_t, int64_t> processing_size(int64_t height, int64_t width, int64
                          : std::make_pair(ceil16(long_side), ceil16(short_side));
 }
 
-OsorSdxlFiles OsorSdxlFiles::locate(const std::filesystem::path& weights_dir) {
+OsorSdxlFiles OsorSdxlFiles::locate(const std::filesystem::path& weights_dir, const std::filesystem::path& checkpoint) {
   // The backbone's files are the SDXL-Inpainting baseline's (one layout, from model/weights_manifest).
   const SdxlInpaintFiles backbone = SdxlInpaintFiles::under(weights_dir);
   OsorSdxlFiles f;
@@ -38,7 +38,7 @@ OsorSdxlFiles OsorSdxlFiles::locate(const std::filesystem::path& weights_dir) {
   f.vae_config = backbone.vae_config;
   f.vae_weights = backbone.vae_weights;
   f.scheduler_config = backbone.scheduler_config;
-  f.osor_checkpoint = weights_dir / weights_file_info("osor-state-dict").relative_path;
+  f.osor_checkpoint = checkpoint.empty() ? weights_dir / weights_file_info("osor-state-dict").relative_path : checkpoint;
   f.prompt_embeds = backbone.prompt_embeds;
   std::string missing;
   for (const auto* p : {&f.unet_config, &f.unet_weights, &f.vae_config, &f.vae_weights, &f.scheduler_config,

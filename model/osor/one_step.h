@@ -39,7 +39,8 @@ struct OsorSdxlFiles {
   std::filesystem::path unet_config, unet_weights, vae_config, vae_weights, scheduler_config, osor_checkpoint,
       prompt_embeds;
   // Resolves the layout; throws ModelError in one line naming every missing file and where to get it.
-  static OsorSdxlFiles locate(const std::filesystem::path& weights_dir);
+  // `checkpoint` replaces osor-sdxl/state_dict.safetensors (e.g. a training checkpoint's state_dict.safetensors).
+  static OsorSdxlFiles locate(const std::filesystem::path& weights_dir, const std::filesystem::path& checkpoint = {});
 };
 
 struct OneStepNoise {

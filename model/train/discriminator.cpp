@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include "model/error.h"
 #include "model/io/module_weights.h"
 #include "model/io/safetensors.h"
@@ -92,6 +94,27 @@ DiscriminatorConfig discriminator_config_from_weights(const std::filesystem::pat
   c.trunk.kernel_size = shape_at(f, trunk + "0.blocks.0.conv_dw.weight", 2);
   c.trunk.mlp_ratio = shape_at(f, trunk + "0.blocks.0.mlp.fc1.weight", 0) / c.trunk.dims[0];
   c.head_hidden = shape_at(f, "heads.heads.0.0.weight_orig", 0);
+  return c;
+}
+
+DiscriminatorConfig discriminator_config_from_json(const std::string& text, const std::string& source) {
+  DiscriminatorConfig c;
+  try {
+    const auto j = nlohmann::json::parse(text);
+    for (const auto& [key, value] : j.items())
+      if (key.empty() || key[0] != '_')
+        if (key != "depths" && key != "dims" && key != "kernel_size" && key != "mlp_ratio" && key != "head_hidden")
+          throw ModelError("unknown key " + key);
+    c.trunk.depths = j.value("depths", c.trunk.depths);
+    c.trunk.dims = j.value("dims", c.trunk.dims);
+    c.trunk.kernel_size = j.value("kernel_size", c.trunk.kernel_size);
+    c.trunk.mlp_ratio = j.value("mlp_ratio", c.trunk.mlp_ratio);
+    c.head_hidden = j.value("head_hidden", c.head_hidden);
+  } catch (const std::exception& e) {
+    throw ModelError("discriminator config " + source + ": " + e.what());
+  }
+  if (c.trunk.depths.size() != 4 || c.trunk.dims.size() != 4 || c.head_hidden <= 0)
+    throw ModelError("discriminator config " + source + ": depths and dims need 4 stages and head_hidden > 0");
   return c;
 }
 

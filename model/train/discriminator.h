@@ -36,6 +36,10 @@ struct DiscriminatorConfig {
 // shapes; norm eps stays convnext_xxlarge's 1e-5). Throws ModelError naming the file when a key is missing.
 DiscriminatorConfig discriminator_config_from_weights(const std::filesystem::path& weights);
 
+// The architecture from a small JSON file (model/configs/{tiny,full}/discriminator/config.json: depths, dims,
+// kernel_size, mlp_ratio, head_hidden; keys starting with "_" are comments). ModelError naming `source` otherwise.
+DiscriminatorConfig discriminator_config_from_json(const std::string& text, const std::string& source);
+
 struct DiscriminatorOutput {
   std::vector<at::Tensor> logits;    // per head [B,h_k,w_k]
   std::vector<at::Tensor> features;  // the trunk's stage outputs = the heads' inputs

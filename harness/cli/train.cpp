@@ -1,0 +1,109 @@
+// osor train: OSOR's generator training (Phase I or II) on CORNE-layout data (harness/train/train_run.h,
+// docs/training.md). Many processes: start it under torchrun (--no-python) or srun; see docs/training.md.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "harness/cli/commands.h"
+#include "harness/cli/common_options.h"
+#include "harness/error.h"
+#include "harness/train/train_run.h"
+#include "model/weights_manifest.h"
+
+namespace osor::cli {
+namespace {
+
+struct TrainArgs {
+  harness::train::TrainRunOptions run;
+  std::string weights, random_weights, size;
+  bool json = false;
+};
+
+void parse_size(const std::string& text, harness::train::TrainRunOptions& run) {
+  if (text.empty()) return;
+  const size_t x = text.find('x');
+  try {
+    if (x == std::string::npos) {
+      run.short_side = std::stoll(text);
+    } else {
+      run.fixed_height = std::stoll(text.substr(0, x));
+      run.fixed_width = std::stoll(text.substr(x + 1));
+    }
+  } catch (const std::exception&) {
+    throw harness::HarnessError("osor train: --size must be a short side (512) or HxW (512x768), got " + text);
+  }
+  if (run.short_side <= 0 || run.fixed_height < 0 || run.fixed_width < 0 || run.fixed_height % 16 || run.fixed_width % 16)
+    throw harness::HarnessError("osor train: --size " + text + ": positive, and HxW multiples of 16");
+}
+
+void run_train(TrainArgs& args) {
+  auto& run = args.run;
+  parse_size(args.size, run);
+  if (!args.random_weights.empty()) run.random_config_dir = args.random_weights;
+  else run.weights_dir = model::resolve_weights_dir(args.weights);
+  const auto r = harness::train::run_training(run);
+  if (!args.json) {
+    std::fprintf(stderr, "osor train: step %lld, %.3f steps/s; last checkpoint %s\n", static_cast<long long>(r.step),
+                 r.steps_per_second, r.last_checkpoint.string().c_str());
+    return;
+  }
+  nlohmann::json j = {{"step", r.step},
+                      {"batches", r.batches},
+                      {"seconds", r.seconds},
+                      {"steps_per_second", r.steps_per_second},
+                      {"world_size", r.world_size},
+                      {"last_checkpoint", r.last_checkpoint.string()},
+                      {"losses", nlohmann::json::object()}};
+  for (const auto& [name, v] : r.last_losses) j["losses"][name] = v;
+  if (r.first_validation_psnr) j["validation_masked_psnr_first"] = *r.first_validation_psnr;
+  if (r.last_validation_psnr) j["validation_masked_psnr_last"] = *r.last_validation_psnr;
+  std::cout << j.dump(2) << std::endl;
+}
+
+void add_options(CLI::App& cmd, TrainArgs& a) {
+  auto& r = a.run;
+  cmd.add_option("--phase", r.phase, "1: LoRA + ε head; 2: + the alpha head, degraded input masks")->required();
+  cmd.add_option("--data", r.data, "CORNE-layout training data (osor savp output, CORNE, or shot|input/ bg|gt/ mask*/ folders)")->required();
+  cmd.add_option("--out", r.out, "run folder: checkpoints/, losses.csv, losses.html, run.json")->required();
+  cmd.add_option("--config", r.config_file, "JSON overriding the official settings (model/train/train_config.h)");
+  cmd.add_option("--init", r.init_checkpoint, "OSOR state_dict.safetensors to start from (Phase II: the Phase I result)");
+  cmd.add_flag("--resume", r.resume, "continue from the newest complete checkpoint in --out, exactly");
+  add_weights_option(cmd, a.weights);
+  cmd.add_option("--random-weights", a.random_weights, "random networks from DIR (model/configs/tiny or full) instead of weights");
+  cmd.add_option("--disc", r.disc_checkpoint, "a whole discriminator (an earlier run's discriminator.safetensors)");
+  cmd.add_option("--disc-trunk", r.disc_trunk, "OpenCLIP convnext_xxlarge trunk (safetensors); fresh heads");
+  cmd.add_option("--steps", r.steps, "global steps (one G and one D batch each); default 15000 (Phase I), 5000 (II)");
+  cmd.add_option("--batch", r.batch_size, "samples per batch and process")->capture_default_str();
+  cmd.add_option("--size", a.size, "resize: short side (official: 512, then ceil to x16) or a fixed HxW");
+  cmd.add_option("--lora-rank", r.lora_rank, "LoRA rank of fresh adapters")->capture_default_str();
+  cmd.add_option("--lora-alpha", r.lora_alpha, "LoRA alpha of fresh adapters")->capture_default_str();
+  cmd.add_option("--seed", r.seed, "seed of every random draw (noise, degradations, data order)")->capture_default_str();
+  add_device_option(cmd, r.device);
+  cmd.add_option("--dtype", r.dtype, "fp32 or bf16 (bf16 base weights under autocast, float32 trainable tensors)")->capture_default_str();
+  cmd.add_option("--checkpoint-every", r.checkpoint_every, "steps between checkpoints")->capture_default_str();
+  cmd.add_option("--keep-last", r.keep_last, "checkpoints kept (0: all)")->capture_default_str();
+  cmd.add_option("--log-every", r.log_every, "steps between rows of losses.csv")->capture_default_str();
+  cmd.add_option("--plot-every", r.plot_every, "steps between redraws of losses.html / losses.svg")->capture_default_str();
+  cmd.add_option("--validate-every", r.validate_every, "steps between masked-PSNR validations (0: off)")->capture_default_str();
+  cmd.add_option("--validate-samples", r.validate_samples, "training samples the validation uses")->capture_default_str();
+  cmd.add_option("--eval-every", r.eval_every, "steps between osor eval runs of the checkpoint (0: off; needs --weights)")->capture_default_str();
+  cmd.add_option("--eval-bench", r.eval_bench, "benchmark of the periodic evaluation")->capture_default_str();
+  cmd.add_option("--eval-metrics", r.eval_metrics, "metrics of the periodic evaluation")->capture_default_str();
+  cmd.add_option("--loader-threads", r.loader_threads, "decoding threads of the data loader")->capture_default_str();
+  add_json_flag(cmd, a.json, "a summary of the run");
+}
+
+void add_train_command(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "Train OSOR's generator (Phase I or II) with its discriminator on CORNE-layout data");
+  add_options(*cmd, *args);
+  cmd->callback([args] { run_train(*args); });
+}
+
+}  // namespace
+
+OSOR_REGISTER_COMMAND("train", add_train_command);
+
+}  // namespace osor::cli

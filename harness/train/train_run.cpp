@@ -1,0 +1,300 @@
+#include "harness/train/train_run.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <nlohmann/json.hpp>
+
+#include "harness/atomic_file.h"
+#include "harness/error.h"
+#include "harness/progress.h"
+#include "harness/runner.h"
+#include "harness/train/batch_loader.h"
+#include "harness/train/loss_log.h"
+#include "harness/train/train_setup.h"
+#include "harness/train/train_validation.h"
+#include "model/train/checkpoint.h"
+#include "model/train/data_parallel.h"
+#include "model/train/generator_setup.h"
+#include "model/train/trainer.h"
+
+namespace osor::harness::train {
+namespace {
+
+using json = nlohmann::json;
+namespace mt = model::train;
+
+struct Run {
+  const TrainRunOptions& o;
+  c10::Device device;
+  at::ScalarType base_dtype;
+  int64_t steps;
+  mt::DataParallelGroup& dp;
+  mt::TrainableGenerator g;
+  mt::Discriminator d;
+  metrics::LpipsNet lpips;
+  std::unique_ptr<mt::Trainer> trainer;
+  std::vector<CorneSample> samples;
+  DataCursor start;
+  std::filesystem::path last_checkpoint;
+
+  Run(const TrainRunOptions& options, mt::DataParallelGroup& parallel, c10::Device local_device);
+  mt::TrainingState state(const DataCursor& cursor) const;
+  void restore(const std::filesystem::path& checkpoint);
+  void save(const DataCursor& cursor);
+  void evaluate(int64_t step) const;
+};
+
+at::ScalarType base_dtype_of(const std::string& dtype) {
+  if (dtype == "fp32") return at::kFloat;
+  if (dtype == "bf16") return at::kBFloat16;
+  throw HarnessError("osor train: --dtype must be fp32 or bf16 (bf16: bf16 base weights under autocast, float32 "
+                     "trainable tensors, as OSOR trains), got " + dtype);
+}
+
+mt::TrainableGenerator build_generator(const TrainRunOptions& o, const c10::Device& device, at::ScalarType dtype) {
+  mt::GeneratorSetup s;
+  s.weights_dir = o.weights_dir;
+  s.random_config_dir = o.random_config_dir;
+  s.init_checkpoint = o.init_checkpoint;
+  s.phase = o.phase;
+  s.lora_rank = o.lora_rank;
+  s.lora_alpha = o.lora_alpha;
+  s.seed = o.seed;
+  s.device = device;
+  s.dtype = dtype;
+  return mt::build_trainable_generator(s);
+}
+
+Run::Run(const TrainRunOptions& options, mt::DataParallelGroup& parallel, c10::Device local_device)
+    : o(options), device(local_device), base_dtype(base_dtype_of(options.dtype)),
+      steps(options.steps > 0 ? options.steps : official_steps(options.phase)), dp(parallel),
+      g(build_generator(options, device, base_dtype)), d(build_discriminator(options, device)),
+      lpips(build_lpips(options, device)) {
+  CorneLayoutOptions layout;
+  layout.phase = o.phase;
+  layout.with_sam = o.phase == 2 && std::filesystem::is_directory(o.data / "mask_sam");
+  samples = discover_corne(o.data, layout);
+  mt::TrainerOptions t;
+  t.config = build_config(o);
+  t.phase = o.phase;
+  t.seed = o.seed;
+  t.mixed_precision = base_dtype == at::kFloat ? at::kFloat : at::kBFloat16;
+  t.shard_index = dp.rank();
+  t.shard_count = dp.world_size();
+  const metrics::LpipsNet* net = &lpips;
+  auto lpips_loss = [net](const at::Tensor& x, const at::Tensor& y) { return net->per_layer_with_grad(x, y).sum(1).mean(); };
+  trainer = std::make_unique<mt::Trainer>(*g.generator, g.parameters, d, lpips_loss, t);
+  if (dp.world_size() > 1) {
+    trainer->set_gradient_hook([&p = dp](const std::vector<at::Tensor>& params) {
+      std::vector<at::Tensor> grads;
+      for (const auto& param : params) grads.push_back(param.grad());
+      p.all_reduce_mean(grads);
+    });
+  }
+}
+
+mt::NamedTensors discriminator_state(mt::Discriminator& d) {
+  mt::NamedTensors out;
+  for (const auto& item : d.module().named_parameters()) out.emplace_back(item.key(), item.value());
+  for (const auto& item : d.module().named_buffers()) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+mt::TrainingState Run::state(const DataCursor& cursor) const {
+  mt::TrainingState s;
+  s.step = trainer->step();
+  s.batch_count = trainer->batch_count();
+  for (const auto& [name, p] : g.parameters) s.generator.emplace_back(name, p.detach());
+  s.discriminator = discriminator_state(const_cast<mt::Discriminator&>(d));
+  s.generator_optimizer = mt::adamw_states(trainer->generator_optimizer());
+  s.discriminator_optimizer = mt::adamw_states(trainer->discriminator_optimizer());
+  s.rng["trainer"] = trainer->rng_state();
+  s.data_epoch = cursor.epoch;
+  s.data_position = cursor.position;
+  s.config_json = settings_json(o, steps, dp.world_size()).dump();
+  s.generator_metadata = {{"lora_alpha", std::to_string(o.lora_alpha)}, {"r", std::to_string(g.lora_rank)}};
+  return s;
+}
+
+void Run::restore(const std::filesystem::path& checkpoint) {
+  const mt::TrainingState s = mt::load_checkpoint(checkpoint);
+  const std::string dir = checkpoint.string();
+  mt::restore_tensors(dir + "/state_dict.safetensors", g.parameters, s.generator);
+  mt::restore_tensors(dir + "/discriminator.safetensors", discriminator_state(d), s.discriminator);
+  mt::restore_adamw(dir + "/optimizer.safetensors", trainer->generator_optimizer(), s.generator_optimizer);
+  mt::restore_adamw(dir + "/optimizer.safetensors", trainer->discriminator_optimizer(), s.discriminator_optimizer);
+  trainer->set_progress(s.step, s.batch_count);
+  const auto rng = s.rng.find("trainer");
+  if (rng == s.rng.end()) throw HarnessError(dir + "/trainer_state.json: no trainer RNG state");
+  trainer->set_rng_state(rng->second);
+  start = {s.data_epoch, s.data_position};
+  last_checkpoint = checkpoint;
+}
+
+void Run::save(const DataCursor& cursor) {
+  if (dp.is_main()) last_checkpoint = mt::save_checkpoint(o.out, state(cursor), o.keep_last);
+  dp.barrier();
+}
+
+// `osor eval` of the checkpoint through the osor-sdxl adapter (the same code as the command), into <out>/eval.
+void Run::evaluate(int64_t step) const {
+  EvalConfig c;
+  c.benches = {o.eval_bench};
+  c.methods = {"osor-sdxl:checkpoint=" + (last_checkpoint / "state_dict.safetensors").string() + ",name=step " + std::to_string(step)};
+  for (size_t start = 0; start <= o.eval_metrics.size();) {
+    const size_t end = std::min(o.eval_metrics.find(',', start), o.eval_metrics.size());
+    if (end > start) c.metrics.push_back(o.eval_metrics.substr(start, end - start));
+    start = end + 1;
+  }
+  c.weights_dir = o.weights_dir;
+  c.device = o.device;
+  c.out_dir = o.out / "eval" / mt::checkpoint_folder_name(step);
+  EvalOptions e;
+  e.progress = false;
+  const EvalResult r = run_eval(c, e);
+  std::fprintf(stderr, "osor train: evaluated step %lld on %s: %s\n", static_cast<long long>(step), o.eval_bench.c_str(),
+               r.run_dir.string().c_str());
+}
+
+void check_options(const TrainRunOptions& o) {
+  if (o.phase != 1 && o.phase != 2) throw HarnessError("osor train: --phase must be 1 or 2");
+  if (o.data.empty() || !std::filesystem::is_directory(o.data))
+    throw HarnessError("osor train: --data " + o.data.string() + " is not a folder");
+  if (o.out.empty()) throw HarnessError("osor train: --out is required");
+  if (o.batch_size < 1 || o.checkpoint_every < 1 || o.log_every < 1 || o.keep_last < 0)
+    throw HarnessError("osor train: --batch, --checkpoint-every and --log-every must be positive, --keep-last >= 0");
+  if (o.eval_every > 0 && o.weights_dir.empty())
+    throw HarnessError("osor train: --eval-every evaluates through osor-sdxl, which needs real weights (--weights), "
+                       "not --random-weights; --validate-every works with either");
+  if (!o.resume && mt::latest_checkpoint(o.out))
+    throw HarnessError("osor train: " + o.out.string() + " already holds checkpoints; pass --resume to continue that run "
+                       "or choose another --out");
+}
+
+// One log row per global step: the step's G losses and its D losses.
+LossRow loss_row(const TrainRunOptions& o, const mt::StepRecord& g, const mt::StepRecord& d, double seconds, double rate) {
+  LossRow row;
+  row.step = d.step;
+  row.phase = std::to_string(o.phase);
+  row.time_s = seconds;
+  row.it_per_s = rate;
+  row.values = g.losses;
+  row.values.insert(row.values.end(), d.losses.begin(), d.losses.end());
+  return row;
+}
+
+std::string losses_text(const LossRow& row) {
+  std::string out;
+  for (const auto& [name, v] : row.values)
+    if (name == "G_total" || name == "G_l1" || name == "G_lpips" || name == "G_disc" || name == "G_alpha" || name == "D")
+      out += " " + name + " " + std::to_string(v).substr(0, 7);
+  return out;
+}
+
+}  // namespace
+
+TrainRunResult run_training(const TrainRunOptions& options) {
+  check_options(options);
+  const mt::DistributedEnv env = mt::DistributedEnv::from_environment();
+  const c10::Device device = env.local_device(c10::Device(options.device));
+  mt::DataParallelGroup dp(env, device);
+  Run run(options, dp, device);
+  const json settings = settings_json(options, run.steps, dp.world_size());
+  const auto run_json = options.out / "run.json";
+  std::optional<int64_t> resumed_step;
+  if (options.resume) {
+    if (std::filesystem::exists(run_json)) check_resumable(run_json, settings);
+    if (const auto latest = mt::latest_checkpoint(options.out)) {
+      run.restore(*latest);
+      resumed_step = run.trainer->step();
+    }
+  }
+  if (dp.is_main()) {
+    std::filesystem::create_directories(options.out);
+    write_file_atomic(run_json, settings.dump(2) + "\n");
+  }
+  if (!resumed_step) {  // every process starts from rank 0's tensors
+    std::vector<at::Tensor> tensors;
+    for (const auto& [name, p] : run.g.parameters) tensors.push_back(p.detach());
+    for (const auto& [name, t] : discriminator_state(run.d)) tensors.push_back(t.detach());
+    dp.broadcast(tensors, 0);
+  }
+  std::optional<LossLog> log;
+  if (dp.is_main()) log.emplace(options.out, resumed_step);
+  std::optional<TrainValidation> validation;
+  if (options.validate_every > 0)
+    validation.emplace(run.samples, options.validate_samples, resize_options(options), options.seed + 7);
+  const int64_t t = build_config(options).model_t;
+
+  BucketSamplerOptions sampler;
+  sampler.batch_size = options.batch_size;
+  sampler.seed = options.seed;
+  sampler.world_size = dp.world_size();
+  sampler.rank = dp.rank();
+  BackgroundLoaderOptions loader_options;
+  loader_options.threads = options.loader_threads;
+  loader_options.prefetch = options.prefetch;
+  BackgroundLoader loader(run.samples, resize_options(options), sampler, run.start, loader_options);
+
+  std::fprintf(stderr, "osor train: %s; %zu samples; %lld steps of %lld batches x %lld samples (x %lld processes)\n",
+               run.g.description.c_str(), run.samples.size(), static_cast<long long>(run.steps), 2LL,
+               static_cast<long long>(options.batch_size), static_cast<long long>(dp.world_size()));
+  TrainRunResult result;
+  result.world_size = dp.world_size();
+  if (validation && dp.is_main()) {
+    result.first_validation_psnr = validation->masked_psnr(*run.g.generator, t, run.device);
+    std::fprintf(stderr, "osor train: step %lld validation masked PSNR %.3f dB\n", static_cast<long long>(run.trainer->step()),
+                 *result.first_validation_psnr);
+  }
+  const int64_t first_step = run.trainer->step();
+  Progress progress("osor train", std::max<int64_t>(run.steps - first_step, 0));
+  const auto started = std::chrono::steady_clock::now();
+  mt::StepRecord last_g;
+  while (run.trainer->step() < run.steps) {
+    const Batch batch = loader.next();
+    mt::TrainBatch b{batch.shot.to(run.device), batch.bg.to(run.device), batch.mask.to(run.device),
+                     batch.mask_sam.defined() ? batch.mask_sam.to(run.device) : at::Tensor()};
+    const mt::StepRecord rec = run.trainer->train_on(b);
+    if (rec.generator) {
+      last_g = rec;
+      continue;
+    }
+    progress.advance();
+    const int64_t step = rec.step;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double rate = static_cast<double>(step - first_step) / std::max(seconds, 1e-9);
+    const LossRow row = loss_row(options, last_g, rec, seconds, rate);
+    result.last_losses = row.values;
+    if (log && (step % options.log_every == 0 || step == run.steps)) {
+      log->append(row);
+      log->render_every(step, options.plot_every);
+      if (!options.progress || step % (options.log_every * 10) == 0)
+        std::fprintf(stderr, "osor train: step %lld/%lld%s (%.2f steps/s)\n", static_cast<long long>(step),
+                     static_cast<long long>(run.steps), losses_text(row).c_str(), rate);
+    }
+    if (step % options.checkpoint_every == 0 || step == run.steps) run.save(loader.cursor());
+    if (validation && dp.is_main() && (step % options.validate_every == 0 || step == run.steps)) {
+      result.last_validation_psnr = validation->masked_psnr(*run.g.generator, t, run.device);
+      std::fprintf(stderr, "osor train: step %lld validation masked PSNR %.3f dB\n", static_cast<long long>(step),
+                   *result.last_validation_psnr);
+    }
+    if (options.eval_every > 0 && dp.is_main() && step % options.eval_every == 0) run.evaluate(step);
+  }
+  progress.finish();
+  loader.stop();
+  if (log) log->render();
+  result.step = run.trainer->step();
+  result.batches = run.trainer->batch_count();
+  result.last_checkpoint = run.last_checkpoint;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.steps_per_second = static_cast<double>(result.step - first_step) / std::max(result.seconds, 1e-9);
+  return result;
+}
+
+}  // namespace osor::harness::train
