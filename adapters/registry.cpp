@@ -7,6 +7,8 @@
 #include "adapters/error.h"
 #include "adapters/flux_fill.h"
 #include "adapters/identity.h"
+#include "adapters/omnieraser.h"
+#include "adapters/omnipaint.h"
 #include "adapters/osor_flux.h"
 #include "adapters/osor_sdxl.h"
 #include "adapters/sdxl_inpaint.h"
@@ -87,6 +89,14 @@ const std::vector<MethodEntry>& all_method_rows() {
        "FLUX.1-Fill [dev] multi-step baseline (in-tree, diffusers' FluxFillPipeline); options steps=50, guidance=30, "
        "size=1024, prompt=FILE, noise=FILE",
        kNoOpenCv, make_flux_fill_remover, kNoDefaultLabel},
+      {"omnipaint",
+       "OmniPaint removal on FLUX.1 [dev] + its LoRA and shipped prompt (in-tree, OminiControl condition tokens); "
+       "options steps=28, guidance=3.5, long_side=1024, prompt=FILE, noise=FILE",
+       kNoOpenCv, make_omnipaint_remover, kNoDefaultLabel},
+      {"omnieraser",
+       "OmniEraser on FLUX.1 [dev] (in-tree: widened x_embedder + LoRA, control latents); options steps=28, "
+       "guidance=3.5, size=1024, prompt=FILE, noise=FILE",
+       kNoOpenCv, make_omnieraser_remover, kNoDefaultLabel},
       {"precomputed", "outputs of a method's official code: dir=PATH ({bench}, {masks} expanded), filter=cubic",
        kNeedsOpenCv, OSOR_OPENCV_FACTORY(construct<PrecomputedRemover>), precomputed_label},
       {"command",

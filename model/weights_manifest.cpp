@@ -143,6 +143,53 @@ std::vector<WeightsFileInfo> flux_fill_files() {
   };
 }
 
+// FLUX.1 [dev] (diffusers layout), the backbone of the omnipaint and omnieraser baselines; gated like Fill.
+std::vector<WeightsFileInfo> flux_dev_files() {
+  const std::string repo = "https://huggingface.co/black-forest-labs/FLUX.1-dev (gated: accept the licence, then "
+                           "download with a token) ";
+  const std::string who = "method omnipaint and omnieraser";
+  return {
+      {"flux-dev-transformer", "flux-dev/transformer/diffusion_pytorch_model.safetensors.index.json",
+       who + " (transformer; its shards lie next to the index)",
+       repo + "transformer/: the index and its diffusion_pytorch_model-0000N-of-0000M.safetensors shards",
+       "diffusers FluxTransformer2DModel: x_embedder.weight [3072,64], ... (a single "
+       "diffusion_pytorch_model.safetensors, or BFL's flux1-dev.safetensors names, load too)",
+       "", {}},
+      {"flux-dev-transformer-config", "flux-dev/transformer/config.json", who + " (transformer config)",
+       repo + "transformer/config.json", "diffusers FluxTransformer2DModel config (in_channels 64)", "", {}},
+      {"flux-dev-vae", "flux-dev/vae/diffusion_pytorch_model.safetensors", who + " (VAE)", repo + "vae/",
+       "diffusers AutoencoderKL, 16 latent channels (the same VAE as FLUX.1-Fill's)", "", {}},
+      {"flux-dev-vae-config", "flux-dev/vae/config.json", who + " (VAE config)", repo + "vae/config.json",
+       "diffusers AutoencoderKL config (scaling_factor 0.3611, shift_factor 0.1159)", "", {}},
+      {"flux-dev-scheduler", "flux-dev/scheduler/scheduler_config.json", who + " (scheduler)",
+       repo + "scheduler/scheduler_config.json",
+       "diffusers FlowMatchEulerDiscreteScheduler config (use_dynamic_shifting true)", "", {}},
+  };
+}
+
+// The FLUX.1 [dev] baselines' own files.
+std::vector<WeightsFileInfo> flux_baseline_files() {
+  return {
+      {"omnipaint-lora", "omnipaint/omnipaint_remove.safetensors", "method omnipaint (removal LoRA)",
+       "https://huggingface.co/yeates/OmniPaint weights/omnipaint_remove.safetensors",
+       "diffusers/PEFT LoRA: transformer.<module>.lora_{A,B}.weight (kohya names load too)", "",
+       plain("https://huggingface.co/yeates/OmniPaint/resolve/main/weights/omnipaint_remove.safetensors")},
+      {"omnipaint-prompt-embeds", "omnipaint/remove.npz", "method omnipaint (shipped prompt embeddings)",
+       "https://huggingface.co/yeates/OmniPaint embeddings/remove.npz (read natively)",
+       "numpy .npz: prompt_embeds [1,512,4096], pooled_prompt_embeds [1,768], text_ids", "",
+       plain("https://huggingface.co/yeates/OmniPaint/resolve/main/embeddings/remove.npz")},
+      {"omnieraser-lora", "omnieraser/pytorch_lora_weights.safetensors", "method omnieraser (LoRA, widened x_embedder)",
+       "https://huggingface.co/theSure/Omnieraser pytorch_lora_weights.safetensors",
+       "diffusers/PEFT LoRA: transformer.<module>.lora_{A,B}.weight, x_embedder.lora_A [r,256]", "",
+       plain("https://huggingface.co/theSure/Omnieraser/resolve/main/pytorch_lora_weights.safetensors")},
+      {"omnieraser-prompt-embeds", "omnieraser/prompt_embeds.safetensors",
+       "method omnieraser (fixed prompt \"There is nothing here.\")",
+       "encoded once with scripts/encode_flux_prompt.py --prompt \"There is nothing here.\" (needs the FLUX.1 [dev] "
+       "text encoders; no public download)",
+       "prompt_embeds [1,512,4096] (T5-XXL), pooled_prompt_embeds [1,768] (CLIP-L)", "", {}},
+  };
+}
+
 // OSOR's own files (no public download known).
 std::vector<WeightsFileInfo> osor_files() {
   return {
@@ -172,7 +219,8 @@ std::vector<WeightsFileInfo> osor_files() {
 const std::vector<WeightsFileInfo>& weights_manifest() {
   static const std::vector<WeightsFileInfo> table = [] {
     std::vector<WeightsFileInfo> all;
-    for (auto part : {metric_network_files(), sdxl_inpainting_files(), flux_fill_files(), osor_files()})
+    for (auto part : {metric_network_files(), sdxl_inpainting_files(), flux_fill_files(), osor_files(),
+                      flux_dev_files(), flux_baseline_files()})
       all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
     return all;
   }();

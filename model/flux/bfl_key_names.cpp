@@ -9,7 +9,7 @@
 namespace osor::model::flux {
 namespace {
 
-enum class Split { none, qkv, qkv_mlp, swap_halves };
+using Split = BflSplit;
 
 // One BFL module path → its diffusers module path(s). `scale` marks a per-head RMSNorm: BFL's leaf `scale` is
 // diffusers' `weight`; every other module is a Linear with leaves `weight` and `bias`.
@@ -92,7 +92,9 @@ Located locate(const std::string& key) {
 }
 
 // The dim-0 pieces of a fused tensor in the order of rule.diffusers; empty when its rows do not split.
-std::vector<at::Tensor> split_rows(const at::Tensor& t, Split split, int64_t dim) {
+}  // namespace
+
+std::vector<at::Tensor> split_bfl_rows(const at::Tensor& t, Split split, int64_t dim) {
   const int64_t rows = t.dim() > 0 ? t.size(0) : 0;
   switch (split) {
     case Split::none:
@@ -111,6 +113,8 @@ std::vector<at::Tensor> split_rows(const at::Tensor& t, Split split, int64_t dim
   return {};
 }
 
+namespace {
+
 std::string rows_expected(Split split, int64_t dim) {
   switch (split) {
     case Split::qkv:
@@ -128,6 +132,42 @@ const Rule* find_rule(const std::map<std::string, Rule>& rules, const std::strin
 }
 
 }  // namespace
+
+bool bfl_module_to_diffusers(const std::string& bfl_module, BflModule& out) {
+  // locate() splits "<block>.<i>.<rest>"; the module key is all of `rest` here (no leaf).
+  const Located where = locate(bfl_module + ".weight");
+  if (!where.rules) return false;
+  const Rule* rule = find_rule(*where.rules, where.rest.substr(0, where.rest.size() - 7));
+  if (!rule || rule->scale) return false;
+  out.split = rule->split;
+  out.diffusers.clear();
+  for (const auto& d : rule->diffusers) out.diffusers.push_back(where.prefix + d);
+  return true;
+}
+
+std::string kohya_to_bfl_module(const std::string& kohya) {
+  auto flat = [](std::string s) {
+    for (char& ch : s)
+      if (ch == '.') ch = '_';
+    return s;
+  };
+  for (const auto& [block, rules] : {std::make_pair(std::string("double_blocks_"), &double_block_rules()),
+                                     std::make_pair(std::string("single_blocks_"), &single_block_rules())}) {
+    if (kohya.compare(0, block.size(), block) != 0) continue;
+    size_t end = block.size();
+    while (end < kohya.size() && std::isdigit(static_cast<unsigned char>(kohya[end]))) ++end;
+    if (end == block.size() || end >= kohya.size() || kohya[end] != '_') return "";
+    const std::string rest = kohya.substr(end + 1);
+    for (const auto& entry : *rules)
+      if (flat(entry.first) == rest)
+        return block.substr(0, block.size() - 1) + "." + kohya.substr(block.size(), end - block.size()) + "." +
+               entry.first;
+    return "";
+  }
+  for (const auto& entry : top_level_rules())
+    if (flat(entry.first) == kohya) return entry.first;
+  return "";
+}
 
 bool is_bfl_layout(const std::vector<std::string>& names) {
   for (const auto& name : names)
@@ -150,7 +190,7 @@ std::map<std::string, at::Tensor> bfl_to_diffusers(const std::map<std::string, a
     const std::string leaf = dot == std::string::npos ? "" : where.rest.substr(dot + 1);
     if (!rule || (rule->scale ? leaf != "scale" : (leaf != "weight" && leaf != "bias")))
       fail(key, "has no diffusers name (not a FLUX.1 transformer key)");
-    const std::vector<at::Tensor> pieces = split_rows(tensor, rule->split, inner_dim);
+    const std::vector<at::Tensor> pieces = split_bfl_rows(tensor, rule->split, inner_dim);
     if (pieces.empty())
       fail(key, "has " + std::to_string(tensor.dim() ? tensor.size(0) : 0) + " rows, expected " +
                     rows_expected(rule->split, inner_dim));

@@ -21,6 +21,28 @@
 
 namespace osor::model::flux {
 
+// How a BFL module's fused rows split into diffusers modules (see above).
+enum class BflSplit { none, qkv, qkv_mlp, swap_halves };
+
+// One BFL module path (e.g. "double_blocks.3.img_attn.qkv", "final_layer.adaLN_modulation.1") and its diffusers
+// module path(s), in row order.
+struct BflModule {
+  std::vector<std::string> diffusers;
+  BflSplit split = BflSplit::none;
+};
+
+// The diffusers module(s) of a BFL module path; false when it names no FLUX.1 transformer module (the per-head
+// RMSNorm scales included: they are no Linear).
+bool bfl_module_to_diffusers(const std::string& bfl_module, BflModule& out);
+
+// Kohya's flattened form of a BFL module path ("double_blocks_3_img_attn_qkv", the part after `lora_unet_`) → the
+// dotted path ("double_blocks.3.img_attn.qkv"); empty when it matches no FLUX.1 transformer module.
+std::string kohya_to_bfl_module(const std::string& kohya);
+
+// The dim-0 pieces of a fused tensor in the order of BflModule::diffusers (views; swap_halves makes a copy);
+// empty when its rows do not split that way.
+std::vector<at::Tensor> split_bfl_rows(const at::Tensor& t, BflSplit split, int64_t inner_dim);
+
 // True when the key names are BFL's (a key under double_blocks., single_blocks., final_layer. or img_in.), which
 // no diffusers key is.
 bool is_bfl_layout(const std::vector<std::string>& names);

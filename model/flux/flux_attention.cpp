@@ -6,6 +6,8 @@
 
 namespace osor::model::flux {
 
+at::Tensor without_adapter(const nn::Linear& l, const at::Tensor& x) { return at::linear(x, l.weight, l.bias); }
+
 RMSNorm::RMSNorm(int64_t dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", at::empty({dim}, nn::param_options()), /*requires_grad=*/false);
 }
@@ -38,10 +40,12 @@ FluxAttention::FluxAttention(int64_t dim, int64_t heads_, int64_t head_dim_, boo
 }
 
 FluxAttention::Heads FluxAttention::project(const at::Tensor& x, const nn::Linear& q, const nn::Linear& k,
-                                            const nn::Linear& v, const RMSNorm& nq, const RMSNorm& nk) const {
+                                            const nn::Linear& v, const RMSNorm& nq, const RMSNorm& nk,
+                                            bool adapters) const {
   const int64_t b = x.size(0);
   auto split = [&](const at::Tensor& t) { return t.view({b, -1, heads, head_dim}).transpose(1, 2); };
-  return {nq.forward(split(q.forward(x))), nk.forward(split(k.forward(x))), split(v.forward(x))};
+  auto apply = [&](const nn::Linear& l) { return adapters ? l.forward(x) : without_adapter(l, x); };
+  return {nq.forward(split(apply(q))), nk.forward(split(apply(k))), split(apply(v))};
 }
 
 at::Tensor FluxAttention::attend(const Heads& h, const RotaryEmbedding& rope) const {
@@ -63,6 +67,37 @@ std::pair<at::Tensor, at::Tensor> FluxAttention::forward(const at::Tensor& image
 
 at::Tensor FluxAttention::forward(const at::Tensor& tokens, const RotaryEmbedding& rope) const {
   return attend(project(tokens, *to_q, *to_k, *to_v, *norm_q, *norm_k), rope);
+}
+
+namespace {
+
+FluxAttention::Conditioned split_streams(const at::Tensor& o, int64_t first, int64_t second) {
+  return {o.narrow(1, first, second), o.narrow(1, 0, first), o.narrow(1, first + second, o.size(1) - first - second)};
+}
+
+}  // namespace
+
+FluxAttention::Conditioned FluxAttention::forward_conditioned(const at::Tensor& image, const at::Tensor& text,
+                                                              const at::Tensor& condition,
+                                                              const RotaryEmbedding& rope) const {
+  const Heads img = project(image, *to_q, *to_k, *to_v, *norm_q, *norm_k, /*adapters=*/false);
+  const Heads txt = project(text, *add_q_proj, *add_k_proj, *add_v_proj, *norm_added_q, *norm_added_k);
+  const Heads cond = project(condition, *to_q, *to_k, *to_v, *norm_q, *norm_k, /*adapters=*/true);
+  const Heads joint{at::cat({txt.q, img.q, cond.q}, 2), at::cat({txt.k, img.k, cond.k}, 2),
+                    at::cat({txt.v, img.v, cond.v}, 2)};
+  const Conditioned o = split_streams(attend(joint, rope), text.size(1), image.size(1));
+  return {without_adapter(*to_out_0, o.image), to_add_out->forward(o.text), to_out_0->forward(o.condition)};
+}
+
+std::pair<at::Tensor, at::Tensor> FluxAttention::forward_conditioned(const at::Tensor& tokens,
+                                                                     const at::Tensor& condition,
+                                                                     const RotaryEmbedding& rope) const {
+  const Heads main = project(tokens, *to_q, *to_k, *to_v, *norm_q, *norm_k, /*adapters=*/false);
+  const Heads cond = project(condition, *to_q, *to_k, *to_v, *norm_q, *norm_k, /*adapters=*/true);
+  const at::Tensor o =
+      attend({at::cat({main.q, cond.q}, 2), at::cat({main.k, cond.k}, 2), at::cat({main.v, cond.v}, 2)}, rope);
+  const int64_t n = tokens.size(1);
+  return {o.narrow(1, 0, n), o.narrow(1, n, o.size(1) - n)};
 }
 
 }  // namespace osor::model::flux

@@ -14,6 +14,10 @@
 
 namespace osor::model::flux {
 
+// A Linear layer without its runtime LoRA adapter (PEFT with the adapter's scaling set to 0: OminiControl's
+// enable_lora context, FluxConditionTokens); the same as l.forward(x) when no adapter is attached or it was merged.
+at::Tensor without_adapter(const nn::Linear& l, const at::Tensor& x);
+
 // diffusers RMSNorm (eps 1e-6 in FLUX): the mean square in float32, x·rsqrt(ms + eps), cast to the weight's dtype
 // when that is half/bfloat16, then ·weight.
 class RMSNorm : public torch::nn::Module {
@@ -34,6 +38,18 @@ class FluxAttention : public torch::nn::Module {
   // Single block: attention over the tokens it is given ([text; image]), no output projection.
   at::Tensor forward(const at::Tensor& tokens, const RotaryEmbedding& rope) const;
 
+  // OminiControl's condition tokens (model/flux/flux_condition.h): one attention over [text; image; condition]
+  // (`rope` covers all three), the condition projected by the image stream's layers *with* their runtime
+  // adapters, the image (and, in single blocks, the text) by the same layers *without* (to_q/k/v, to_out.0).
+  struct Conditioned {
+    at::Tensor image, text, condition;  // double block: after to_out.0 / to_add_out / to_out.0
+  };
+  Conditioned forward_conditioned(const at::Tensor& image, const at::Tensor& text, const at::Tensor& condition,
+                                  const RotaryEmbedding& rope) const;
+  // Single block: (attention of the [text; image] tokens, attention of the condition), no output projection.
+  std::pair<at::Tensor, at::Tensor> forward_conditioned(const at::Tensor& tokens, const at::Tensor& condition,
+                                                        const RotaryEmbedding& rope) const;
+
   int64_t heads, head_dim;
   std::shared_ptr<nn::Linear> to_q, to_k, to_v, add_q_proj, add_k_proj, add_v_proj, to_out_0, to_add_out;
   std::shared_ptr<RMSNorm> norm_q, norm_k, norm_added_q, norm_added_k;
@@ -42,8 +58,9 @@ class FluxAttention : public torch::nn::Module {
   struct Heads {
     at::Tensor q, k, v;  // [B, heads, S, head_dim], q and k RMS-normed
   };
+  // adapters false: the linear layers without their runtime LoRA adapters (without_adapter).
   Heads project(const at::Tensor& x, const nn::Linear& q, const nn::Linear& k, const nn::Linear& v,
-                const RMSNorm& nq, const RMSNorm& nk) const;
+                const RMSNorm& nq, const RMSNorm& nk, bool adapters = true) const;
   at::Tensor attend(const Heads& h, const RotaryEmbedding& rope) const;  // → [B, S, heads·head_dim]
 };
 

@@ -18,8 +18,9 @@ AdaLayerNormZero::AdaLayerNormZero(int64_t dim, int64_t chunks) {
   linear = register_module("linear", std::make_shared<nn::Linear>(dim, chunks * dim));
 }
 
-std::vector<at::Tensor> AdaLayerNormZero::modulation(const at::Tensor& temb) const {
-  return linear->forward(at::silu(temb)).chunk(linear->weight.size(0) / linear->weight.size(1), 1);
+std::vector<at::Tensor> AdaLayerNormZero::modulation(const at::Tensor& temb, bool adapters) const {
+  const at::Tensor h = at::silu(temb);
+  return (adapters ? linear->forward(h) : without_adapter(*linear, h)).chunk(linear->weight.size(0) / linear->weight.size(1), 1);
 }
 
 AdaLayerNormContinuous::AdaLayerNormContinuous(int64_t dim) {
@@ -39,8 +40,9 @@ GeluFeedForward::GeluFeedForward(int64_t dim) {
   out = net->add(std::make_shared<nn::Linear>(4 * dim, dim));
 }
 
-at::Tensor GeluFeedForward::forward(const at::Tensor& x) const {
-  return out->forward(at::gelu(proj->forward(x), "tanh"));
+at::Tensor GeluFeedForward::forward(const at::Tensor& x, bool out_adapters) const {
+  const at::Tensor h = at::gelu(proj->forward(x), "tanh");
+  return out_adapters ? out->forward(h) : without_adapter(*out, h);
 }
 
 FluxTransformerBlock::FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim) {
@@ -65,6 +67,23 @@ std::pair<at::Tensor, at::Tensor> FluxTransformerBlock::forward(const at::Tensor
   return {t, h};
 }
 
+FluxTransformerBlock::Streams FluxTransformerBlock::forward_conditioned(const Streams& in, const at::Tensor& temb,
+                                                                       const at::Tensor& cond_temb,
+                                                                       const RotaryEmbedding& rope) const {
+  const auto m = norm1->modulation(temb, /*adapters=*/false), c = norm1_context->modulation(temb);
+  const auto k = norm1->modulation(cond_temb);
+  const FluxAttention::Conditioned a = attn->forward_conditioned(
+      modulate(in.image, m[0], m[1]), modulate(in.text, c[0], c[1]), modulate(in.condition, k[0], k[1]), rope);
+  at::Tensor h = in.image + m[2].unsqueeze(1) * a.image;
+  h = h + m[5].unsqueeze(1) * ff->forward(modulate(h, m[3], m[4]), /*out_adapters=*/false);
+  at::Tensor t = in.text + c[2].unsqueeze(1) * a.text;
+  t = t + c[5].unsqueeze(1) * ff_context->forward(modulate(t, c[3], c[4]));
+  at::Tensor q = in.condition + k[2].unsqueeze(1) * a.condition;
+  q = q + k[5].unsqueeze(1) * ff->forward(modulate(q, k[3], k[4]));
+  if (t.scalar_type() == at::kHalf) t = t.clamp(-65504, 65504);
+  return {t, h, q};
+}
+
 FluxSingleTransformerBlock::FluxSingleTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim) {
   norm = register_module("norm", std::make_shared<AdaLayerNormZero>(dim, 3));
   proj_mlp = register_module("proj_mlp", std::make_shared<nn::Linear>(dim, 4 * dim));
@@ -80,6 +99,22 @@ at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const at::Te
   at::Tensor out = x + m[2].unsqueeze(1) * proj_out->forward(at::cat({attn->forward(n, rope), mlp}, 2));
   if (out.scalar_type() == at::kHalf) out = out.clamp(-65504, 65504);
   return out;
+}
+
+std::pair<at::Tensor, at::Tensor> FluxSingleTransformerBlock::forward_conditioned(const at::Tensor& x,
+                                                                                const at::Tensor& condition,
+                                                                                const at::Tensor& temb,
+                                                                                const at::Tensor& cond_temb,
+                                                                                const RotaryEmbedding& rope) const {
+  const auto m = norm->modulation(temb, /*adapters=*/false), k = norm->modulation(cond_temb);
+  const at::Tensor n = modulate(x, m[0], m[1]), nc = modulate(condition, k[0], k[1]);
+  const at::Tensor mlp = at::gelu(without_adapter(*proj_mlp, n), "tanh");
+  const at::Tensor mlp_c = at::gelu(proj_mlp->forward(nc), "tanh");
+  const auto [attn_x, attn_c] = attn->forward_conditioned(n, nc, rope);
+  at::Tensor out = x + m[2].unsqueeze(1) * without_adapter(*proj_out, at::cat({attn_x, mlp}, 2));
+  const at::Tensor cond = condition + k[2].unsqueeze(1) * proj_out->forward(at::cat({attn_c, mlp_c}, 2));
+  if (out.scalar_type() == at::kHalf) out = out.clamp(-65504, 65504);
+  return {out, cond};
 }
 
 TimeTextEmbedding::TimeTextEmbedding(int64_t dim, int64_t pooled_dim, bool guidance) {

@@ -19,8 +19,9 @@ namespace osor::model::flux {
 class AdaLayerNormZero : public torch::nn::Module {
  public:
   AdaLayerNormZero(int64_t dim, int64_t chunks);
-  // The modulation parameters [B, dim] each, in diffusers' chunk order.
-  std::vector<at::Tensor> modulation(const at::Tensor& temb) const;
+  // The modulation parameters [B, dim] each, in diffusers' chunk order; adapters false: `linear` without its
+  // runtime LoRA adapter.
+  std::vector<at::Tensor> modulation(const at::Tensor& temb, bool adapters = true) const;
   std::shared_ptr<nn::Linear> linear;
 };
 
@@ -36,7 +37,8 @@ class AdaLayerNormContinuous : public torch::nn::Module {
 class GeluFeedForward : public torch::nn::Module {
  public:
   explicit GeluFeedForward(int64_t dim);
-  at::Tensor forward(const at::Tensor& x) const;
+  // out_adapters false: net.2 without its runtime LoRA adapter (net.0.proj keeps its own, as OminiControl does).
+  at::Tensor forward(const at::Tensor& x, bool out_adapters = true) const;
   std::shared_ptr<nn::Linear> proj, out;
 };
 
@@ -47,6 +49,14 @@ class FluxTransformerBlock : public torch::nn::Module {
   // (text, image) after the block, diffusers' return order.
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& image, const at::Tensor& text, const at::Tensor& temb,
                                             const RotaryEmbedding& rope) const;
+  // With OminiControl's condition tokens (model/flux/flux_condition.h): the condition goes through the image
+  // stream's layers (norm1, attention, ff) modulated by `cond_temb`, with the runtime LoRA adapters; the image
+  // stream without them on norm1.linear, to_q/k/v, to_out.0 and ff.net.2. `rope` covers [text; image; condition].
+  struct Streams {
+    at::Tensor text, image, condition;
+  };
+  Streams forward_conditioned(const Streams& in, const at::Tensor& temb, const at::Tensor& cond_temb,
+                              const RotaryEmbedding& rope) const;
   std::shared_ptr<AdaLayerNormZero> norm1, norm1_context;
   std::shared_ptr<FluxAttention> attn;
   std::shared_ptr<GeluFeedForward> ff, ff_context;
@@ -57,6 +67,11 @@ class FluxSingleTransformerBlock : public torch::nn::Module {
  public:
   FluxSingleTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const RotaryEmbedding& rope) const;
+  // With condition tokens: (tokens, condition) after the block; the [text; image] tokens without the runtime
+  // adapters of norm.linear, proj_mlp, to_q/k/v and proj_out, the condition with them.
+  std::pair<at::Tensor, at::Tensor> forward_conditioned(const at::Tensor& x, const at::Tensor& condition,
+                                                        const at::Tensor& temb, const at::Tensor& cond_temb,
+                                                        const RotaryEmbedding& rope) const;
   std::shared_ptr<AdaLayerNormZero> norm;
   std::shared_ptr<nn::Linear> proj_mlp, proj_out;
   std::shared_ptr<FluxAttention> attn;

@@ -92,12 +92,9 @@ void check_inputs(const FluxTransformerInputs& in, const FluxTransformerConfig& 
                            : "guidance given, but this transformer has no guidance embedder (guidance_embeds false)");
 }
 
-// A BFL single-file checkpoint (model/flux/bfl_key_names.h): renamed and split in memory, then copied as strictly as
-// load_module_weights does (every parameter present with its shape, no other key; the module has no buffers).
-void load_bfl_file(FluxModule& net, const SafetensorsFile& file) {
-  std::map<std::string, at::Tensor> bfl;
-  for (const auto& name : file.names()) bfl.emplace(name, file.tensor(name));
-  std::map<std::string, at::Tensor> tensors = flux::bfl_to_diffusers(bfl, net.config.inner_dim(), file.label());
+// Tensors already under diffusers' names, copied as strictly as load_module_weights does (every parameter present
+// with its shape, no other key; the module has no buffers).
+void copy_strict(FluxModule& net, std::map<std::string, at::Tensor> tensors, const std::string& label) {
   std::vector<std::string> problems;
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;
   for (const auto& item : net.named_parameters(/*recurse=*/true)) {
@@ -113,13 +110,23 @@ void load_bfl_file(FluxModule& net, const SafetensorsFile& file) {
   }
   for (const auto& entry : tensors) problems.push_back("unexpected " + entry.first);
   if (!problems.empty()) {
-    std::string message = "BFL FLUX checkpoint " + file.label() + " does not fit the transformer (" +
+    std::string message = "FLUX checkpoint " + label + " does not fit the transformer (" +
                           std::to_string(problems.size()) + " problems): ";
     for (size_t i = 0; i < problems.size() && i < 12; ++i) message += (i ? "; " : "") + problems[i];
     throw ModelError(message + (problems.size() > 12 ? "; ..." : ""));
   }
   at::NoGradGuard no_grad;
   for (auto& [target, source] : copies) target.copy_(source);
+}
+
+// The prefix ComfyUI-style single files put before every key ("model.diffusion_model."), when all keys have it.
+std::string common_prefix(const std::vector<std::string>& names) {
+  for (const char* prefix : {"model.diffusion_model.", "diffusion_model."}) {
+    bool all = !names.empty();
+    for (const auto& n : names) all = all && n.rfind(prefix, 0) == 0;
+    if (all) return prefix;
+  }
+  return "";
 }
 
 }  // namespace
@@ -184,20 +191,27 @@ at::Tensor FluxTransformer2DModel::time_projection(const at::Tensor& value, at::
   return nn::timestep_embedding(value.to(dtype) * 1000, flux::TimeTextEmbedding::kProjectionDim, true, 0.0);
 }
 
+// temb from σ (and guidance) and the pooled text: the sinusoids of 1000·value in the model dtype (or float32).
+at::Tensor FluxTransformer2DModel::time_embedding(const at::Tensor& timestep, const FluxTransformerInputs& in,
+                                                  int64_t batch) const {
+  const FluxModule& net = *impl_->net;
+  const auto options = impl_->options;
+  const auto dtype = options.dtype().toScalarType();
+  const at::ScalarType time_dtype = in.time_in_float32 ? at::kFloat : dtype;
+  const at::Tensor t_proj = time_projection(per_sample(timestep.to(options.device()), batch), time_dtype).to(dtype);
+  const at::Tensor g_proj =
+      in.guidance.defined() ? time_projection(per_sample(in.guidance.to(options.device()), batch), time_dtype).to(dtype)
+                            : at::Tensor();
+  return net.time_text_embed->forward(t_proj, g_proj, in.pooled_projections.to(options));
+}
+
 at::Tensor FluxTransformer2DModel::forward(const FluxTransformerInputs& in) const {
   at::NoGradGuard no_grad;
   const FluxModule& net = *impl_->net;
   check_inputs(in, net.config);
   const auto options = impl_->options;
-  const auto dtype = options.dtype().toScalarType();
   at::Tensor image = net.x_embedder->forward(in.hidden_states.to(options));
-  const int64_t batch = image.size(0);
-  const at::ScalarType time_dtype = in.time_in_float32 ? at::kFloat : dtype;
-  const at::Tensor t_proj = time_projection(per_sample(in.timestep.to(options.device()), batch), time_dtype).to(dtype);
-  const at::Tensor g_proj =
-      in.guidance.defined() ? time_projection(per_sample(in.guidance.to(options.device()), batch), time_dtype).to(dtype)
-                            : at::Tensor();
-  const at::Tensor temb = net.time_text_embed->forward(t_proj, g_proj, in.pooled_projections.to(options));
+  const at::Tensor temb = time_embedding(in.timestep, in, image.size(0));
   at::Tensor text = net.context_embedder->forward(in.encoder_hidden_states.to(options));
   const at::Tensor ids = at::cat({ids_2d(in.txt_ids), ids_2d(in.img_ids)}, 0).to(options.device());
   const flux::RotaryEmbedding rope = flux::rotary_embedding(ids, net.config.axes_dims_rope);
@@ -209,12 +223,55 @@ at::Tensor FluxTransformer2DModel::forward(const FluxTransformerInputs& in) cons
   return net.proj_out->forward(net.norm_out->forward(image, temb)).contiguous();
 }
 
+at::Tensor FluxTransformer2DModel::forward(const FluxTransformerInputs& in, const FluxConditionTokens& cond) const {
+  at::NoGradGuard no_grad;
+  const FluxModule& net = *impl_->net;
+  check_inputs(in, net.config);
+  const at::Tensor& c = cond.hidden_states;
+  if (!c.defined() || c.dim() != 3 || c.size(0) != in.hidden_states.size(0) || c.size(2) != net.config.in_channels ||
+      !cond.ids.defined() || ids_2d(cond.ids).dim() != 2 || ids_2d(cond.ids).size(0) != c.size(1))
+    throw ModelError("FLUX transformer: condition tokens must be [B, Lc, " + std::to_string(net.config.in_channels) +
+                     "] with ids [Lc, 3] (got " + (c.defined() ? shape_text(c) : "none") + ")");
+  const auto options = impl_->options;
+  flux::FluxTransformerBlock::Streams s;
+  s.image = flux::without_adapter(*net.x_embedder, in.hidden_states.to(options));
+  s.condition = net.x_embedder->forward(c.to(options));
+  const int64_t batch = s.image.size(0);
+  const at::Tensor temb = time_embedding(in.timestep, in, batch);
+  const at::Tensor cond_temb = time_embedding(at::full({batch}, cond.timestep, at::kFloat), in, batch);
+  s.text = net.context_embedder->forward(in.encoder_hidden_states.to(options));
+  const at::Tensor ids =
+      at::cat({ids_2d(in.txt_ids).to(at::kFloat), ids_2d(in.img_ids).to(at::kFloat), ids_2d(cond.ids).to(at::kFloat)}, 0);
+  const flux::RotaryEmbedding rope = flux::rotary_embedding(ids.to(options.device()), net.config.axes_dims_rope);
+  for (const auto& block : net.transformer_blocks) s = block->forward_conditioned(s, temb, cond_temb, rope);
+  at::Tensor tokens = at::cat({s.text, s.image}, 1), condition = s.condition;
+  for (const auto& block : net.single_transformer_blocks)
+    std::tie(tokens, condition) = block->forward_conditioned(tokens, condition, temb, cond_temb, rope);
+  const int64_t text_len = s.text.size(1);
+  const at::Tensor image = tokens.narrow(1, text_len, tokens.size(1) - text_len);
+  return net.proj_out->forward(net.norm_out->forward(image, temb)).contiguous();
+}
+
 void FluxTransformer2DModel::load(const std::vector<std::filesystem::path>& files) {
-  if (files.size() == 1) {
-    const SafetensorsFile file = SafetensorsFile::open(files[0]);  // maps the file, reads the header only
-    if (flux::is_bfl_layout(file.names())) return load_bfl_file(*impl_->net, file);
+  std::vector<SafetensorsFile> opened;  // mapped; headers read only
+  std::vector<std::string> names;
+  for (const auto& f : files) {
+    opened.push_back(SafetensorsFile::open(f));
+    for (const auto& n : opened.back().names()) names.push_back(n);
   }
-  load_module_weights(*impl_->net, files);
+  const std::string prefix = common_prefix(names);
+  if (prefix.empty() && !flux::is_bfl_layout(names)) return load_module_weights(*impl_->net, files);
+  // BFL names (single-file or sharded) and/or a model.diffusion_model. prefix: renamed in memory, then copied.
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& file : opened)
+    for (const auto& n : file.names()) tensors.emplace(n.substr(prefix.size()), file.tensor(n));
+  const std::string label = opened.empty() ? "" : opened.front().label() +
+                            (opened.size() > 1 ? " (+" + std::to_string(opened.size() - 1) + " shards)" : "");
+  std::vector<std::string> stripped;
+  for (const auto& entry : tensors) stripped.push_back(entry.first);
+  if (flux::is_bfl_layout(stripped))
+    tensors = flux::bfl_to_diffusers(tensors, impl_->net->config.inner_dim(), label);
+  copy_strict(*impl_->net, std::move(tensors), label);
 }
 
 void FluxTransformer2DModel::randomize(uint64_t seed) {
@@ -223,6 +280,21 @@ void FluxTransformer2DModel::randomize(uint64_t seed) {
   at::NoGradGuard no_grad;
   for (const auto& item : impl_->net->named_modules("", false))
     if (auto* norm = dynamic_cast<flux::RMSNorm*>(item.value().get())) norm->weight.fill_(1.0);
+}
+
+void FluxTransformer2DModel::widen_x_embedder(int64_t in_channels) {
+  FluxModule& net = *impl_->net;
+  nn::Linear& x = *net.x_embedder;
+  const int64_t old = x.weight.size(1);
+  if (in_channels < old || x.lora.down.defined())
+    throw ModelError("FLUX transformer: cannot widen x_embedder from " + std::to_string(old) + " to " +
+                     std::to_string(in_channels) + " input features" +
+                     (x.lora.down.defined() ? " (a runtime LoRA adapter is attached)" : ""));
+  at::NoGradGuard no_grad;
+  at::Tensor w = at::zeros({x.weight.size(0), in_channels}, x.weight.options());
+  w.narrow(1, 0, old).copy_(x.weight);
+  x.weight.set_data(w);
+  net.config.in_channels = in_channels;
 }
 
 int64_t FluxTransformer2DModel::parameter_count() const { return nn::parameter_count(*impl_->net); }

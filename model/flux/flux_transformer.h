@@ -57,6 +57,20 @@ struct FluxTransformerInputs {
   bool time_in_float32 = false;
 };
 
+// OminiControl's condition tokens (OmniPaint's src/flux_core.py::tranformer_forward): packed condition-image
+// tokens appended to the sequence with their own ids and timestep. They pass x_embedder and every image-stream
+// layer of every block, modulated by temb(condition timestep, guidance, pooled), and attend jointly with the text
+// and image tokens ([text; image; condition]); they are dropped before norm_out. Runtime LoRA adapters act on the
+// condition tokens everywhere, but are off for the image/text tokens on x_embedder, norm1.linear, to_q/k/v,
+// to_out.0, ff.net.2 (double blocks) and norm.linear, proj_mlp, to_q/k/v, proj_out (single blocks): OminiControl's
+// `latent_lora` false, its default. Adapters elsewhere (context/text layers, ff.net.0.proj, norm_out, proj_out)
+// act on all tokens. Merged adapters cannot be told apart from the weights: attach them at runtime.
+struct FluxConditionTokens {
+  at::Tensor hidden_states;  // [B, Lc, in_channels]
+  at::Tensor ids;            // [Lc, 3]
+  double timestep = 0.0;     // OminiControl's c_t (0: the condition is "clean")
+};
+
 class FluxTransformer2DModel {
  public:
   // Parameters created with `options` (the `meta` device builds without allocating), uninitialised.
@@ -68,6 +82,8 @@ class FluxTransformer2DModel {
 
   // [B, L, proj_out features] in the model dtype (patch_size²·out_channels, or 68 once OSOR's alpha head is loaded).
   at::Tensor forward(const FluxTransformerInputs& inputs) const;
+  // The same with condition tokens (FluxConditionTokens): the image tokens' output only.
+  at::Tensor forward(const FluxTransformerInputs& inputs, const FluxConditionTokens& condition) const;
 
   // The sinusoid [N, 256] the model embeds for σ (or g): Timesteps(256, flip_sin_to_cos, shift 0) of
   // (value in `dtype`)·1000, in float32.
@@ -76,14 +92,20 @@ class FluxTransformer2DModel {
   const FluxTransformerConfig& config() const;
   int64_t output_features() const;  // proj_out's rows
   at::TensorOptions options() const;
-  // Strict, diffusers key names; the files of a sharded checkpoint together (model/io/sharded_weights.h). One file
-  // with BFL's key names is detected and converted (model/flux/bfl_key_names.h).
+  // Strict, diffusers key names; the files of a sharded checkpoint together (model/io/sharded_weights.h). BFL's key
+  // names (one file or shards) are detected and converted (model/flux/bfl_key_names.h), and a prefix
+  // `model.diffusion_model.` / `diffusion_model.` on every key (ComfyUI-style single files) is removed.
   void load(const std::vector<std::filesystem::path>& files);
   void randomize(uint64_t seed);
+  // x_embedder widened to `in_channels` input features: the old columns kept, the new ones zero (OmniEraser's
+  // test_control_lora_flux.py, diffusers' Flux Control LoRA expansion); config().in_channels follows, out_channels
+  // stays.
+  void widen_x_embedder(int64_t in_channels);
   int64_t parameter_count() const;
   torch::nn::Module& module();
 
  private:
+  at::Tensor time_embedding(const at::Tensor& timestep, const FluxTransformerInputs& inputs, int64_t batch) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "model/error.h"
+#include "model/io/npz_archive.h"
 #include "model/io/pytorch_checkpoint.h"
 #include "model/io/safetensors.h"
 
@@ -42,12 +43,24 @@ PromptCache read_safetensors(const std::filesystem::path& path) {
   return {file.tensor(kNames[0]).clone(), file.tensor(kNames[1]).clone()};
 }
 
+// OmniPaint's embeddings/remove.npz (np.savez of prompt_embeds, pooled_prompt_embeds, text_ids; text_ids are the
+// usual zeros and not kept).
+PromptCache read_npz_cache(const std::filesystem::path& path) {
+  auto arrays = read_npz(path, {kNames[0], kNames[1]});
+  for (const char* name : kNames)
+    if (!at::isFloatingType(arrays.at(name).scalar_type()))
+      throw ModelError("prompt cache " + path.string() + ": " + name + " is not a float array");
+  return {arrays.at(kNames[0]), arrays.at(kNames[1])};
+}
+
 }  // namespace
 
 PromptCache read_prompt_cache(const std::filesystem::path& path) {
   if (!std::filesystem::is_regular_file(path)) throw ModelError("prompt cache " + path.string() + ": no such file");
   const std::string ext = path.extension().string();
-  PromptCache cache = ext == ".safetensors" ? read_safetensors(path) : read_torch_save(path);
+  PromptCache cache = ext == ".safetensors" ? read_safetensors(path)
+                      : ext == ".npz"       ? read_npz_cache(path)
+                                            : read_torch_save(path);
   if (cache.prompt_embeds.dim() != 3 || cache.pooled_prompt_embeds.dim() != 2 ||
       cache.prompt_embeds.size(0) != cache.pooled_prompt_embeds.size(0))
     throw ModelError("prompt cache " + path.string() + ": expected prompt_embeds [B,T,D] and pooled_prompt_embeds "

@@ -4,7 +4,9 @@
 //   *.safetensors          the layout the weights folder documents (osor-flux/prompt_embeds.safetensors);
 //   *.pt / *.pth / *.bin   OSOR's own cache (scripts/cache_prompts.py: torch.save of a plain dict that also holds
 //                          `text_ids` and the prompt string), read natively by model/io/pytorch_checkpoint.h — no
-//                          conversion step needed (`osor weights convert` writes the safetensors twin).
+//                          conversion step needed (`osor weights convert` writes the safetensors twin);
+//   *.npz                  OmniPaint's shipped embeddings (embeddings/remove.npz: np.savez with `text_ids` too),
+//                          read natively by model/io/npz_archive.h.
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -54,3 +54,21 @@ TEST_CASE("osor latency: osor-flux with random weights names a missing FLUX conf
   CHECK(r.exit_code != 0);
   CHECK(r.err.find("flux-fill/transformer/config.json") != std::string::npos);
 }
+
+TEST_CASE("osor latency: tiny OmniPaint and OmniEraser with random weights on the CPU, per-stage timing") {
+  auto r = osor::test::run_osor("latency --method omnipaint:steps=2 --random-weights " + tiny_configs() +
+                                " --res 32 --warmup 0 --iters 1 --json");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  check_flux_stages(json::parse(r.out), "omnipaint:steps=2", 2);
+
+  r = osor::test::run_osor("latency --method omnieraser:size=32,steps=3 --random-weights " + tiny_configs() +
+                           " --res 32 --warmup 0 --iters 1 --json");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  check_flux_stages(json::parse(r.out), "omnieraser:size=32,steps=3", 3);
+
+  const auto empty = osor::test::scratch_dir("latency_flux_dev_no_configs");
+  r = osor::test::run_osor("latency --method omnipaint --random-weights " + empty.string() +
+                           " --res 32 --warmup 0 --iters 1");
+  CHECK(r.exit_code != 0);
+  CHECK(r.err.find("flux-dev/transformer/config.json") != std::string::npos);
+}

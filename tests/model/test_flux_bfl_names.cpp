@@ -183,3 +183,27 @@ TEST_CASE("flux: BFL single-file names round-trip a random transformer, an unkno
   CHECK(osor::model::flux::is_bfl_layout({"img_in.weight"}));
   CHECK_FALSE(osor::model::flux::is_bfl_layout({"x_embedder.weight", "transformer_blocks.0.norm1.linear.weight"}));
 }
+
+TEST_CASE("flux: BFL names in two shards and under a model.diffusion_model. prefix load to the same transformer") {
+  const auto config = tiny_config();
+  FluxTransformer2DModel source(config);
+  source.randomize(8);
+  const Named bfl = ToBfl(module_tensors(source)).convert(config.num_layers, config.num_single_layers);
+  const auto dir = osor::test::process_scratch_dir("flux_bfl_sharded");
+  Named first, second, prefixed;
+  for (size_t i = 0; i < bfl.size(); ++i) {
+    (i % 2 ? first : second).push_back(bfl[i]);
+    prefixed.emplace_back("model.diffusion_model." + bfl[i].first, bfl[i].second);
+  }
+  osor::model::write_safetensors(dir / "shard-1.safetensors", first);
+  osor::model::write_safetensors(dir / "shard-2.safetensors", second);
+  osor::model::write_safetensors(dir / "prefixed.safetensors", prefixed);
+  FluxTransformer2DModel sharded(config), comfy(config);
+  sharded.load({dir / "shard-1.safetensors", dir / "shard-2.safetensors"});
+  check_same_parameters(source, sharded);
+  comfy.load({dir / "prefixed.safetensors"});
+  check_same_parameters(source, comfy);
+  // One shard alone lacks half the tensors: the error names the first file and the shard count.
+  FluxTransformer2DModel target(config);
+  CHECK_THROWS_WITH_AS(target.load({dir / "shard-1.safetensors"}), doctest::Contains("missing"), osor::ModelError);
+}

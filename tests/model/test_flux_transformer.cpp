@@ -105,15 +105,17 @@ TEST_CASE("flux: full-size FLUX.1-Fill [dev] and FLUX.1 [dev] transformers have 
   const auto fill = FluxTransformerConfig::from_file(full_configs() / "flux-fill" / "transformer" / "config.json");
   CHECK(fill.in_channels == 384);
   CHECK(FluxTransformer2DModel(fill, meta).parameter_count() == 11902391360LL);
-  // FLUX.1 [dev] transformer/config.json: 64 input channels, out_channels null (= in_channels).
-  const auto dev = FluxTransformerConfig::from_json(
-      R"({"_class_name": "FluxTransformer2DModel", "attention_head_dim": 128, "axes_dims_rope": [16, 56, 56],
-          "guidance_embeds": true, "in_channels": 64, "joint_attention_dim": 4096, "num_attention_heads": 24,
-          "num_layers": 19, "num_single_layers": 38, "out_channels": null, "patch_size": 1,
-          "pooled_projection_dim": 768})",
-      "FLUX.1-dev transformer/config.json");
+  // model/configs/full/flux-dev: FLUX.1 [dev] transformer/config.json, 64 input channels, out_channels null.
+  const auto dev = FluxTransformerConfig::from_file(full_configs() / "flux-dev" / "transformer" / "config.json");
+  CHECK(dev.in_channels == 64);
   CHECK(dev.out_channels == 64);
-  CHECK(FluxTransformer2DModel(dev, meta).parameter_count() == 11901408320LL);
+  FluxTransformer2DModel dev_model(dev, meta);
+  CHECK(dev_model.parameter_count() == 11901408320LL);
+  // OmniEraser's widened x_embedder (64 → 256 inputs): 3072 · 192 more weights, config().in_channels follows.
+  dev_model.widen_x_embedder(256);
+  CHECK(dev_model.parameter_count() == 11901408320LL + 3072LL * 192);
+  CHECK(dev_model.config().in_channels == 256);
+  CHECK(dev_model.output_features() == 64);
 }
 
 TEST_CASE("flux: config and input errors name the problem") {
