@@ -54,7 +54,7 @@ void check_same_tensors(const std::filesystem::path& a, const std::filesystem::p
 
 }  // namespace
 
-TEST_CASE("osor train: tiny Phase I then Phase II on the bundled sample; losses fall and the masked PSNR beats the untrained model") {
+TEST_CASE("osor train: tiny Phase I then Phase II on the bundled sample, losses fall and the masked PSNR beats the untrained model") {
   const auto dir = osor::test::scratch_dir("cli_train_phases");
   const auto p1 = dir / "phase1";
   auto r = osor::test::run_osor("train --phase 1 --out " + p1.string() + common(dir, "128") +
