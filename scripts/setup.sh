@@ -19,6 +19,7 @@ OSOR_APT_PACKAGES=(
   build-essential cmake ccache python3-venv
   libtorch-dev libopencv-dev libeigen3-dev libhdf5-dev nlohmann-json3-dev libcli11-dev doctest-dev libbenchmark-dev
   libcurl4-openssl-dev  # osor weights fetch
+  libgloo-dev  # Gloo's headers, which c10d's ProcessGroupGloo includes: osor train's data parallelism on the CPU
   # Debian's libtorch calls the generic libblas.so.3, which is netlib's reference BLAS unless an optimised one
   # provides it: OpenBLAS makes every CPU matmul (CLIP, attention, linear layers) ~30x faster.
   libopenblas0-pthread
