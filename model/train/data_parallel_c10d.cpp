@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,18 @@ namespace {
 std::string error_text(const std::exception& error) {
   if (const auto* c10_error = dynamic_cast<const c10::Error*>(&error)) return c10_error->what_without_backtrace();
   return error.what();
+}
+
+// What to check when the store cannot be reached. LibTorch 1.x's TCPStore client does not speak the protocol of
+// the store torch 2.x's torchrun hosts itself: then torchrun must leave the store to rank 0.
+std::string rendezvous_hint(const DistributedEnv& env) {
+  if (env.agent_store && TORCH_VERSION_MAJOR < 2) {
+    return " (this osor is built on LibTorch " + std::string(TORCH_VERSION) +
+           ", whose store client cannot use torchrun 2.x's own store: run torchrun with "
+           "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 and --standalone or --rdzv-backend c10d)";
+  }
+  if (env.rank == 0 && !env.agent_store) return " (is MASTER_PORT free, and did every rank start?)";
+  return " (is rank 0 running, and is MASTER_ADDR reachable from here?)";
 }
 
 std::string describe(const DistributedEnv& env) {
@@ -38,9 +51,7 @@ c10::intrusive_ptr<c10d::Store> connect_rendezvous_store(const DistributedEnv& e
     return c10::make_intrusive<c10d::PrefixStore>("osor", store);
   } catch (const std::exception& e) {
     throw ModelError("data-parallel rendezvous failed (" + describe(env) + ", timeout " +
-                     std::to_string(timeout.count()) + " ms): " + error_text(e) +
-                     (env.rank == 0 && !env.agent_store ? " (is MASTER_PORT free, and did every rank start?)"
-                                    : " (is rank 0 running, and is MASTER_ADDR reachable from here?)"));
+                     std::to_string(timeout.count()) + " ms): " + error_text(e) + rendezvous_hint(env));
   }
 }
 

@@ -32,8 +32,9 @@ constexpr long kMaxProcesses = 1 << 20;
 
 void read_rendezvous(const Lookup& lookup, DistributedEnv& env) {
   const auto addr = lookup("MASTER_ADDR"), port = lookup("MASTER_PORT");
-  if (env.distributed() && !addr) fail("MASTER_ADDR", "is not set (WORLD_SIZE is " + std::to_string(env.world_size) + ")");
-  if (env.distributed() && !port) fail("MASTER_PORT", "is not set (WORLD_SIZE is " + std::to_string(env.world_size) + ")");
+  const std::string unset = "is not set (WORLD_SIZE is " + std::to_string(env.world_size) + ")";
+  if (env.distributed() && !addr) fail("MASTER_ADDR", unset);
+  if (env.distributed() && !port) fail("MASTER_PORT", unset);
   if (addr) {
     if (addr->empty()) fail("MASTER_ADDR", "is empty");
     env.master_addr = *addr;
@@ -56,7 +57,9 @@ DistributedEnv DistributedEnv::from_variables(const Lookup& lookup) {
       fail("RANK", "is " + *rank + ", not below WORLD_SIZE " + std::to_string(env.world_size));
     }
   }
-  if (const auto local = lookup("LOCAL_RANK")) env.local_rank = integer_variable("LOCAL_RANK", *local, 0, kMaxProcesses);
+  if (const auto local = lookup("LOCAL_RANK")) {
+    env.local_rank = integer_variable("LOCAL_RANK", *local, 0, kMaxProcesses);
+  }
   read_rendezvous(lookup, env);
   env.agent_store = lookup("TORCHELASTIC_USE_AGENT_STORE") == std::optional<std::string>("True");
   return env;

@@ -70,7 +70,8 @@ std::unique_ptr<DataParallelGroup::Collectives> make_gloo_collectives(const Dist
 
 #else
 
-std::unique_ptr<DataParallelGroup::Collectives> make_gloo_collectives(const DistributedEnv&, std::chrono::milliseconds) {
+std::unique_ptr<DataParallelGroup::Collectives> make_gloo_collectives(const DistributedEnv&,
+                                                                      std::chrono::milliseconds) {
   throw ModelError(
       "data parallelism on the CPU needs c10d's Gloo back end, and this osor was built without Gloo's headers "
       "(Debian: apt-get install libgloo-dev, then reconfigure; see docs/training.md)");

@@ -28,7 +28,11 @@ bool nccl_compiled_in() { return OSOR_WITH_NCCL; }
 std::unique_ptr<DataParallelGroup::Collectives> make_nccl_collectives(const DistributedEnv& env, c10::Device device,
                                                                       std::chrono::milliseconds timeout) {
   // NCCL binds a communicator to the current device: this process's GPU, before anything is created.
-  c10::cuda::set_device(device.index());
+  try {
+    c10::cuda::set_device(device.index());
+  } catch (const std::exception& e) {
+    rethrow_collective_error(("selecting " + device.str()).c_str(), e, "nccl", env.rank, env.world_size);
+  }
   auto store = connect_rendezvous_store(env, timeout);
   auto options = c10d::ProcessGroupNCCL::Options::create();
   options->timeout = timeout;

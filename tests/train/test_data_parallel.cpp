@@ -178,8 +178,8 @@ void check_equal(const at::Tensor& actual, const at::Tensor& expected, const std
   INFO(what);
   REQUIRE(std::string(c10::toString(actual.scalar_type())) == c10::toString(expected.scalar_type()));
   REQUIRE_MESSAGE(actual.sizes().equals(expected.sizes()), actual.sizes() << " vs " << expected.sizes());
-  CHECK_MESSAGE(at::equal(actual, expected), "max |difference| "
-                                                 << (actual.to(at::kDouble) - expected.to(at::kDouble)).abs().max().item<double>());
+  const double difference = (actual.to(at::kDouble) - expected.to(at::kDouble)).abs().max().item<double>();
+  CHECK_MESSAGE(at::equal(actual, expected), "max |difference| " << difference);
 }
 
 }  // namespace
@@ -217,18 +217,27 @@ TEST_CASE("data parallel: torchrun environment, absent means one process, malfor
   CHECK_FALSE(env_of(good).agent_store);
   CHECK(env_of(with("TORCHELASTIC_USE_AGENT_STORE", "True")).agent_store);
   CHECK_FALSE(env_of(with("TORCHELASTIC_USE_AGENT_STORE", "False")).agent_store);
-  CHECK_THROWS_WITH_AS(env_of(with("WORLD_SIZE", "two")), doctest::Contains("environment variable WORLD_SIZE is 'two', not an integer"), std::exception);
-  CHECK_THROWS_WITH_AS(env_of(with("WORLD_SIZE", "0")), doctest::Contains("WORLD_SIZE is 0, outside [1,"), std::exception);
-  CHECK_THROWS_WITH_AS(env_of(with("RANK", "2")), doctest::Contains("RANK is 2, not below WORLD_SIZE 2"), std::exception);
+  CHECK_THROWS_WITH_AS(env_of(with("WORLD_SIZE", "two")),
+                       doctest::Contains("environment variable WORLD_SIZE is 'two', not an integer"), std::exception);
+  CHECK_THROWS_WITH_AS(env_of(with("WORLD_SIZE", "0")),
+                       doctest::Contains("WORLD_SIZE is 0, outside [1,"), std::exception);
+  CHECK_THROWS_WITH_AS(env_of(with("RANK", "2")),
+                       doctest::Contains("RANK is 2, not below WORLD_SIZE 2"), std::exception);
   CHECK_THROWS_WITH_AS(env_of(with("RANK", "-1")), doctest::Contains("RANK is -1, outside [0,"), std::exception);
   CHECK_THROWS_WITH_AS(env_of(with("RANK", "1 ")), doctest::Contains("RANK is '1 ', not an integer"), std::exception);
-  CHECK_THROWS_WITH_AS(env_of(with("RANK", std::nullopt)), doctest::Contains("RANK is not set but WORLD_SIZE is"), std::exception);
-  CHECK_THROWS_WITH_AS(env_of(with("WORLD_SIZE", std::nullopt)), doctest::Contains("WORLD_SIZE is not set but RANK is"), std::exception);
-  CHECK_THROWS_WITH_AS(env_of(with("MASTER_ADDR", std::nullopt)), doctest::Contains("MASTER_ADDR is not set (WORLD_SIZE is 2)"), std::exception);
+  CHECK_THROWS_WITH_AS(env_of(with("RANK", std::nullopt)),
+                       doctest::Contains("RANK is not set but WORLD_SIZE is"), std::exception);
+  CHECK_THROWS_WITH_AS(env_of(with("WORLD_SIZE", std::nullopt)),
+                       doctest::Contains("WORLD_SIZE is not set but RANK is"), std::exception);
+  CHECK_THROWS_WITH_AS(env_of(with("MASTER_ADDR", std::nullopt)),
+                       doctest::Contains("MASTER_ADDR is not set (WORLD_SIZE is 2)"), std::exception);
   CHECK_THROWS_WITH_AS(env_of(with("MASTER_ADDR", "")), doctest::Contains("MASTER_ADDR is empty"), std::exception);
-  CHECK_THROWS_WITH_AS(env_of(with("MASTER_PORT", std::nullopt)), doctest::Contains("MASTER_PORT is not set"), std::exception);
-  CHECK_THROWS_WITH_AS(env_of(with("MASTER_PORT", "70000")), doctest::Contains("MASTER_PORT is 70000, outside [1, 65535]"), std::exception);
-  CHECK_THROWS_WITH_AS(env_of(with("LOCAL_RANK", "x")), doctest::Contains("LOCAL_RANK is 'x', not an integer"), std::exception);
+  CHECK_THROWS_WITH_AS(env_of(with("MASTER_PORT", std::nullopt)),
+                       doctest::Contains("MASTER_PORT is not set"), std::exception);
+  CHECK_THROWS_WITH_AS(env_of(with("MASTER_PORT", "70000")),
+                       doctest::Contains("MASTER_PORT is 70000, outside [1, 65535]"), std::exception);
+  CHECK_THROWS_WITH_AS(env_of(with("LOCAL_RANK", "x")),
+                       doctest::Contains("LOCAL_RANK is 'x', not an integer"), std::exception);
   // World size 1 needs no rendezvous address.
   CHECK_FALSE(env_of({{"RANK", "0"}, {"WORLD_SIZE", "1"}}).distributed());
 }
@@ -248,10 +257,13 @@ TEST_CASE("data parallel: world size 1 is a no-op that creates no c10d group and
   for (size_t i = 0; i < tensors.size(); ++i) CHECK(at::equal(tensors[i], before[i]));
 
   std::vector<at::Tensor> integer = {at::ones({2}, at::kLong)};
-  CHECK_THROWS_WITH_AS(group.all_reduce_mean(integer), doctest::Contains("tensor 0 has dtype Long: only floating-point tensors are averaged"), std::exception);
+  CHECK_THROWS_WITH_AS(group.all_reduce_mean(integer),
+                       doctest::Contains("tensor 0 has dtype Long: only floating-point tensors are averaged"),
+                       std::exception);
   std::vector<at::Tensor> undefined = {at::ones({2}), at::Tensor()};
   CHECK_THROWS_WITH_AS(group.all_reduce_mean(undefined), doctest::Contains("tensor 1 is undefined"), std::exception);
-  CHECK_THROWS_WITH_AS(group.broadcast(tensors, 1), doctest::Contains("root 1 is not a rank of a world of size 1"), std::exception);
+  CHECK_THROWS_WITH_AS(group.broadcast(tensors, 1),
+                       doctest::Contains("root 1 is not a rank of a world of size 1"), std::exception);
 }
 
 // Runs only as a worker of the test below (OSOR_TEST_DIST_WORKER names the folder for its results).
@@ -302,14 +314,15 @@ TEST_CASE("data parallel: two Gloo processes average gradients exactly and broad
   const auto b0 = broadcast_inputs(0), b1 = broadcast_inputs(1);
   for (int rank = 0; rank < 2; ++rank) {
     const auto file = osor::model::SafetensorsFile::open(folder / ("rank" + std::to_string(rank) + ".safetensors"));
+    const std::string on = "rank " + std::to_string(rank) + ": ";
     for (size_t i = 0; i < in0.size(); ++i) {
       // Two ranks: the sum is one rounding, the halving exact, so the mean is bit-exact in the tensor's dtype.
       const at::Tensor expected = (in0[i].second + in1[i].second) / 2;
-      check_equal(file.tensor("mean." + in0[i].first), expected, "rank " + std::to_string(rank) + " mean of " + in0[i].first);
+      check_equal(file.tensor("mean." + in0[i].first), expected, on + "mean of " + in0[i].first);
     }
     for (size_t i = 0; i < b0.size(); ++i) {
-      check_equal(file.tensor("from0." + b0[i].first), b0[i].second.detach(), "rank " + std::to_string(rank) + " broadcast from 0 of " + b0[i].first);
-      check_equal(file.tensor("from1." + b1[i].first), b1[i].second.detach(), "rank " + std::to_string(rank) + " broadcast from 1 of " + b1[i].first);
+      check_equal(file.tensor("from0." + b0[i].first), b0[i].second.detach(), on + "from rank 0: " + b0[i].first);
+      check_equal(file.tensor("from1." + b1[i].first), b1[i].second.detach(), on + "from rank 1: " + b1[i].first);
     }
     CHECK(file.tensor("parameter_requires_grad").item<int64_t>() == 1);
   }
