@@ -32,10 +32,10 @@ void parse_size(const std::string& text, harness::train::TrainRunOptions& run) {
       run.fixed_width = std::stoll(text.substr(x + 1));
     }
   } catch (const std::exception&) {
-    throw harness::HarnessError("osor train: --size must be a short side (512) or HxW (512x768), got " + text);
+    throw HarnessError("osor train: --size must be a short side (512) or HxW (512x768), got " + text);
   }
   if (run.short_side <= 0 || run.fixed_height < 0 || run.fixed_width < 0 || run.fixed_height % 16 || run.fixed_width % 16)
-    throw harness::HarnessError("osor train: --size " + text + ": positive, and HxW multiples of 16");
+    throw HarnessError("osor train: --size " + text + ": positive, and HxW multiples of 16");
 }
 
 void run_train(TrainArgs& args) {

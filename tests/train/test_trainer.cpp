@@ -81,11 +81,12 @@ void copy_state(TinyRun& from, TinyRun& to) {
   for (const auto& item : d_from) d_to[item.key()].copy_(item.value());
   auto b_from = from.d.module().named_buffers(), b_to = to.d.module().named_buffers();
   for (const auto& item : b_from) b_to[item.key()].copy_(item.value());
-  for (auto* opt : {std::pair{&from.trainer->generator_optimizer(), &to.trainer->generator_optimizer()},
-                    {&from.trainer->discriminator_optimizer(), &to.trainer->discriminator_optimizer()}}) {
-    for (const auto& [name, p] : opt->first->params()) {
-      const AdamWState& s = opt->first->state(name);
-      opt->second->state(name) = {s.step, s.exp_avg.defined() ? s.exp_avg.clone() : at::Tensor(),
+  using Pair = std::pair<AdamW*, AdamW*>;
+  for (const Pair& opt : {Pair{&from.trainer->generator_optimizer(), &to.trainer->generator_optimizer()},
+                          Pair{&from.trainer->discriminator_optimizer(), &to.trainer->discriminator_optimizer()}}) {
+    for (const auto& [name, p] : opt.first->params()) {
+      const AdamWState& s = opt.first->state(name);
+      opt.second->state(name) = {s.step, s.exp_avg.defined() ? s.exp_avg.clone() : at::Tensor(),
                                   s.exp_avg_sq.defined() ? s.exp_avg_sq.clone() : at::Tensor()};
     }
   }
@@ -132,7 +133,7 @@ TEST_CASE("trainer: Phase II trains the widened alpha head and records the mask 
                     o.phase = 1;
                     return o;
                   }()),
-                  osor::model::ModelError);
+                  osor::ModelError);
 }
 
 TEST_CASE("trainer: continuing from a copy of the state after 3 batches reproduces the uninterrupted run bit for bit") {
