@@ -151,6 +151,8 @@ LpipsNet LpipsNet::load(LpipsTrunk trunk, const std::vector<std::filesystem::pat
   return l;
 }
 
+void LpipsNet::set_dtype(at::ScalarType dtype) { impl_->net->to(dtype); }
+
 LpipsTrunk LpipsNet::trunk() const { return impl_->trunk; }
 c10::Device LpipsNet::device() const { return impl_->device; }
 

@@ -34,6 +34,9 @@ class LpipsNet {
   // The same, differentiable w.r.t. a and b (the trainer's perceptual loss, OSOR's LPIPSLoss): inputs stay on
   // their device and dtype (the net's), the result [N,5] too. The network's own weights are frozen.
   at::Tensor per_layer_with_grad(const at::Tensor& a, const at::Tensor& b) const;
+  // Converts the network's weights (float32 after load/random) to `dtype`, for per_layer_with_grad on inputs of that
+  // dtype (float64 parity checks of the trainer). The other methods expect float32.
+  void set_dtype(at::ScalarType dtype);
   // The trunk's five taps of one input in [-1,1] (after the scaling layer), for debugging.
   std::vector<at::Tensor> taps_from_signed(const at::Tensor& x) const;
 

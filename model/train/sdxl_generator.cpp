@@ -34,10 +34,14 @@ GeneratorOutput SdxlGenerator::forward(const BatchLatents& b, int64_t t) const {
   const at::Tensor ctx = prompt_embeds.to(device).expand({batch, -1, -1});
   const at::Tensor pooled = pooled_prompt_embeds.to(device).expand({batch, -1});
   const at::Tensor timestep = at::full({batch}, t, at::TensorOptions().dtype(at::kLong).device(device));
-  const at::Tensor out = unet->forward(b.z_in, timestep, ctx, pooled, b.time_ids).to(at::kFloat);
+  const at::Tensor out = unet->forward(b.z_in, timestep, ctx, pooled, b.time_ids).to(b.z_t.scalar_type());
   GeneratorOutput g;
   g.eps = out.narrow(1, 0, 4);
-  g.x0 = schedule->predict_x0(g.eps, t, b.z_t).to(b.z_shot.scalar_type());
+  // scheduler.step: ᾱ_t as the float32 0-d table entry, the arithmetic in the sample's dtype (diffusers).
+  if (schedule->config().prediction_type != "epsilon" || schedule->config().clip_sample)
+    throw ModelError("SdxlGenerator: training supports the epsilon-prediction schedule without clipping (SDXL's)");
+  const at::Tensor alpha = schedule->alphas_cumprod()[t];
+  g.x0 = (b.z_t - at::pow(1.0 - alpha, 0.5) * g.eps) / at::pow(alpha, 0.5);
   at::Tensor z;
   if (has_alpha_head()) {
     g.mask_logits = out.narrow(1, 4, out.size(1) - 4);
@@ -47,7 +51,7 @@ GeneratorOutput SdxlGenerator::forward(const BatchLatents& b, int64_t t) const {
     z = g.x0 * b.mask_latent + b.z_shot * (1 - b.mask_latent);
   }
   g.decoder_input = z / vae->config().scaling_factor;
-  g.x = vae->decode(g.decoder_input).to(at::kFloat);
+  g.x = vae->decode(g.decoder_input).to(b.z_t.scalar_type());
   return g;
 }
 

@@ -1,7 +1,7 @@
 // OSOR's SDXL generator as the trainer runs it (DiffGANGenerator / DiffGANGeneratorEnhance,
 // osor-sdxlinpainting/src/models/generator*.py and forward_generator in src/engine/train_phase{1,2}.py; spec §2.5):
 //   out = UNet(z_in, t, prompt_embeds, {text_embeds: pooled, time_ids});  eps = out[:, :4];  mask_logits = out[:, 4:]
-//   x0 = (z_t − √(1−ᾱ_t)·eps) / √ᾱ_t
+//   x0 = (z_t − √(1−ᾱ_t)·eps) / √ᾱ_t        (ᾱ_t the float32 table entry; arithmetic in the latents' dtype)
 //   Phase I:  z = x0·mask_latent + z_shot·(1 − mask_latent);   Phase II: a = σ(mask_logits), z = x0·a + z_shot·(1 − a)
 //   x = VAE.decode(z / scaling_factor)
 // Differentiable end to end: gradients reach the UNet's trainable tensors (model/train/trainable_lora.h) through
@@ -26,7 +26,7 @@ struct BatchLatents;
 struct GeneratorOutput {
   at::Tensor eps, mask_logits;  // mask_logits undefined in Phase I
   at::Tensor x0, decoder_input;  // decoder_input = z / scaling_factor
-  at::Tensor x;                  // [B,3,H,W], the VAE decoder's output (≈ [−1, 1])
+  at::Tensor x;                  // [B,3,H,W], the VAE decoder's output (≈ [−1, 1]), in the latents' dtype
 };
 
 struct SdxlGenerator {

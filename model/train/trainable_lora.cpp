@@ -14,14 +14,14 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-at::Tensor trainable_leaf(const at::Tensor& t) { return t.detach().to(at::kFloat).clone().requires_grad_(true); }
+at::Tensor trainable_leaf(const at::Tensor& t, at::ScalarType dtype) { return t.detach().to(dtype).clone().requires_grad_(true); }
 
 // OSOR forces trainable parameters to float32 (`p.data = p.to(torch.float32)`): the parameter object (shared by the
 // module's member and its parameter list) changes dtype in place.
-void make_parameter_trainable(at::Tensor& p) {
+void make_parameter_trainable(at::Tensor& p, at::ScalarType dtype) {
   if (!p.defined()) return;
   at::NoGradGuard no_grad;
-  if (p.scalar_type() != at::kFloat) p.set_data(p.to(at::kFloat));
+  if (p.scalar_type() != dtype) p.set_data(p.to(dtype));
   p.requires_grad_(true);
 }
 
@@ -62,12 +62,12 @@ int64_t attach_fresh_lora(torch::nn::Module& network, const std::vector<std::str
 }
 
 std::vector<std::pair<std::string, at::Tensor>> make_trainable(torch::nn::Module& network, const std::string& prefix,
-                                                               const std::string& terminal_layer) {
+                                                               const std::string& terminal_layer, at::ScalarType dtype) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   auto add_adapter = [&](const std::string& path, nn::LoraAdapter& lora) {
     if (!lora.down.defined()) return;
-    lora.down = trainable_leaf(lora.down);
-    lora.up = trainable_leaf(lora.up);
+    lora.down = trainable_leaf(lora.down, dtype);
+    lora.up = trainable_leaf(lora.up, dtype);
     out.emplace_back(prefix + path + ".lora_A.default.weight", lora.down);
     out.emplace_back(prefix + path + ".lora_B.default.weight", lora.up);
   };
@@ -75,8 +75,8 @@ std::vector<std::pair<std::string, at::Tensor>> make_trainable(torch::nn::Module
   auto add_terminal = [&](const std::string& path, at::Tensor& weight, at::Tensor& bias) {
     if (path != terminal_layer) return;
     terminal_found = true;
-    make_parameter_trainable(weight);
-    make_parameter_trainable(bias);
+    make_parameter_trainable(weight, dtype);
+    make_parameter_trainable(bias, dtype);
     out.emplace_back(prefix + path + ".weight", weight);
     if (bias.defined()) out.emplace_back(prefix + path + ".bias", bias);
   };

@@ -40,9 +40,11 @@ struct TrainableLoraOptions {
 int64_t attach_fresh_lora(torch::nn::Module& network, const std::vector<std::string>& targets,
                           const TrainableLoraOptions& options);
 
-// Every runtime adapter of `network` and the terminal layer's weight/bias, made float32 leaves requiring gradients
-// (the module keeps using them), by OSOR's names with `prefix` ("unet."). Sorted by name.
+// Every runtime adapter of `network` and the terminal layer's weight/bias, made leaves requiring gradients in
+// `dtype` (OSOR: float32 whatever the base weights' dtype; float64 for parity checks), by OSOR's names with
+// `prefix` ("unet."); the module keeps using them. Sorted by name.
 std::vector<std::pair<std::string, at::Tensor>> make_trainable(torch::nn::Module& network, const std::string& prefix,
-                                                               const std::string& terminal_layer);
+                                                               const std::string& terminal_layer,
+                                                               at::ScalarType dtype = at::kFloat);
 
 }  // namespace osor::model::train

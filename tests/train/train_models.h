@@ -33,17 +33,20 @@ inline nlohmann::json model_config(const std::filesystem::path& json_file) {
   return nlohmann::json::parse(std::ifstream(json_file)).at("config");
 }
 
-inline std::unique_ptr<model::AutoencoderKL> fixture_vae(const std::filesystem::path& model_dir) {
+inline std::unique_ptr<model::AutoencoderKL> fixture_vae(const std::filesystem::path& model_dir,
+                                                         at::ScalarType dtype = at::kFloat) {
   const auto json_file = model_dir / "sdxl_vae.json";
-  auto vae = std::make_unique<model::AutoencoderKL>(model::VaeConfig::from_json(model_config(json_file).dump(), json_file.string()));
+  auto vae = std::make_unique<model::AutoencoderKL>(model::VaeConfig::from_json(model_config(json_file).dump(), json_file.string()),
+                                                    at::TensorOptions().dtype(dtype));
   vae->load({model_dir / "sdxl_vae.weights.safetensors"});
   return vae;
 }
 
-inline std::unique_ptr<model::UNet2DConditionModel> fixture_unet(const std::filesystem::path& model_dir) {
+inline std::unique_ptr<model::UNet2DConditionModel> fixture_unet(const std::filesystem::path& model_dir,
+                                                                 at::ScalarType dtype = at::kFloat) {
   const auto json_file = model_dir / "sdxl_unet.json";
   auto unet = std::make_unique<model::UNet2DConditionModel>(
-      model::UNetConfig::from_json(model_config(json_file).dump(), json_file.string()));
+      model::UNetConfig::from_json(model_config(json_file).dump(), json_file.string()), at::TensorOptions().dtype(dtype));
   unet->load({model_dir / "sdxl_unet.weights.safetensors"});
   return unet;
 }
