@@ -12,6 +12,7 @@
 // them all.
 #include <doctest/doctest.h>
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <map>

@@ -1,23 +1,30 @@
 // The training loop on tiny random networks (model/configs/tiny): G and D batches alternate as OSOR's, Phase II
-// degrades the input mask, the trainable tensors are OSOR's, and a run continued from a copy of its state (tensors,
-// optimizer moments, progress, random generators) is bit-identical to the uninterrupted run.
+// degrades the input mask, the trainable tensors are OSOR's, a run continued from a copy of its state (tensors,
+// optimizer moments, progress, random generators) is bit-identical to the uninterrupted run, and two Gloo
+// processes on halves of each batch (tests/train/spawned_workers.h) train what one process does on whole batches.
 #include <doctest/doctest.h>
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "model/error.h"
+#include "model/io/safetensors.h"
 #include "model/train/adamw.h"
+#include "model/train/data_parallel.h"
 #include "model/train/discriminator.h"
 #include "model/train/generator_setup.h"
 #include "model/train/sdxl_generator.h"
 #include "model/train/trainer.h"
 #include "model/unet/unet_2d_condition.h"
 #include "tests/test_paths.h"
+#include "tests/train/spawned_workers.h"
 
 namespace {
 
@@ -36,7 +43,8 @@ struct TinyRun {
   Discriminator d;
   std::unique_ptr<Trainer> trainer;
 
-  explicit TinyRun(int phase, uint64_t seed = 7) : d(tiny_discriminator()) {
+  explicit TinyRun(int phase, uint64_t seed = 7, int64_t shard_index = 0, int64_t shard_count = 1, double adam_eps = 1e-8)
+      : d(tiny_discriminator()) {
     GeneratorSetup s;
     s.random_config_dir = std::filesystem::path(OSOR_MODEL_CONFIGS_DIR) / "tiny";
     s.phase = phase;
@@ -48,8 +56,11 @@ struct TinyRun {
     TrainerOptions o;
     o.config = TrainConfig::defaults(Backbone::Sdxl, phase);
     o.config.optimizer.lr = 1e-3;
+    o.config.optimizer.eps = adam_eps;
     o.phase = phase;
     o.seed = seed;
+    o.shard_index = shard_index;
+    o.shard_count = shard_count;
     // A cheap differentiable stand-in for LPIPS (the loop does not depend on which perceptual loss it gets).
     auto lpips = [](const at::Tensor& x, const at::Tensor& y) { return (x - y).pow(2).mean(); };
     trainer = std::make_unique<Trainer>(*g.generator, g.parameters, d, lpips, o);
@@ -151,4 +162,84 @@ TEST_CASE("trainer: continuing from a copy of the state after 3 batches reproduc
   TinyRun other(2, /*seed=*/8);
   for (int64_t i = 0; i < 6; ++i) other.trainer->train_on(synthetic_batch(i));
   CHECK_FALSE(other.g.parameters[0].second.equal(straight.g.parameters[0].second));
+}
+
+namespace {
+
+constexpr const char* kTrainWorker = "trainer: worker process*";
+constexpr int64_t kParallelBatches = 4;
+// AdamW's first updates are ≈ lr·sign(g): gradient elements near 0 flip sign under any change of float32 summation
+// order (train/README.md §3). A larger eps makes the update smooth in g, so the comparison measures the data
+// parallelism, not that amplification.
+constexpr double kSmoothAdamEps = 1e-4;
+
+// Everything both networks train, by name.
+std::vector<std::pair<std::string, at::Tensor>> trained_tensors(TinyRun& run) {
+  auto out = run.g.parameters;
+  for (const auto& [n, t] : run.d.trainable_parameters()) out.emplace_back("D." + n, t);
+  return out;
+}
+
+}  // namespace
+
+// Runs only as a worker of the test below: this process's half of each global batch, gradients averaged over Gloo.
+TEST_CASE("trainer: worker process of the two-process Gloo training" * doctest::skip()) {
+  const char* folder = std::getenv("OSOR_TEST_DIST_WORKER");
+  if (folder == nullptr) return;
+  const DistributedEnv env = DistributedEnv::from_environment();
+  DataParallelOptions options;
+  options.timeout = std::chrono::seconds(120);
+  DataParallelGroup group(env, c10::Device("cpu"), options);
+  TinyRun run(1, 7, env.rank, env.world_size, kSmoothAdamEps);
+  run.trainer->set_gradient_hook([&group](const std::vector<at::Tensor>& params) {
+    std::vector<at::Tensor> grads;
+    for (const auto& p : params) grads.push_back(p.grad());
+    group.all_reduce_mean(grads);
+  });
+  for (int64_t i = 0; i < kParallelBatches; ++i) {
+    const TrainBatch global = synthetic_batch(i);
+    const int64_t rows = global.shot.size(0) / env.world_size;
+    run.trainer->train_on({global.shot.narrow(0, env.rank * rows, rows), global.bg.narrow(0, env.rank * rows, rows),
+                           global.mask.narrow(0, env.rank * rows, rows), {}});
+  }
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& [n, t] : trained_tensors(run)) out.emplace_back(n, t.detach());
+  osor::model::write_safetensors(std::filesystem::path(folder) / ("rank" + std::to_string(env.rank) + ".safetensors"), out);
+}
+
+TEST_CASE("trainer: two Gloo processes on halves of each batch end with one process's parameters on the whole batch") {
+  if (!DataParallelGroup::available(c10::Device("cpu"))) {
+    MESSAGE("SKIPPED: this build has no c10d Gloo back end (Gloo's headers, libgloo-dev, were not found)");
+    return;
+  }
+  const auto folder = osor::test::process_scratch_dir("trainer_gloo");
+  const int port = osor::test::free_port();
+  std::vector<osor::test::Worker> workers = {osor::test::spawn_worker(folder, 0, 2, port, kTrainWorker),
+                                             osor::test::spawn_worker(folder, 1, 2, port, kTrainWorker)};
+  const std::vector<int> status = osor::test::wait_for(workers, std::chrono::seconds(300));
+  for (size_t rank = 0; rank < workers.size(); ++rank)
+    REQUIRE_MESSAGE(status[rank] == 0, "worker " << rank << " exited with " << status[rank] << ":\n"
+                                                 << osor::test::read_text(workers[rank].log));
+  TinyRun single(1, 7, 0, 1, kSmoothAdamEps);
+  for (int64_t i = 0; i < kParallelBatches; ++i) single.trainer->train_on(synthetic_batch(i));
+  const auto expected = trained_tensors(single);
+  const auto rank0 = osor::model::SafetensorsFile::open(folder / "rank0.safetensors");
+  const auto rank1 = osor::model::SafetensorsFile::open(folder / "rank1.safetensors");
+  double worst = 0;
+  for (const auto& [name, t] : expected) {
+    // The replicas are identical; against one process they differ by the order of float32 sums (a mean of two
+    // half-batch gradients vs the whole batch's), far below the parameters' movement in these steps.
+    CHECK_MESSAGE(rank0.tensor(name).equal(rank1.tensor(name)), name);
+    const double diff = (rank0.tensor(name) - t.detach()).abs().max().item<double>();
+    worst = std::max(worst, diff);
+    CHECK_MESSAGE(diff <= 1e-5, name << ": max |diff| " << diff);
+  }
+  TinyRun untrained(1, 7, 0, 1, kSmoothAdamEps);
+  const auto initial = trained_tensors(untrained);
+  double moved = 0;
+  for (size_t i = 0; i < expected.size(); ++i)
+    moved = std::max(moved, (expected[i].second - initial[i].second).abs().max().item<double>());
+  CHECK(moved > 1000 * worst);
+  MESSAGE("two Gloo processes vs one: worst parameter difference " << worst << " over " << expected.size()
+                                                                   << " tensors; the largest movement " << moved);
 }
