@@ -197,6 +197,49 @@ std::string losses_text(const LossRow& row) {
   return out;
 }
 
+std::unique_ptr<BackgroundLoader> make_loader(const Run& run, const TrainRunOptions& o) {
+  BucketSamplerOptions sampler;
+  sampler.batch_size = o.batch_size;
+  sampler.seed = o.seed;
+  sampler.world_size = run.dp.world_size();
+  sampler.rank = run.dp.rank();
+  BackgroundLoaderOptions loader;
+  loader.threads = o.loader_threads;
+  loader.prefetch = o.prefetch;
+  return std::make_unique<BackgroundLoader>(run.samples, resize_options(o), sampler, run.start, loader);
+}
+
+// Continues the run from the newest checkpoint (--resume) and writes run.json; returns the resumed step.
+std::optional<int64_t> start_run(Run& run, const TrainRunOptions& o) {
+  const json settings = settings_json(o, run.steps, run.dp.world_size());
+  const auto run_json = o.out / "run.json";
+  std::optional<int64_t> resumed;
+  if (o.resume) {
+    if (std::filesystem::exists(run_json)) check_resumable(run_json, settings);
+    if (const auto latest = mt::latest_checkpoint(o.out)) {
+      run.restore(*latest);
+      resumed = run.trainer->step();
+    }
+  }
+  if (run.dp.is_main()) {
+    std::filesystem::create_directories(o.out);
+    write_file_atomic(run_json, settings.dump(2) + "\n");
+  }
+  if (!resumed) {  // every process starts from rank 0's tensors
+    std::vector<at::Tensor> tensors;
+    for (const auto& [name, p] : run.g.parameters) tensors.push_back(p.detach());
+    for (const auto& [name, t] : discriminator_state(run.d)) tensors.push_back(t.detach());
+    run.dp.broadcast(tensors, 0);
+  }
+  return resumed;
+}
+
+double validate(const TrainValidation& v, const Run& run, int64_t t) {
+  const double psnr = v.masked_psnr(*run.g.generator, t, run.device);
+  std::fprintf(stderr, "osor train: step %lld validation masked PSNR %.3f dB\n", static_cast<long long>(run.trainer->step()), psnr);
+  return psnr;
+}
+
 }  // namespace
 
 TrainRunResult run_training(const TrainRunOptions& options) {
@@ -205,62 +248,28 @@ TrainRunResult run_training(const TrainRunOptions& options) {
   const c10::Device device = env.local_device(c10::Device(options.device));
   mt::DataParallelGroup dp(env, device);
   Run run(options, dp, device);
-  const json settings = settings_json(options, run.steps, dp.world_size());
-  const auto run_json = options.out / "run.json";
-  std::optional<int64_t> resumed_step;
-  if (options.resume) {
-    if (std::filesystem::exists(run_json)) check_resumable(run_json, settings);
-    if (const auto latest = mt::latest_checkpoint(options.out)) {
-      run.restore(*latest);
-      resumed_step = run.trainer->step();
-    }
-  }
-  if (dp.is_main()) {
-    std::filesystem::create_directories(options.out);
-    write_file_atomic(run_json, settings.dump(2) + "\n");
-  }
-  if (!resumed_step) {  // every process starts from rank 0's tensors
-    std::vector<at::Tensor> tensors;
-    for (const auto& [name, p] : run.g.parameters) tensors.push_back(p.detach());
-    for (const auto& [name, t] : discriminator_state(run.d)) tensors.push_back(t.detach());
-    dp.broadcast(tensors, 0);
-  }
+  const std::optional<int64_t> resumed_step = start_run(run, options);
   std::optional<LossLog> log;
   if (dp.is_main()) log.emplace(options.out, resumed_step);
   std::optional<TrainValidation> validation;
   if (options.validate_every > 0)
     validation.emplace(run.samples, options.validate_samples, resize_options(options), options.seed + 7);
   const int64_t t = build_config(options).model_t;
-
-  BucketSamplerOptions sampler;
-  sampler.batch_size = options.batch_size;
-  sampler.seed = options.seed;
-  sampler.world_size = dp.world_size();
-  sampler.rank = dp.rank();
-  BackgroundLoaderOptions loader_options;
-  loader_options.threads = options.loader_threads;
-  loader_options.prefetch = options.prefetch;
-  BackgroundLoader loader(run.samples, resize_options(options), sampler, run.start, loader_options);
-
-  std::fprintf(stderr, "osor train: %s; %zu samples; %lld steps of %lld batches x %lld samples (x %lld processes)\n",
-               run.g.description.c_str(), run.samples.size(), static_cast<long long>(run.steps), 2LL,
-               static_cast<long long>(options.batch_size), static_cast<long long>(dp.world_size()));
+  const auto loader = make_loader(run, options);
+  std::fprintf(stderr, "osor train: %s; %zu samples; %lld steps of a G and a D batch of %lld samples (x %d processes)\n",
+               run.g.description.c_str(), run.samples.size(), static_cast<long long>(run.steps),
+               static_cast<long long>(options.batch_size), dp.world_size());
   TrainRunResult result;
   result.world_size = dp.world_size();
-  if (validation && dp.is_main()) {
-    result.first_validation_psnr = validation->masked_psnr(*run.g.generator, t, run.device);
-    std::fprintf(stderr, "osor train: step %lld validation masked PSNR %.3f dB\n", static_cast<long long>(run.trainer->step()),
-                 *result.first_validation_psnr);
-  }
+  if (validation && dp.is_main()) result.first_validation_psnr = validate(*validation, run, t);
   const int64_t first_step = run.trainer->step();
   Progress progress("osor train", std::max<int64_t>(run.steps - first_step, 0));
   const auto started = std::chrono::steady_clock::now();
   mt::StepRecord last_g;
   while (run.trainer->step() < run.steps) {
-    const Batch batch = loader.next();
-    mt::TrainBatch b{batch.shot.to(run.device), batch.bg.to(run.device), batch.mask.to(run.device),
-                     batch.mask_sam.defined() ? batch.mask_sam.to(run.device) : at::Tensor()};
-    const mt::StepRecord rec = run.trainer->train_on(b);
+    const Batch batch = loader->next();
+    const mt::StepRecord rec = run.trainer->train_on({batch.shot.to(run.device), batch.bg.to(run.device), batch.mask.to(run.device),
+                                                      batch.mask_sam.defined() ? batch.mask_sam.to(run.device) : at::Tensor()});
     if (rec.generator) {
       last_g = rec;
       continue;
@@ -268,26 +277,22 @@ TrainRunResult run_training(const TrainRunOptions& options) {
     progress.advance();
     const int64_t step = rec.step;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    const double rate = static_cast<double>(step - first_step) / std::max(seconds, 1e-9);
-    const LossRow row = loss_row(options, last_g, rec, seconds, rate);
+    const LossRow row = loss_row(options, last_g, rec, seconds, static_cast<double>(step - first_step) / std::max(seconds, 1e-9));
     result.last_losses = row.values;
     if (log && (step % options.log_every == 0 || step == run.steps)) {
       log->append(row);
       log->render_every(step, options.plot_every);
       if (!options.progress || step % (options.log_every * 10) == 0)
         std::fprintf(stderr, "osor train: step %lld/%lld%s (%.2f steps/s)\n", static_cast<long long>(step),
-                     static_cast<long long>(run.steps), losses_text(row).c_str(), rate);
+                     static_cast<long long>(run.steps), losses_text(row).c_str(), row.it_per_s);
     }
-    if (step % options.checkpoint_every == 0 || step == run.steps) run.save(loader.cursor());
-    if (validation && dp.is_main() && (step % options.validate_every == 0 || step == run.steps)) {
-      result.last_validation_psnr = validation->masked_psnr(*run.g.generator, t, run.device);
-      std::fprintf(stderr, "osor train: step %lld validation masked PSNR %.3f dB\n", static_cast<long long>(step),
-                   *result.last_validation_psnr);
-    }
+    if (step % options.checkpoint_every == 0 || step == run.steps) run.save(loader->cursor());
+    if (validation && dp.is_main() && (step % options.validate_every == 0 || step == run.steps))
+      result.last_validation_psnr = validate(*validation, run, t);
     if (options.eval_every > 0 && dp.is_main() && step % options.eval_every == 0) run.evaluate(step);
   }
   progress.finish();
-  loader.stop();
+  loader->stop();
   if (log) log->render();
   result.step = run.trainer->step();
   result.batches = run.trainer->batch_count();

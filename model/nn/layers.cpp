@@ -134,7 +134,18 @@ GroupNorm::GroupNorm(int64_t groups_, int64_t channels, double eps_, bool affine
   }
 }
 
-at::Tensor GroupNorm::forward(const at::Tensor& x) const { return at::group_norm(x, groups, weight, bias, eps); }
+namespace {
+// Under mixed precision (model/train/autocast_scope.h) a norm may receive a bfloat16 activation while its affine
+// parameters are float32 (or the reverse); the norm then runs in its parameters' dtype, as CUDA autocast runs norms
+// in float32 (LibTorch 1.13's CPU autocast leaves them out). Same dtypes (inference): unchanged.
+at::Tensor in_dtype_of(const at::Tensor& x, const at::Tensor& weight) {
+  return weight.defined() && x.scalar_type() != weight.scalar_type() ? x.to(weight.scalar_type()) : x;
+}
+}  // namespace
+
+at::Tensor GroupNorm::forward(const at::Tensor& x) const {
+  return at::group_norm(in_dtype_of(x, weight), groups, weight, bias, eps);
+}
 
 LayerNorm::LayerNorm(int64_t dim_, double eps_, bool affine) : dim(dim_), eps(eps_) {
   if (affine) {
@@ -143,7 +154,9 @@ LayerNorm::LayerNorm(int64_t dim_, double eps_, bool affine) : dim(dim_), eps(ep
   }
 }
 
-at::Tensor LayerNorm::forward(const at::Tensor& x) const { return at::layer_norm(x, {dim}, weight, bias, eps); }
+at::Tensor LayerNorm::forward(const at::Tensor& x) const {
+  return at::layer_norm(in_dtype_of(x, weight), {dim}, weight, bias, eps);
+}
 
 std::vector<std::pair<std::string, Linear*>> named_linears(torch::nn::Module& root) {
   std::vector<std::pair<std::string, Linear*>> out;

@@ -26,7 +26,10 @@ BatchLatents prepare_batch_latents(const AutoencoderKL& vae, const DdpmSchedule&
   b.z_t = schedule.add_noise(b.z_shot, b.noise, t);
   b.z_in = at::cat({b.z_t, b.mask_latent, b.z_shot}, 1);
   const double h = static_cast<double>(shot.size(2)), w = static_cast<double>(shot.size(3));
-  b.time_ids = at::tensor({h, w, 0.0, 0.0, h, w}, b.z_shot.options()).repeat({shot.size(0), 1});
+  // Made in float64 and cast (whole numbers: exact in every float dtype; at::tensor has no bfloat16 CPU kernel).
+  b.time_ids = at::tensor({h, w, 0.0, 0.0, h, w}, at::TensorOptions().dtype(at::kDouble))
+                   .to(b.z_shot.options())
+                   .repeat({shot.size(0), 1});
   return b;
 }
 

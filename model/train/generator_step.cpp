@@ -60,9 +60,12 @@ GeneratorStepResult generator_step(const SdxlGenerator& generator, int64_t t, Di
   const GeneratorOutput out = generator.forward(batch, t);
   const auto& w = options.weights;
   GeneratorStepResult r;
-  const std::vector<at::Tensor> logits = d.forward(out.x).logits;
-  r.l1_raw = masked_l1_loss(out.x, bg, loss_mask);
-  r.lpips_raw = lpips(out.x, bg);
+  // Losses and D in float32 when the generator runs in a half type (OSOR: autocast keeps the losses in float32).
+  const bool half = out.x.scalar_type() == at::kBFloat16 || out.x.scalar_type() == at::kHalf;
+  const at::Tensor x = half ? out.x.to(at::kFloat) : out.x;
+  const std::vector<at::Tensor> logits = d.forward(x).logits;
+  r.l1_raw = masked_l1_loss(x, bg, loss_mask);
+  r.lpips_raw = lpips(x, bg);
   r.gan_raw = generator_loss(logits, loss_mask, options.occupancy).total;
   at::Tensor total = w.l1 * r.l1_raw + w.lpips * r.lpips_raw + w.gan * r.gan_raw;
   if (out.mask_logits.defined()) {

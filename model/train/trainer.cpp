@@ -117,7 +117,7 @@ StepRecord Trainer::Impl::discriminator_batch(const TrainBatch& b) {
   at::Tensor x;
   {
     at::NoGradGuard no_grad;
-    x = generator.forward(latents(b, input_mask), options.config.model_t).x;
+    x = generator.forward(latents(b, input_mask), options.config.model_t).x.to(b.bg.scalar_type());
   }
   const auto r = discriminator_step(d, d_opt, b.bg * 2 - 1, x, b.mask, options.config.loss_weights,
                                     options.config.occupancy, {}, hook);

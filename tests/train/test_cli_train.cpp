@@ -4,7 +4,9 @@
 // starts from Phase I's checkpoint with the widened alpha head, and a run stopped and resumed from its checkpoint
 // ends with exactly the uninterrupted run's tensors.
 #include <doctest/doctest.h>
+#include <ATen/ATen.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -103,4 +105,14 @@ TEST_CASE("osor train: a run resumed from its checkpoint ends with exactly the u
   for (const char* file : {"state_dict.safetensors", "discriminator.safetensors", "optimizer.safetensors"})
     check_same_tensors(dir / "straight" / "checkpoints" / "step-0000006" / file, dir / "split" / "checkpoints" / "step-0000006" / file);
   CHECK(osor::harness::train::read_loss_csv(dir / "split" / "losses.csv").rows.size() == 6);
+}
+
+TEST_CASE("osor train --dtype bf16: bf16 base weights under autocast, float32 trainable tensors in the checkpoint") {
+  const auto dir = osor::test::scratch_dir("cli_train_bf16");
+  const auto r = osor::test::run_osor("train --phase 1 --out " + (dir / "run").string() + common(dir, "96x96") +
+                                      " --steps 2 --dtype bf16 --json");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  for (const auto& [name, v] : json::parse(r.out)["losses"].items()) CHECK_MESSAGE(std::isfinite(v.get<double>()), name);
+  const auto state = osor::model::SafetensorsFile::open(dir / "run" / "checkpoints" / "step-0000002" / "state_dict.safetensors");
+  for (const auto& n : state.names()) CHECK_MESSAGE(std::string(c10::toString(state.tensor(n).scalar_type())) == "Float", n);
 }
