@@ -91,6 +91,8 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--eval-every", r.eval_every, "steps between osor eval runs of the checkpoint (0: off; needs --weights)")->capture_default_str();
   cmd.add_option("--eval-bench", r.eval_bench, "benchmark of the periodic evaluation")->capture_default_str();
   cmd.add_option("--eval-metrics", r.eval_metrics, "metrics of the periodic evaluation")->capture_default_str();
+  cmd.add_option("--eval-limit", r.eval_limit, "samples per periodic evaluation (0: all)")->capture_default_str();
+  cmd.add_option("--eval-data", r.eval_data, "data root of the evaluation benchmark (as osor eval --data)");
   cmd.add_option("--loader-threads", r.loader_threads, "decoding threads of the data loader")->capture_default_str();
   add_json_flag(cmd, a.json, "a summary of the run");
 }

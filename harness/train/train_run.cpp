@@ -153,6 +153,9 @@ void Run::evaluate(int64_t step) const {
     start = end + 1;
   }
   c.weights_dir = o.weights_dir;
+  c.data_dir = o.eval_data;
+  c.limit = static_cast<int>(o.eval_limit);
+  c.seed = o.seed;
   c.device = o.device;
   c.out_dir = o.out / "eval" / mt::checkpoint_folder_name(step);
   EvalOptions e;

@@ -37,6 +37,8 @@ struct TrainRunOptions {
   int64_t validate_every = 0, validate_samples = 4;  // masked PSNR of the generator on the first samples
   int64_t eval_every = 0;                            // osor eval of the checkpoint (needs real weights)
   std::string eval_bench = "sample", eval_metrics = "psnr,ssim,lpips";
+  int64_t eval_limit = 0;                            // samples per evaluation (0: the whole benchmark)
+  std::filesystem::path eval_data;                   // the benchmark's data root (default: $OSOR_DATA / bundled)
   int64_t loader_threads = 2, prefetch = 4;
   bool progress = true;
 };

@@ -9,13 +9,17 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "harness/train/loss_log.h"
 #include "model/io/safetensors.h"
+#include "model/weights_manifest.h"
 #include "tests/cli/osor_command.h"
+#include "tests/model/test_osor_fixture.h"
 #include "tests/test_paths.h"
+#include "tests/train/train_models.h"
 
 namespace {
 
@@ -115,4 +119,33 @@ TEST_CASE("osor train --dtype bf16: bf16 base weights under autocast, float32 tr
   for (const auto& [name, v] : json::parse(r.out)["losses"].items()) CHECK_MESSAGE(std::isfinite(v.get<double>()), name);
   const auto state = osor::model::SafetensorsFile::open(dir / "run" / "checkpoints" / "step-0000002" / "state_dict.safetensors");
   for (const auto& n : state.names()) CHECK_MESSAGE(std::string(c10::toString(state.tensor(n).scalar_type())) == "Float", n);
+}
+
+// The networks of the conformance set's tiny models as a weights folder (SDXL-Inpainting, the prompt cache,
+// LPIPS-VGG as vgg16 + lpips_vgg files), so that the periodic evaluation runs osor-sdxl on a training checkpoint.
+TEST_CASE("osor train --eval-every: osor eval of each checkpoint through osor-sdxl:checkpoint=, into the run folder") {
+  const auto fx = osor::test::open_model_fixture("osor_sdxl_e2e");
+  if (!fx) return;
+  const auto root = fx->dir.parent_path();
+  const auto weights = osor::test::arrange_osor_sdxl_weights(*fx);
+  const osor::test::TrainFixture losses(root, "losses");
+  const auto lpips = osor::model::SafetensorsFile::open(osor::test::lpips_vgg_weights(losses));
+  std::vector<std::pair<std::string, at::Tensor>> trunk, lins;
+  for (const auto& n : lpips.names()) (n.rfind("lin", 0) == 0 ? lins : trunk).emplace_back(n, lpips.tensor(n));
+  osor::model::write_safetensors(weights / osor::model::weights_file_info("vgg16").relative_path, trunk);
+  osor::model::write_safetensors(weights / osor::model::weights_file_info("lpips-vgg").relative_path, lins);
+
+  const auto dir = osor::test::scratch_dir("cli_train_eval");
+  const auto r = osor::test::run_osor(
+      "train --phase 1 --data " + sample_data().string() + " --out " + (dir / "run").string() + " --weights " +
+      weights.string() + " --disc " + (root / "train" / "disc.weights.safetensors").string() + " --config " +
+      fast_config(dir).string() + " --size 96x96 --lora-rank 4 --lora-alpha 4 --steps 2 --checkpoint-every 2 " +
+      "--eval-every 2 --eval-bench sample --eval-metrics psnr --eval-limit 2 --eval-data " +
+      sample_data().parent_path().string());
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const auto results = dir / "run" / "eval" / "step-0000002" / "results.json";
+  REQUIRE_MESSAGE(std::filesystem::exists(results), r.err);
+  const std::string text = (std::stringstream() << std::ifstream(results).rdbuf()).str();
+  CHECK(text.find("step 2") != std::string::npos);
+  CHECK(text.find("checkpoints/step-0000002/state_dict.safetensors") != std::string::npos);
 }
