@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "harness/atomic_file.h"
@@ -118,7 +119,10 @@ mt::TrainingState Run::state(const DataCursor& cursor) const {
   s.data_epoch = cursor.epoch;
   s.data_position = cursor.position;
   s.config_json = settings_json(o, steps, dp.world_size()).dump();
-  s.generator_metadata = {{"lora_alpha", std::to_string(o.lora_alpha)}, {"r", std::to_string(g.lora_rank)}};
+  std::ostringstream alpha;
+  alpha.precision(17);
+  alpha << g.lora_alpha;
+  s.generator_metadata = {{"lora_alpha", alpha.str()}, {"r", std::to_string(g.lora_rank)}};
   return s;
 }
 

@@ -77,6 +77,7 @@ TrainableGenerator build_trainable_generator(const GeneratorSetup& s) {
     const LoraReport r = apply_osor_checkpoint(*b.unet, SafetensorsFile::open(s.init_checkpoint), runtime);
     out.lora_modules = r.wrapped_modules;
     out.lora_rank = r.rank;
+    out.lora_alpha = r.scaling * static_cast<double>(r.rank);
     adapters = "adapters from " + s.init_checkpoint.string();
   }
   if (out.lora_modules == 0) {
@@ -86,6 +87,7 @@ TrainableGenerator build_trainable_generator(const GeneratorSetup& s) {
     lora.seed = s.seed + 3;
     out.lora_modules = attach_fresh_lora(b.unet->module(), sdxl_lora_targets(), lora);
     out.lora_rank = s.lora_rank;
+    out.lora_alpha = s.lora_alpha;
     adapters = "fresh adapters" + (adapters.empty() ? std::string() : " (" + adapters + " had none)");
   }
   const int64_t channels = b.unet->conv_out_channels();

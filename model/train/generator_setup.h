@@ -39,6 +39,7 @@ struct TrainableGenerator {
   std::vector<std::pair<std::string, at::Tensor>> parameters;  // OSOR's names
   int64_t lora_modules = 0;
   int64_t lora_rank = 0;
+  double lora_alpha = 0;  // of the adapters in use (the init checkpoint's, or the setup's for fresh ones)
   std::string description;  // one line: base, adapters, phase
 };
 

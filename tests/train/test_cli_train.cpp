@@ -88,6 +88,9 @@ TEST_CASE("osor train: tiny Phase I then Phase II on the bundled sample, losses 
   CHECK(json::parse(r.out)["losses"].contains("G_alpha"));
   const auto p2_state = osor::model::SafetensorsFile::open(p2 / "checkpoints" / "step-0000004" / "state_dict.safetensors");
   CHECK(p2_state.tensor("unet.conv_out.weight").size(0) == 5);
+  // The adapters came from Phase I's checkpoint: their alpha and rank travel on (what osor-sdxl reads to scale them).
+  CHECK(std::stod(p2_state.metadata().at("lora_alpha")) == 4.0);
+  CHECK(p2_state.metadata().at("r") == "4");
 }
 
 TEST_CASE("osor train: a run resumed from its checkpoint ends with exactly the uninterrupted run's tensors") {
