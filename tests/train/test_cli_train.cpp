@@ -4,6 +4,9 @@
 // starts from Phase I's checkpoint with the widened alpha head, and a run stopped and resumed from its checkpoint
 // ends with exactly the uninterrupted run's tensors.
 #include <doctest/doctest.h>
+
+// osor train is part of the OpenCV build (its data loader decodes images).
+#if OSOR_TESTS_WITH_OPENCV
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -152,3 +155,5 @@ TEST_CASE("osor train --eval-every: osor eval of each checkpoint through osor-sd
   CHECK(text.find("step 2") != std::string::npos);
   CHECK(text.find("checkpoints/step-0000002/state_dict.safetensors") != std::string::npos);
 }
+
+#endif  // OSOR_TESTS_WITH_OPENCV

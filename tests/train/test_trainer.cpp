@@ -43,7 +43,8 @@ struct TinyRun {
   Discriminator d;
   std::unique_ptr<Trainer> trainer;
 
-  explicit TinyRun(int phase, uint64_t seed = 7, int64_t shard_index = 0, int64_t shard_count = 1, double adam_eps = 1e-8)
+  explicit TinyRun(int phase, uint64_t seed = 7, int64_t shard_index = 0, int64_t shard_count = 1, double adam_eps = 1e-8,
+                   c10::Device device = c10::Device(c10::kCPU), at::ScalarType base_dtype = at::kFloat)
       : d(tiny_discriminator()) {
     GeneratorSetup s;
     s.random_config_dir = std::filesystem::path(OSOR_MODEL_CONFIGS_DIR) / "tiny";
@@ -51,8 +52,11 @@ struct TinyRun {
     s.lora_rank = 4;
     s.lora_alpha = 4;
     s.seed = 11;
+    s.device = device;
+    s.dtype = base_dtype;
     g = build_trainable_generator(s);
     d.randomize(5);
+    d.module().to(device);
     TrainerOptions o;
     o.config = TrainConfig::defaults(Backbone::Sdxl, phase);
     o.config.optimizer.lr = 1e-3;
@@ -61,6 +65,7 @@ struct TinyRun {
     o.seed = seed;
     o.shard_index = shard_index;
     o.shard_count = shard_count;
+    o.mixed_precision = base_dtype;
     // A cheap differentiable stand-in for LPIPS (the loop does not depend on which perceptual loss it gets).
     auto lpips = [](const at::Tensor& x, const at::Tensor& y) { return (x - y).pow(2).mean(); };
     trainer = std::make_unique<Trainer>(*g.generator, g.parameters, d, lpips, o);
@@ -242,4 +247,35 @@ TEST_CASE("trainer: two Gloo processes on halves of each batch end with one proc
   CHECK(moved > 1000 * worst);
   MESSAGE("two Gloo processes vs one: worst parameter difference " << worst << " over " << expected.size()
                                                                    << " tensors; the largest movement " << moved);
+}
+
+TEST_CASE("trainer on cuda: tiny G and D steps match the CPU run, and a bf16 autocast step gives finite losses") {
+  if (!at::hasCUDA()) {
+    MESSAGE("SKIPPED: no CUDA device");
+    return;
+  }
+  // TF32 off: the comparison is of the same float32 arithmetic on two devices.
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
+  const c10::Device cuda(c10::kCUDA);
+  TinyRun cpu(2, 7, 0, 1, kSmoothAdamEps), gpu(2, 7, 0, 1, kSmoothAdamEps, cuda);
+  for (int64_t i = 0; i < 4; ++i) {
+    const TrainBatch b = synthetic_batch(i);
+    cpu.trainer->train_on(b);
+    gpu.trainer->train_on({b.shot.to(cuda), b.bg.to(cuda), b.mask.to(cuda), {}});
+  }
+  const auto expected = trained_tensors(cpu), got = trained_tensors(gpu);
+  double worst = 0;
+  for (size_t i = 0; i < expected.size(); ++i)
+    worst = std::max(worst, (got[i].second.cpu() - expected[i].second).abs().max().item<double>());
+  MESSAGE("cuda vs cpu after 2 G and 2 D steps: worst parameter difference " << worst);
+  CHECK(worst <= 1e-5);
+
+  TinyRun bf16(1, 7, 0, 1, 1e-8, cuda, at::kBFloat16);
+  const TrainBatch b = synthetic_batch(0);
+  for (int i = 0; i < 2; ++i) {
+    const auto rec = bf16.trainer->train_on({b.shot.to(cuda), b.bg.to(cuda), b.mask.to(cuda), {}});
+    for (const auto& [name, v] : rec.losses) CHECK_MESSAGE(std::isfinite(v), name);
+  }
+  for (const auto& [name, t] : bf16.g.parameters) CHECK_MESSAGE(std::string(c10::toString(t.scalar_type())) == "Float", name);
 }
