@@ -39,13 +39,14 @@ struct Run {
   mt::TrainableGenerator g;
   mt::Discriminator d;
   metrics::LpipsNet lpips;
+  mt::TrainConfig config;
   std::unique_ptr<mt::Trainer> trainer;
   std::vector<CorneSample> samples;
   DataCursor start;
   std::filesystem::path last_checkpoint;
 
   Run(const TrainRunOptions& options, mt::DataParallelGroup& parallel, c10::Device local_device);
-  mt::TrainingState state(const DataCursor& cursor) const;
+  mt::TrainingState state(const DataCursor& cursor);
   void restore(const std::filesystem::path& checkpoint);
   void save(const DataCursor& cursor);
   void evaluate(int64_t step) const;
@@ -76,13 +77,13 @@ Run::Run(const TrainRunOptions& options, mt::DataParallelGroup& parallel, c10::D
     : o(options), device(local_device), base_dtype(base_dtype_of(options.dtype)),
       steps(options.steps > 0 ? options.steps : official_steps(options.phase)), dp(parallel),
       g(build_generator(options, device, base_dtype)), d(build_discriminator(options, device)),
-      lpips(build_lpips(options, device)) {
+      lpips(build_lpips(options, device)), config(build_config(options)) {
   CorneLayoutOptions layout;
   layout.phase = o.phase;
   layout.with_sam = o.phase == 2 && std::filesystem::is_directory(o.data / "mask_sam");
   samples = discover_corne(o.data, layout);
   mt::TrainerOptions t;
-  t.config = build_config(o);
+  t.config = config;
   t.phase = o.phase;
   t.seed = o.seed;
   t.mixed_precision = base_dtype == at::kFloat ? at::kFloat : at::kBFloat16;
@@ -107,12 +108,12 @@ mt::NamedTensors discriminator_state(mt::Discriminator& d) {
   return out;
 }
 
-mt::TrainingState Run::state(const DataCursor& cursor) const {
+mt::TrainingState Run::state(const DataCursor& cursor) {
   mt::TrainingState s;
   s.step = trainer->step();
   s.batch_count = trainer->batch_count();
   for (const auto& [name, p] : g.parameters) s.generator.emplace_back(name, p.detach());
-  s.discriminator = discriminator_state(const_cast<mt::Discriminator&>(d));
+  s.discriminator = discriminator_state(d);
   s.generator_optimizer = mt::adamw_states(trainer->generator_optimizer());
   s.discriminator_optimizer = mt::adamw_states(trainer->discriminator_optimizer());
   s.rng["trainer"] = trainer->rng_state();
@@ -261,7 +262,7 @@ TrainRunResult run_training(const TrainRunOptions& options) {
   std::optional<TrainValidation> validation;
   if (options.validate_every > 0)
     validation.emplace(run.samples, options.validate_samples, resize_options(options), options.seed + 7);
-  const int64_t t = build_config(options).model_t;
+  const int64_t t = run.config.model_t;
   const auto loader = make_loader(run, options);
   std::fprintf(stderr, "osor train: %s; %zu samples; %lld steps of a G and a D batch of %lld samples (x %d processes)\n",
                run.g.description.c_str(), run.samples.size(), static_cast<long long>(run.steps),

@@ -6,7 +6,7 @@
 #include "model/error.h"
 #include "model/flux/flux_packing.h"
 #include "model/flux/flux_transformer.h"
-#include "model/io/sharded_weights.h"
+#include "model/flux_fill/multi_step.h"
 #include "model/schedulers/flow_match_euler.h"
 #include "model/stage_timer.h"
 #include "model/vae/autoencoder_kl.h"
@@ -15,21 +15,15 @@
 namespace osor::model {
 
 FluxDevFiles FluxDevFiles::locate(const std::filesystem::path& weights_dir, std::string& missing) {
-  auto at_id = [&](const char* id) { return weights_dir / weights_file_info(id).relative_path; };
-  const auto note_missing = [&](const std::string& what) { missing += (missing.empty() ? "" : ", ") + what; };
+  const FluxFillBackboneFiles backbone = FluxFillBackboneFiles::locate(weights_dir, missing, "flux-dev");
   FluxDevFiles f;
-  f.transformer_config = at_id("flux-dev-transformer-config");
-  f.vae_config = at_id("flux-dev-vae-config");
-  f.vae_weights = at_id("flux-dev-vae");
-  f.scheduler_config = at_id("flux-dev-scheduler");
-  for (const auto* p : {&f.transformer_config, &f.vae_config, &f.vae_weights, &f.scheduler_config})
-    if (!std::filesystem::is_regular_file(*p)) note_missing(p->string());
-  try {
-    f.transformer_weights = diffusers_weight_files(f.transformer_config.parent_path());
-  } catch (const ModelError&) {
-    note_missing(at_id("flux-dev-transformer").string() + " (or a single " +
-                 (f.transformer_config.parent_path() / "diffusion_pytorch_model.safetensors").string() + ")");
-  }
+  f.transformer_config = backbone.transformer_config;
+  f.transformer_weights = backbone.transformer_weights;
+  f.vae_config = backbone.vae_config;
+  f.vae_weights = backbone.vae_weights;
+  f.scheduler_config = weights_dir / weights_file_info("flux-dev-scheduler").relative_path;
+  if (!std::filesystem::is_regular_file(f.scheduler_config))
+    missing += (missing.empty() ? "" : ", ") + f.scheduler_config.string();
   return f;
 }
 

@@ -31,19 +31,20 @@ struct FillConditioning {
 
 }  // namespace
 
-FluxFillBackboneFiles FluxFillBackboneFiles::locate(const std::filesystem::path& weights_dir, std::string& missing) {
-  auto at_id = [&](const char* id) { return weights_dir / weights_file_info(id).relative_path; };
+FluxFillBackboneFiles FluxFillBackboneFiles::locate(const std::filesystem::path& weights_dir, std::string& missing,
+                                                    const std::string& family) {
+  auto at_id = [&](const std::string& suffix) { return weights_dir / weights_file_info(family + suffix).relative_path; };
   const auto note_missing = [&](const std::string& what) { missing += (missing.empty() ? "" : ", ") + what; };
   FluxFillBackboneFiles f;
-  f.transformer_config = at_id("flux-fill-transformer-config");
-  f.vae_config = at_id("flux-fill-vae-config");
-  f.vae_weights = at_id("flux-fill-vae");
+  f.transformer_config = at_id("-transformer-config");
+  f.vae_config = at_id("-vae-config");
+  f.vae_weights = at_id("-vae");
   for (const auto* p : {&f.transformer_config, &f.vae_config, &f.vae_weights})
     if (!std::filesystem::is_regular_file(*p)) note_missing(p->string());
   try {
     f.transformer_weights = diffusers_weight_files(f.transformer_config.parent_path());
   } catch (const ModelError&) {
-    note_missing(at_id("flux-fill-transformer").string() + " (or a single " +
+    note_missing(at_id("-transformer").string() + " (or a single " +
                  (f.transformer_config.parent_path() / "diffusion_pytorch_model.safetensors").string() + ")");
   }
   return f;

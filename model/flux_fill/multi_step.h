@@ -43,7 +43,10 @@ class FlowMatchEulerScheduler;
 struct FluxFillBackboneFiles {
   std::filesystem::path transformer_config, vae_config, vae_weights;
   std::vector<std::filesystem::path> transformer_weights;
-  static FluxFillBackboneFiles locate(const std::filesystem::path& weights_dir, std::string& missing);
+  // `family`: the manifest ids' prefix — "flux-fill" (FLUX.1-Fill) or "flux-dev" (FLUX.1-dev, the omnipaint and
+  // omnieraser base), same layout: <family>-transformer[-config], <family>-vae[-config].
+  static FluxFillBackboneFiles locate(const std::filesystem::path& weights_dir, std::string& missing,
+                                      const std::string& family = "flux-fill");
 };
 
 struct FluxFillFiles {
