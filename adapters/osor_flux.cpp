@@ -21,7 +21,7 @@ class OsorFluxRemover final : public NetworkRemover {
 };
 
 OsorFluxRemover::OsorFluxRemover(const MethodSpec& spec, const RemoverContext& context)
-    : NetworkRemover(spec, context, {"long_side", "t", "guidance", "time", "lora", "alpha", "prompt", "noise"}) {
+    : NetworkRemover(spec, context, {"long_side", "t", "guidance", "time", "lora", "alpha", "prompt", "noise", "checkpoint"}) {
   auto& o = options_;
   o.seed = context.seed;
   long_side_ = static_cast<int64_t>(option_number(spec, "long_side", static_cast<double>(long_side_)));
@@ -37,6 +37,7 @@ OsorFluxRemover::OsorFluxRemover(const MethodSpec& spec, const RemoverContext& c
   o.exact_time = time == "exact";
   alpha_at_processing_ = alpha == "processing";
   const std::string noise = option_text(spec, "noise", ""), prompt = option_text(spec, "prompt", "");
+  const std::string checkpoint = option_text(spec, "checkpoint", "");
   set_up([&] {
     if (!noise.empty()) {
       auto draws = read_noise(noise, {"posterior", "flow"});
@@ -48,7 +49,7 @@ OsorFluxRemover::OsorFluxRemover(const MethodSpec& spec, const RemoverContext& c
     model_ = build_model<model::OsorFlux>(needs_files, [&](const at::Device& device, at::ScalarType dtype) {
       model::LoraOptions lora_options;
       lora_options.merge = lora == "merged";
-      return model::OsorFlux::load(model::OsorFluxFiles::locate(context.weights_dir, prompt), device, dtype,
+      return model::OsorFlux::load(model::OsorFluxFiles::locate(context.weights_dir, prompt, checkpoint), device, dtype,
                                    lora_options);
     });
   });

@@ -79,7 +79,8 @@ const std::vector<MethodEntry>& all_method_rows() {
        kNoOpenCv, make_osor_sdxl_remover, kNoDefaultLabel},
       {"osor-flux",
        "OSOR one-step removal on FLUX.1-Fill [dev] (in-tree); options long_side=1024, t=400, guidance=30, "
-       "time=official|exact, lora=merged|runtime, alpha=input|processing, prompt=FILE, noise=FILE",
+       "time=official|exact, lora=merged|runtime, alpha=input|processing, prompt=FILE, noise=FILE, checkpoint=FILE (a "
+       "trained state_dict.safetensors)",
        kNoOpenCv, make_osor_flux_remover, kNoDefaultLabel},
       {"sdxl-inpaint",
        "SDXL-Inpainting multi-step baseline (in-tree, diffusers' pipeline); options steps=20, guidance=8, "

@@ -34,7 +34,9 @@ void parse_size(const std::string& text, harness::train::TrainRunOptions& run) {
   } catch (const std::exception&) {
     throw HarnessError("osor train: --size must be a short side (512) or HxW (512x768), got " + text);
   }
-  if (run.short_side <= 0 || run.fixed_height < 0 || run.fixed_width < 0 || run.fixed_height % 16 || run.fixed_width % 16)
+  const bool fixed = x != std::string::npos;
+  if ((!fixed && run.short_side <= 0) ||
+      (fixed && (run.fixed_height <= 0 || run.fixed_width <= 0 || run.fixed_height % 16 || run.fixed_width % 16)))
     throw HarnessError("osor train: --size " + text + ": positive, and HxW multiples of 16");
 }
 
@@ -64,7 +66,8 @@ void run_train(TrainArgs& args) {
 
 void add_options(CLI::App& cmd, TrainArgs& a) {
   auto& r = a.run;
-  cmd.add_option("--phase", r.phase, "1: LoRA + ε head; 2: + the alpha head, degraded input masks")->required();
+  cmd.add_option("--phase", r.phase, "1: LoRA + the terminal layer; 2: + the alpha head, degraded input masks")->required();
+  cmd.add_option("--backbone", r.backbone, "sdxl (OSOR-SDXL: SDXL-Inpainting) or flux (OSOR-FLUX: FLUX.1-Fill)")->capture_default_str();
   cmd.add_option("--data", r.data, "CORNE-layout training data (osor savp output, CORNE, or shot|input/ bg|gt/ mask*/ folders)")->required();
   cmd.add_option("--out", r.out, "run folder: checkpoints/, losses.csv, losses.html, run.json")->required();
   cmd.add_option("--config", r.config_file, "JSON overriding the official settings (model/train/train_config.h)");
@@ -76,9 +79,10 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--disc-trunk", r.disc_trunk, "OpenCLIP convnext_xxlarge trunk (safetensors); fresh heads");
   cmd.add_option("--steps", r.steps, "global steps (one G and one D batch each); default 15000 (Phase I), 5000 (II)");
   cmd.add_option("--batch", r.batch_size, "samples per batch and process")->capture_default_str();
-  cmd.add_option("--size", a.size, "resize: short side (official: 512, then ceil to x16) or a fixed HxW");
-  cmd.add_option("--lora-rank", r.lora_rank, "LoRA rank of fresh adapters")->capture_default_str();
-  cmd.add_option("--lora-alpha", r.lora_alpha, "LoRA alpha of fresh adapters")->capture_default_str();
+  cmd.add_option("--size", a.size, "resize: short side (then ceil to x16) or a fixed HxW; default the backbone's official "
+                                   "(SDXL short side 512, FLUX native size; both ceiled to x16)");
+  cmd.add_option("--lora-rank", r.lora_rank, "LoRA rank of fresh adapters (default official: SDXL 256, FLUX 64)");
+  cmd.add_option("--lora-alpha", r.lora_alpha, "LoRA alpha of fresh adapters (default: the rank)");
   cmd.add_option("--seed", r.seed, "seed of every random draw (noise, degradations, data order)")->capture_default_str();
   add_device_option(cmd, r.device);
   cmd.add_option("--dtype", r.dtype, "fp32 or bf16 (bf16 base weights under autocast, float32 trainable tensors)")->capture_default_str();
@@ -99,7 +103,8 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
 
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
-  CLI::App* cmd = app.add_subcommand("train", "Train OSOR's generator (Phase I or II) with its discriminator on CORNE-layout data");
+  CLI::App* cmd = app.add_subcommand("train", "Train OSOR's generator (SDXL or FLUX, Phase I or II) with its discriminator on "
+                                               "CORNE-layout data");
   add_options(*cmd, *args);
   cmd->callback([args] { run_train(*args); });
 }

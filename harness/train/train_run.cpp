@@ -61,6 +61,7 @@ at::ScalarType base_dtype_of(const std::string& dtype) {
 
 mt::TrainableGenerator build_generator(const TrainRunOptions& o, const c10::Device& device, at::ScalarType dtype) {
   mt::GeneratorSetup s;
+  s.backbone = backbone_of(o);
   s.weights_dir = o.weights_dir;
   s.random_config_dir = o.random_config_dir;
   s.init_checkpoint = o.init_checkpoint;
@@ -147,11 +148,12 @@ void Run::save(const DataCursor& cursor) {
   dp.barrier();
 }
 
-// `osor eval` of the checkpoint through the osor-sdxl adapter (the same code as the command), into <out>/eval.
+// `osor eval` of the checkpoint through the osor-sdxl / osor-flux adapter (the same code as the command), into
+// <out>/eval.
 void Run::evaluate(int64_t step) const {
   EvalConfig c;
   c.benches = {o.eval_bench};
-  c.methods = {"osor-sdxl:checkpoint=" + (last_checkpoint / "state_dict.safetensors").string() + ",name=step " + std::to_string(step)};
+  c.methods = {std::string(backbone_of(o) == mt::Backbone::Flux ? "osor-flux" : "osor-sdxl") + ":checkpoint=" + (last_checkpoint / "state_dict.safetensors").string() + ",name=step " + std::to_string(step)};
   for (size_t start = 0; start <= o.eval_metrics.size();) {
     const size_t end = std::min(o.eval_metrics.find(',', start), o.eval_metrics.size());
     if (end > start) c.metrics.push_back(o.eval_metrics.substr(start, end - start));
@@ -172,14 +174,15 @@ void Run::evaluate(int64_t step) const {
 
 void check_options(const TrainRunOptions& o) {
   if (o.phase != 1 && o.phase != 2) throw HarnessError("osor train: --phase must be 1 or 2");
+  (void)backbone_of(o);  // refuses an unknown --backbone before anything is loaded
   if (o.data.empty() || !std::filesystem::is_directory(o.data))
     throw HarnessError("osor train: --data " + o.data.string() + " is not a folder");
   if (o.out.empty()) throw HarnessError("osor train: --out is required");
   if (o.batch_size < 1 || o.checkpoint_every < 1 || o.log_every < 1 || o.keep_last < 0)
     throw HarnessError("osor train: --batch, --checkpoint-every and --log-every must be positive, --keep-last >= 0");
   if (o.eval_every > 0 && o.weights_dir.empty())
-    throw HarnessError("osor train: --eval-every evaluates through osor-sdxl, which needs real weights (--weights), "
-                       "not --random-weights; --validate-every works with either");
+    throw HarnessError("osor train: --eval-every evaluates through osor-sdxl / osor-flux, which need real weights "
+                       "(--weights), not --random-weights; --validate-every works with either");
   if (!o.resume && mt::latest_checkpoint(o.out))
     throw HarnessError("osor train: " + o.out.string() + " already holds checkpoints; pass --resume to continue that run "
                        "or choose another --out");

@@ -1,9 +1,9 @@
-// `osor train`: one training run of OSOR's generator (Phase I or II) on CORNE-layout data, from the command line's
+// `osor train`: one training run of OSOR's generator (SDXL or FLUX, Phase I or II) on CORNE-layout data, from the command line's
 // settings to checkpoints, a loss log and plots (docs/training.md):
 //   <out>/checkpoints/step-NNNNNNN/   model/train/checkpoint.h (state_dict.safetensors loads in `osor remove`)
 //   <out>/losses.csv, losses.html, losses.svg   harness/train/loss_log.h
 //   <out>/run.json                    the settings of the run (a resumed run refuses a different phase or data)
-//   <out>/eval/step-NNNNNNN/          periodic `osor eval` runs of the checkpoint (real weights only)
+//   <out>/eval/step-NNNNNNN/          periodic `osor eval` runs of the checkpoint (osor-sdxl / osor-flux; real weights)
 // --resume continues from the newest complete checkpoint exactly: parameters, optimizer moments, random
 // generators and the data cursor.
 #pragma once
@@ -19,18 +19,20 @@ namespace osor::harness::train {
 
 struct TrainRunOptions {
   int phase = 1;
+  std::string backbone = "sdxl";           // sdxl (OSOR-SDXL) or flux (OSOR-FLUX)
   std::filesystem::path data, out, config_file, init_checkpoint;
-  std::filesystem::path weights_dir;        // SDXL-Inpainting, LPIPS-VGG (the weights layout)
+  std::filesystem::path weights_dir;        // the backbone, its prompt cache, LPIPS-VGG (the weights layout)
   std::filesystem::path random_config_dir;  // instead of weights: random networks from these configs
   std::filesystem::path disc_checkpoint;    // a whole D (discriminator.safetensors of an earlier run)
   std::filesystem::path disc_trunk;         // or an OpenCLIP ConvNeXt trunk with fresh heads
   bool resume = false;
   int64_t steps = 0;           // global steps (D steps) to reach; 0: the phase's official count (15000 / 5000)
   int64_t batch_size = 2;      // per process
-  int64_t short_side = 512;    // the official resize (short side, then ceil to ×16); 0 with fixed size below
+  int64_t short_side = 0;      // resize the short side to this, then ceil to ×16; 0: the backbone's official resize
+                               // (SDXL: short side 512; FLUX: native size ceiled to ×16), unless a fixed size
   int64_t fixed_height = 0, fixed_width = 0;
-  int64_t lora_rank = 256;
-  double lora_alpha = 256;
+  int64_t lora_rank = 0;       // fresh adapters; 0: official (SDXL 256, FLUX 64)
+  double lora_alpha = 0;       // 0: = the rank
   uint64_t seed = 0;
   std::string device = "cpu", dtype = "fp32";  // dtype bf16: bf16 base weights and autocast (OSOR's setting)
   int64_t checkpoint_every = 500, keep_last = 3, log_every = 10, plot_every = 50;

@@ -9,6 +9,7 @@
 #include "harness/train/corne_dataset.h"
 #include "metrics/networks/lpips_net.h"
 #include "model/train/discriminator.h"
+#include "model/train/generator_setup.h"
 #include "model/train/train_config.h"
 #include "model/weights_manifest.h"
 
@@ -19,9 +20,26 @@ namespace mt = model::train;
 
 int64_t official_steps(int phase) { return phase == 1 ? 15000 : 5000; }
 
+mt::Backbone backbone_of(const TrainRunOptions& o) {
+  if (o.backbone == "sdxl") return mt::Backbone::Sdxl;
+  if (o.backbone == "flux") return mt::Backbone::Flux;
+  throw HarnessError("osor train: --backbone must be sdxl or flux, got " + o.backbone);
+}
+
+namespace {
+
+json resize_json(const TrainRunOptions& o) {
+  if (o.fixed_height > 0) return json{o.fixed_height, o.fixed_width};
+  if (o.short_side > 0) return json(o.short_side);
+  return backbone_of(o) == mt::Backbone::Flux ? json("native") : json(512);
+}
+
+}  // namespace
+
 json settings_json(const TrainRunOptions& o, int64_t steps, int64_t world) {
+  const int64_t rank = o.lora_rank > 0 ? o.lora_rank : mt::official_lora_rank(backbone_of(o));
   return {{"phase", o.phase},
-          {"backbone", "sdxl"},
+          {"backbone", o.backbone},
           {"data", std::filesystem::absolute(o.data).lexically_normal().string()},
           {"config_file", o.config_file.string()},
           {"init_checkpoint", o.init_checkpoint.string()},
@@ -29,8 +47,8 @@ json settings_json(const TrainRunOptions& o, int64_t steps, int64_t world) {
           {"steps", steps},
           {"batch_size", o.batch_size},
           {"world_size", world},
-          {"resize", o.fixed_height > 0 ? json{o.fixed_height, o.fixed_width} : json(o.short_side)},
-          {"lora", {{"rank", o.lora_rank}, {"alpha", o.lora_alpha}}},
+          {"resize", resize_json(o)},
+          {"lora", {{"rank", rank}, {"alpha", o.lora_alpha > 0 ? o.lora_alpha : static_cast<double>(rank)}}},
           {"seed", o.seed},
           {"device", o.device},
           {"dtype", o.dtype}};
@@ -84,8 +102,8 @@ metrics::LpipsNet build_lpips(const TrainRunOptions& o, const c10::Device& devic
 }
 
 mt::TrainConfig build_config(const TrainRunOptions& o) {
-  return o.config_file.empty() ? mt::TrainConfig::defaults(mt::Backbone::Sdxl, o.phase)
-                               : mt::TrainConfig::from_file(o.config_file, mt::Backbone::Sdxl, o.phase);
+  return o.config_file.empty() ? mt::TrainConfig::defaults(backbone_of(o), o.phase)
+                               : mt::TrainConfig::from_file(o.config_file, backbone_of(o), o.phase);
 }
 
 ResizeOptions resize_options(const TrainRunOptions& o) {
@@ -94,8 +112,10 @@ ResizeOptions resize_options(const TrainRunOptions& o) {
     r.policy = ResizePolicy::Fixed;
     r.fixed_height = o.fixed_height;
     r.fixed_width = o.fixed_width;
-  } else {
+  } else if (o.short_side > 0) {
     r.short_side = o.short_side;
+  } else if (backbone_of(o) == mt::Backbone::Flux) {
+    r.policy = ResizePolicy::Flux;
   }
   return r;
 }

@@ -18,6 +18,8 @@
 namespace osor::harness::train {
 
 int64_t official_steps(int phase);  // 15000 (Phase I), 5000 (Phase II)
+// --backbone sdxl|flux (HarnessError otherwise).
+model::train::Backbone backbone_of(const TrainRunOptions& options);
 
 // What decides the run (written to <out>/run.json).
 nlohmann::json settings_json(const TrainRunOptions& options, int64_t steps, int64_t world_size);
@@ -29,6 +31,7 @@ void check_resumable(const std::filesystem::path& run_json, const nlohmann::json
 model::train::Discriminator build_discriminator(const TrainRunOptions& options, const c10::Device& device);
 metrics::LpipsNet build_lpips(const TrainRunOptions& options, const c10::Device& device);
 model::train::TrainConfig build_config(const TrainRunOptions& options);
+// A fixed size, a short side, or the backbone's official policy (SDXL short side 512, FLUX native) — ceil to ×16.
 ResizeOptions resize_options(const TrainRunOptions& options);
 
 }  // namespace osor::harness::train

@@ -8,8 +8,7 @@
 
 #include "harness/error.h"
 #include "model/train/batch_inputs.h"
-#include "model/train/sdxl_generator.h"
-#include "model/vae/autoencoder_kl.h"
+#include "model/train/generator.h"
 
 namespace osor::harness::train {
 
@@ -21,11 +20,11 @@ TrainValidation::TrainValidation(const std::vector<CorneSample>& samples, int64_
   if (samples_.empty()) throw HarnessError("training validation: no samples");
 }
 
-double TrainValidation::masked_psnr(const model::train::SdxlGenerator& generator, int64_t t,
+double TrainValidation::masked_psnr(const model::train::Generator& generator, int64_t t,
                                     const c10::Device& device) const {
   at::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(seed_);
-  const int64_t channels = generator.vae->config().latent_channels;
+  const int64_t channels = generator.latent_channels();
   double sum = 0;
   int64_t used = 0;
   for (const auto& s : samples_) {
@@ -34,8 +33,7 @@ double TrainValidation::masked_psnr(const model::train::SdxlGenerator& generator
     const std::vector<int64_t> latent{1, channels, shot.size(2) / 8, shot.size(3) / 8};
     const auto f32 = at::TensorOptions().dtype(at::kFloat);
     const at::Tensor posterior = at::randn(latent, gen, f32).to(device), eps = at::randn(latent, gen, f32).to(device);
-    const auto latents = model::train::prepare_batch_latents(*generator.vae, *generator.schedule, shot * 2 - 1, mask,
-                                                             posterior, eps, t, generator.has_alpha_head() ? mask : at::Tensor());
+    const auto latents = generator.prepare(shot * 2 - 1, mask, posterior, eps, t, generator.has_alpha_head() ? mask : at::Tensor());
     const at::Tensor x = ((generator.forward(latents, t).x.to(at::kFloat) + 1) / 2).clamp(0, 1);
     const double pixels = mask.sum().item<double>() * 3;
     if (pixels <= 0) continue;

@@ -9,7 +9,7 @@
 #include "harness/train/corne_dataset.h"
 
 namespace osor::model::train {
-struct SdxlGenerator;
+class Generator;
 }
 
 namespace osor::harness::train {
@@ -18,7 +18,7 @@ class TrainValidation {
  public:
   // The first `count` samples at the run's resize; their noise from `seed`.
   TrainValidation(const std::vector<CorneSample>& samples, int64_t count, const ResizeOptions& resize, uint64_t seed);
-  double masked_psnr(const model::train::SdxlGenerator& generator, int64_t t, const c10::Device& device) const;
+  double masked_psnr(const model::train::Generator& generator, int64_t t, const c10::Device& device) const;
 
  private:
   std::vector<LoadedSample> samples_;

@@ -205,8 +205,8 @@ at::Tensor FluxTransformer2DModel::time_embedding(const at::Tensor& timestep, co
   return net.time_text_embed->forward(t_proj, g_proj, in.pooled_projections.to(options));
 }
 
+// Differentiable (the trainer's runtime adapters and proj_out get gradients); inference callers hold a no-grad guard.
 at::Tensor FluxTransformer2DModel::forward(const FluxTransformerInputs& in) const {
-  at::NoGradGuard no_grad;
   const FluxModule& net = *impl_->net;
   check_inputs(in, net.config);
   const auto options = impl_->options;
@@ -224,7 +224,6 @@ at::Tensor FluxTransformer2DModel::forward(const FluxTransformerInputs& in) cons
 }
 
 at::Tensor FluxTransformer2DModel::forward(const FluxTransformerInputs& in, const FluxConditionTokens& cond) const {
-  at::NoGradGuard no_grad;
   const FluxModule& net = *impl_->net;
   check_inputs(in, net.config);
   const at::Tensor& c = cond.hidden_states;

@@ -81,6 +81,7 @@ class FluxTransformer2DModel {
   FluxTransformer2DModel& operator=(FluxTransformer2DModel&&) noexcept;
 
   // [B, L, proj_out features] in the model dtype (patch_size²·out_channels, or 68 once OSOR's alpha head is loaded).
+  // Differentiable with respect to tensors that require gradients (the trainer's); inference holds a no-grad guard.
   at::Tensor forward(const FluxTransformerInputs& inputs) const;
   // The same with condition tokens (FluxConditionTokens): the image tokens' output only.
   at::Tensor forward(const FluxTransformerInputs& inputs, const FluxConditionTokens& condition) const;

@@ -34,7 +34,8 @@ std::pair<int64_t, int64_t> flux_processing_size(int64_t height, int64_t width, 
 }
 
 OsorFluxFiles OsorFluxFiles::locate(const std::filesystem::path& weights_dir,
-                                    const std::filesystem::path& prompt_embeds_override) {
+                                    const std::filesystem::path& prompt_embeds_override,
+                                    const std::filesystem::path& checkpoint) {
   auto at_id = [&](const char* id) { return weights_dir / weights_file_info(id).relative_path; };
   std::string missing;
   const FluxFillBackboneFiles backbone = FluxFillBackboneFiles::locate(weights_dir, missing);
@@ -43,7 +44,7 @@ OsorFluxFiles OsorFluxFiles::locate(const std::filesystem::path& weights_dir,
   f.transformer_weights = backbone.transformer_weights;
   f.vae_config = backbone.vae_config;
   f.vae_weights = backbone.vae_weights;
-  f.osor_checkpoint = at_id("osor-flux-state-dict");
+  f.osor_checkpoint = checkpoint.empty() ? at_id("osor-flux-state-dict") : checkpoint;
   f.prompt_embeds = prompt_embeds_override.empty() ? at_id("osor-flux-prompt-embeds") : prompt_embeds_override;
   for (const auto* p : {&f.osor_checkpoint, &f.prompt_embeds})
     if (!std::filesystem::is_regular_file(*p)) missing += (missing.empty() ? "" : ", ") + p->string();

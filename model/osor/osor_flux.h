@@ -46,9 +46,11 @@ struct OsorFluxFiles {
   std::filesystem::path transformer_config, vae_config, vae_weights, osor_checkpoint, prompt_embeds;
   std::vector<std::filesystem::path> transformer_weights;
   // ModelError in one line naming every missing file and where to get it. `prompt_embeds_override` replaces the
-  // prompt cache (a .safetensors or OSOR's own .pt).
+  // prompt cache (a .safetensors or OSOR's own .pt); `checkpoint` replaces osor-flux/state_dict.safetensors (e.g. a
+  // training checkpoint's state_dict.safetensors).
   static OsorFluxFiles locate(const std::filesystem::path& weights_dir,
-                              const std::filesystem::path& prompt_embeds_override = {});
+                              const std::filesystem::path& prompt_embeds_override = {},
+                              const std::filesystem::path& checkpoint = {});
 };
 
 // The recorded draws of one official run.

@@ -18,9 +18,13 @@ class DdpmSchedule;
 
 namespace osor::model::train {
 
+// One batch's latent side, either backbone. FLUX (model/train/flux_generator.h) fills the same fields with its own
+// layout: z_shot = (sample − shift_factor)·scaling_factor [B,C,h,w]; noise and z_t packed [B,L,4C]; z_in the
+// transformer's tokens [z_t | pack(z_shot) | packed mask] [B,L,8C+256]; img_ids [L,3]; no time_ids.
 struct BatchLatents {
   at::Tensor posterior_mean, posterior_std, z_shot, noise, z_t, mask_latent, z_in, time_ids;
   at::Tensor gt_mask_latent;  // defined when a gt_mask was given (Phase II)
+  at::Tensor img_ids;         // FLUX: the packed grid's positions
 };
 
 BatchLatents prepare_batch_latents(const AutoencoderKL& vae, const DdpmSchedule& schedule, const at::Tensor& shot,

@@ -212,7 +212,15 @@ std::vector<at::Tensor> Discriminator::heads(const std::vector<at::Tensor>& feat
     throw ModelError("discriminator: " + std::to_string(features.size()) + " feature maps for " +
                      std::to_string(g.head_list.size()) + " heads");
   std::vector<at::Tensor> logits;
-  for (size_t k = 0; k < features.size(); ++k) logits.push_back(g.head_list[k]->forward(features[k]));
+  for (size_t k = 0; k < features.size(); ++k) {
+    const at::Tensor& f = features[k];
+    // BlurPool's reflect padding (2) needs more than 2 rows and columns.
+    if (f.dim() != 4 || f.size(2) < 3 || f.size(3) < 3)
+      throw ModelError("discriminator: the image is too small for head " + std::to_string(k) + " (its feature map is " +
+                       c10::str(f.sizes()) + "; the heads' reflect-padded blur needs at least 3x3, i.e. images of at "
+                       "least 96x96 for the trunk's total stride 32)");
+    logits.push_back(g.head_list[k]->forward(f));
+  }
   return logits;
 }
 

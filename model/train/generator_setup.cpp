@@ -1,105 +1,177 @@
 #include "model/train/generator_setup.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
+#include <functional>
 #include <utility>
 
 #include "model/error.h"
+#include "model/flux/flux_lora.h"
+#include "model/flux/flux_transformer.h"
+#include "model/flux_fill/multi_step.h"
 #include "model/io/prompt_cache.h"
 #include "model/io/safetensors.h"
 #include "model/lora.h"
 #include "model/nn/layers.h"
 #include "model/schedulers/ddpm.h"
 #include "model/sdxl_inpaint/multi_step.h"
+#include "model/train/flux_generator.h"
+#include "model/train/sdxl_generator.h"
 #include "model/train/trainable_lora.h"
 #include "model/unet/unet_2d_condition.h"
 #include "model/vae/autoencoder_kl.h"
+#include "model/weights_manifest.h"
 
 namespace osor::model::train {
 namespace {
 
-struct Base {
-  std::unique_ptr<UNet2DConditionModel> unet;
-  std::unique_ptr<AutoencoderKL> vae;
-  std::unique_ptr<DdpmSchedule> schedule;
-  at::Tensor prompt, pooled;
-  std::string description;
-};
-
-Base pretrained_base(const GeneratorSetup& s, const at::TensorOptions& options) {
-  const SdxlInpaintFiles f = SdxlInpaintFiles::locate(s.weights_dir, s.prompt_embeds);
-  Base b;
-  b.unet = std::make_unique<UNet2DConditionModel>(UNetConfig::from_file(f.unet_config), options);
-  b.unet->load({f.unet_weights});
-  b.vae = std::make_unique<AutoencoderKL>(VaeConfig::from_file(f.vae_config), options);
-  b.vae->load({f.vae_weights});
-  b.schedule = std::make_unique<DdpmSchedule>(DdpmScheduleConfig::from_file(f.scheduler_config));
-  const PromptCache cache = read_prompt_cache(f.prompt_embeds);
-  b.prompt = cache.prompt_embeds;
-  b.pooled = cache.pooled_prompt_embeds;
-  b.description = "SDXL-Inpainting from " + s.weights_dir.string();
-  return b;
+void require_configs(const std::vector<std::filesystem::path>& files) {
+  for (const auto& p : files)
+    if (!std::filesystem::exists(p)) throw ModelError("training with random weights: missing config file " + p.string());
 }
 
-Base random_base(const GeneratorSetup& s, const at::TensorOptions& options) {
-  const auto dir = s.random_config_dir / "sdxl-inpainting";
-  for (const auto& p : {dir / "unet" / "config.json", dir / "vae" / "config.json", dir / "scheduler" / "scheduler_config.json"})
-    if (!std::filesystem::exists(p)) throw ModelError("training with random weights: missing config file " + p.string());
-  Base b;
-  const UNetConfig unet_cfg = UNetConfig::from_file(dir / "unet" / "config.json");
-  b.unet = std::make_unique<UNet2DConditionModel>(unet_cfg, options);
-  b.unet->randomize(s.seed);
-  b.vae = std::make_unique<AutoencoderKL>(VaeConfig::from_file(dir / "vae" / "config.json"), options);
-  b.vae->randomize(s.seed + 1);
-  b.schedule = std::make_unique<DdpmSchedule>(DdpmScheduleConfig::from_file(dir / "scheduler" / "scheduler_config.json"));
-  const int64_t pooled_dim = unet_cfg.projection_class_embeddings_input_dim - 6 * unet_cfg.addition_time_embed_dim;
-  auto gen = at::detail::createCPUGenerator(s.seed + 2);
+// A random prompt cache of the shapes the backbone takes (tokens: the real cache's length).
+std::pair<at::Tensor, at::Tensor> random_prompt(int64_t tokens, int64_t dim, int64_t pooled_dim, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
   const auto f32 = at::TensorOptions().dtype(at::kFloat);
-  b.prompt = at::randn({1, 77, unet_cfg.cross_attention_dim}, gen, f32);
-  b.pooled = at::randn({1, pooled_dim}, gen, f32);
-  b.description = "random SDXL-Inpainting networks from " + s.random_config_dir.string();
-  return b;
+  at::Tensor prompt = at::randn({1, tokens, dim}, gen, f32);
+  return {prompt, at::randn({1, pooled_dim}, gen, f32)};
+}
+
+std::unique_ptr<SdxlGenerator> sdxl_base(const GeneratorSetup& s, const at::TensorOptions& options, std::string& description) {
+  if (!s.weights_dir.empty()) {
+    const SdxlInpaintFiles f = SdxlInpaintFiles::locate(s.weights_dir, s.prompt_embeds);
+    auto unet = std::make_unique<UNet2DConditionModel>(UNetConfig::from_file(f.unet_config), options);
+    unet->load({f.unet_weights});
+    auto vae = std::make_unique<AutoencoderKL>(VaeConfig::from_file(f.vae_config), options);
+    vae->load({f.vae_weights});
+    const PromptCache cache = read_prompt_cache(f.prompt_embeds);
+    description = "SDXL-Inpainting from " + s.weights_dir.string();
+    return std::make_unique<SdxlGenerator>(std::move(unet), std::move(vae),
+                                           std::make_unique<DdpmSchedule>(DdpmScheduleConfig::from_file(f.scheduler_config)),
+                                           cache.prompt_embeds, cache.pooled_prompt_embeds);
+  }
+  const auto dir = s.random_config_dir / "sdxl-inpainting";
+  require_configs({dir / "unet" / "config.json", dir / "vae" / "config.json", dir / "scheduler" / "scheduler_config.json"});
+  const UNetConfig unet_cfg = UNetConfig::from_file(dir / "unet" / "config.json");
+  auto unet = std::make_unique<UNet2DConditionModel>(unet_cfg, options);
+  unet->randomize(s.seed);
+  auto vae = std::make_unique<AutoencoderKL>(VaeConfig::from_file(dir / "vae" / "config.json"), options);
+  vae->randomize(s.seed + 1);
+  const int64_t pooled_dim = unet_cfg.projection_class_embeddings_input_dim - 6 * unet_cfg.addition_time_embed_dim;
+  const auto [prompt, pooled] = random_prompt(77, unet_cfg.cross_attention_dim, pooled_dim, s.seed + 2);
+  description = "random SDXL-Inpainting networks from " + s.random_config_dir.string();
+  return std::make_unique<SdxlGenerator>(
+      std::move(unet), std::move(vae),
+      std::make_unique<DdpmSchedule>(DdpmScheduleConfig::from_file(dir / "scheduler" / "scheduler_config.json")), prompt,
+      pooled);
+}
+
+std::unique_ptr<FluxGenerator> flux_base(const GeneratorSetup& s, const at::TensorOptions& options, std::string& description) {
+  if (!s.weights_dir.empty()) {
+    std::string missing;
+    const FluxFillBackboneFiles f = FluxFillBackboneFiles::locate(s.weights_dir, missing);
+    const auto prompt_file = s.prompt_embeds.empty()
+                                 ? s.weights_dir / weights_file_info("osor-flux-prompt-embeds").relative_path
+                                 : s.prompt_embeds;
+    if (!std::filesystem::is_regular_file(prompt_file)) missing += (missing.empty() ? "" : ", ") + prompt_file.string();
+    if (!missing.empty())
+      throw ModelError("training OSOR-FLUX: missing weights file(s) " + missing +
+                       "; get flux-fill/{transformer,vae}/ from huggingface.co/black-forest-labs/FLUX.1-Fill-dev (gated) "
+                       "and the prompt cache with scripts/encode_flux_prompt.py or `osor weights convert` (docs/models.md)");
+    auto transformer = std::make_unique<FluxTransformer2DModel>(FluxTransformerConfig::from_file(f.transformer_config), options);
+    transformer->load(f.transformer_weights);
+    auto vae = std::make_unique<AutoencoderKL>(VaeConfig::from_file(f.vae_config), options);
+    vae->load({f.vae_weights});
+    const PromptCache cache = read_prompt_cache(prompt_file);
+    description = "FLUX.1-Fill from " + s.weights_dir.string();
+    return std::make_unique<FluxGenerator>(std::move(transformer), std::move(vae), cache.prompt_embeds,
+                                           cache.pooled_prompt_embeds);
+  }
+  const auto dir = s.random_config_dir / "flux-fill";
+  require_configs({dir / "transformer" / "config.json", dir / "vae" / "config.json"});
+  const FluxTransformerConfig config = FluxTransformerConfig::from_file(dir / "transformer" / "config.json");
+  auto transformer = std::make_unique<FluxTransformer2DModel>(config, options);
+  transformer->randomize(s.seed);
+  auto vae = std::make_unique<AutoencoderKL>(VaeConfig::from_file(dir / "vae" / "config.json"), options);
+  vae->randomize(s.seed + 1);
+  // 512 T5 tokens, as OSOR's cache (max_sequence_length=512).
+  const auto [prompt, pooled] = random_prompt(512, config.joint_attention_dim, config.pooled_projection_dim, s.seed + 2);
+  description = "random FLUX.1-Fill networks from " + s.random_config_dir.string();
+  return std::make_unique<FluxGenerator>(std::move(transformer), std::move(vae), prompt, pooled);
+}
+
+// The init checkpoint's adapters at runtime (`apply`), else fresh PEFT adapters on `targets`.
+void attach_adapters(const GeneratorSetup& s, torch::nn::Module& network, const std::vector<std::string>& targets,
+                     int64_t official_rank, const std::function<LoraReport(const SafetensorsFile&, const LoraOptions&)>& apply,
+                     TrainableGenerator& out, std::string& adapters) {
+  if (!s.init_checkpoint.empty()) {
+    LoraOptions runtime;
+    runtime.merge = false;
+    const LoraReport r = apply(SafetensorsFile::open(s.init_checkpoint), runtime);
+    out.lora_modules = r.wrapped_modules;
+    out.lora_rank = r.rank;
+    out.lora_alpha = r.scaling * static_cast<double>(r.rank);
+    adapters = "adapters from " + s.init_checkpoint.string();
+  }
+  if (out.lora_modules > 0) return;
+  TrainableLoraOptions lora;
+  lora.rank = s.lora_rank > 0 ? s.lora_rank : official_rank;
+  lora.alpha = s.lora_alpha > 0 ? s.lora_alpha : static_cast<double>(lora.rank);
+  lora.seed = s.seed + 3;
+  out.lora_modules = attach_fresh_lora(network, targets, lora);
+  out.lora_rank = lora.rank;
+  out.lora_alpha = lora.alpha;
+  adapters = "fresh adapters" + (adapters.empty() ? std::string() : " (" + adapters + " had none)");
+}
+
+std::string phase_one_refusal(const std::string& layer) {
+  return "training Phase I: the initial state's " + layer + " (a Phase II checkpoint?); Phase I trains the network's "
+         "own output without the alpha head";
+}
+
+void build_sdxl(const GeneratorSetup& s, const at::TensorOptions& options, TrainableGenerator& out, std::string& text) {
+  auto g = sdxl_base(s, options, text);
+  std::string adapters;
+  attach_adapters(s, g->unet->module(), sdxl_lora_targets(), official_lora_rank(Backbone::Sdxl),
+                  [&](const SafetensorsFile& f, const LoraOptions& o) { return apply_osor_checkpoint(*g->unet, f, o); },
+                  out, adapters);
+  if (s.phase == 1 && g->has_alpha_head()) throw ModelError(phase_one_refusal(g->terminal_layer_shape()));
+  if (s.phase == 2 && !g->has_alpha_head()) widen_conv_out(*g->unet, 5, s.seed + 4);
+  out.parameters = make_trainable(g->unet->module(), "unet.", "conv_out", s.trainable_dtype);
+  text += "; " + std::to_string(out.lora_modules) + " LoRA modules of rank " + std::to_string(out.lora_rank) + " (" + adapters + ")";
+  out.generator = std::move(g);
+}
+
+void build_flux(const GeneratorSetup& s, const at::TensorOptions& options, TrainableGenerator& out, std::string& text) {
+  auto g = flux_base(s, options, text);
+  std::string adapters;
+  attach_adapters(s, g->transformer->module(), flux_lora_targets(), official_lora_rank(Backbone::Flux),
+                  [&](const SafetensorsFile& f, const LoraOptions& o) { return apply_osor_checkpoint(*g->transformer, f, o); },
+                  out, adapters);
+  if (s.phase == 1 && g->has_alpha_head()) throw ModelError(phase_one_refusal(g->terminal_layer_shape()));
+  if (s.phase == 2 && !g->has_alpha_head())
+    widen_proj_out(*g->transformer, g->transformer->output_features() + 4, s.seed + 4);
+  out.parameters = make_trainable(g->transformer->module(), "transformer.base_model.model.", "proj_out", s.trainable_dtype);
+  text += "; " + std::to_string(out.lora_modules) + " LoRA modules of rank " + std::to_string(out.lora_rank) + " (" + adapters + ")";
+  out.generator = std::move(g);
 }
 
 }  // namespace
+
+int64_t official_lora_rank(Backbone backbone) { return backbone == Backbone::Flux ? 64 : 256; }
 
 TrainableGenerator build_trainable_generator(const GeneratorSetup& s) {
   if (s.phase != 1 && s.phase != 2) throw ModelError("training: phase must be 1 or 2, got " + std::to_string(s.phase));
   if (s.weights_dir.empty() == s.random_config_dir.empty())
     throw ModelError("training: give either a weights directory or a config directory for random weights");
   const auto options = at::TensorOptions().device(s.device).dtype(s.dtype);
-  Base b = s.weights_dir.empty() ? random_base(s, options) : pretrained_base(s, options);
   TrainableGenerator out;
-  std::string adapters;
-  if (!s.init_checkpoint.empty()) {
-    LoraOptions runtime;
-    runtime.merge = false;
-    const LoraReport r = apply_osor_checkpoint(*b.unet, SafetensorsFile::open(s.init_checkpoint), runtime);
-    out.lora_modules = r.wrapped_modules;
-    out.lora_rank = r.rank;
-    out.lora_alpha = r.scaling * static_cast<double>(r.rank);
-    adapters = "adapters from " + s.init_checkpoint.string();
-  }
-  if (out.lora_modules == 0) {
-    TrainableLoraOptions lora;
-    lora.rank = s.lora_rank;
-    lora.alpha = s.lora_alpha;
-    lora.seed = s.seed + 3;
-    out.lora_modules = attach_fresh_lora(b.unet->module(), sdxl_lora_targets(), lora);
-    out.lora_rank = s.lora_rank;
-    out.lora_alpha = s.lora_alpha;
-    adapters = "fresh adapters" + (adapters.empty() ? std::string() : " (" + adapters + " had none)");
-  }
-  const int64_t channels = b.unet->conv_out_channels();
-  if (s.phase == 1 && channels != 4)
-    throw ModelError("training Phase I: the initial state's conv_out has " + std::to_string(channels) +
-                     " channels (a Phase II checkpoint?); Phase I trains the 4-channel ε output");
-  if (s.phase == 2 && channels == 4) widen_conv_out(*b.unet, 5, s.seed + 4);
-  out.parameters = make_trainable(b.unet->module(), "unet.", "conv_out");
-  out.description = b.description + "; " + std::to_string(out.lora_modules) + " LoRA modules of rank " +
-                    std::to_string(out.lora_rank) + " (" + adapters + "); Phase " + std::to_string(s.phase);
-  out.generator = std::make_unique<SdxlGenerator>(std::move(b.unet), std::move(b.vae), std::move(b.schedule),
-                                                  std::move(b.prompt), std::move(b.pooled));
+  std::string text;
+  if (s.backbone == Backbone::Flux) build_flux(s, options, out, text);
+  else build_sdxl(s, options, out, text);
+  out.description = text + "; Phase " + std::to_string(s.phase);
   return out;
 }
 

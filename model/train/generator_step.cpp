@@ -40,7 +40,7 @@ std::vector<at::Tensor> detached(const std::vector<at::Tensor>& v) {
 
 GeneratorOutput detached(const GeneratorOutput& g) {
   GeneratorOutput out;
-  out.eps = g.eps.detach();
+  out.prediction = g.prediction.detach();
   if (g.mask_logits.defined()) out.mask_logits = g.mask_logits.detach();
   out.x0 = g.x0.detach();
   out.decoder_input = g.decoder_input.detach();
@@ -50,7 +50,7 @@ GeneratorOutput detached(const GeneratorOutput& g) {
 
 }  // namespace
 
-GeneratorStepResult generator_step(const SdxlGenerator& generator, int64_t t, Discriminator& d, AdamW& optimizer,
+GeneratorStepResult generator_step(const Generator& generator, int64_t t, Discriminator& d, AdamW& optimizer,
                                    const BatchLatents& batch, const at::Tensor& bg, const at::Tensor& loss_mask,
                                    const GeneratorStepOptions& options, const LpipsLoss& lpips,
                                    const GradientHook& gradient_hook) {

@@ -12,7 +12,7 @@
 
 #include "model/train/loss_weights.h"
 #include "model/train/occupancy.h"
-#include "model/train/sdxl_generator.h"
+#include "model/train/generator.h"
 #include "model/train/step_hooks.h"
 
 namespace osor::model::train {
@@ -37,7 +37,7 @@ struct GeneratorStepResult {
   std::vector<at::Tensor> fake_logits;    // D(x), detached
 };
 
-GeneratorStepResult generator_step(const SdxlGenerator& generator, int64_t t, Discriminator& d, AdamW& optimizer,
+GeneratorStepResult generator_step(const Generator& generator, int64_t t, Discriminator& d, AdamW& optimizer,
                                    const BatchLatents& batch, const at::Tensor& bg, const at::Tensor& loss_mask,
                                    const GeneratorStepOptions& options, const LpipsLoss& lpips,
                                    const GradientHook& gradient_hook = {});

@@ -27,6 +27,15 @@ SdxlGenerator::SdxlGenerator(SdxlGenerator&&) noexcept = default;
 SdxlGenerator& SdxlGenerator::operator=(SdxlGenerator&&) noexcept = default;
 
 bool SdxlGenerator::has_alpha_head() const { return unet->conv_out_channels() > 4; }
+int64_t SdxlGenerator::latent_channels() const { return vae->config().latent_channels; }
+std::string SdxlGenerator::terminal_layer_shape() const {
+  return "conv_out of " + std::to_string(unet->conv_out_channels()) + " channels";
+}
+
+BatchLatents SdxlGenerator::prepare(const at::Tensor& shot, const at::Tensor& mask, const at::Tensor& posterior_noise,
+                                    const at::Tensor& eps_noise, int64_t t, const at::Tensor& gt_mask) const {
+  return prepare_batch_latents(*vae, *schedule, shot, mask, posterior_noise, eps_noise, t, gt_mask);
+}
 
 GeneratorOutput SdxlGenerator::forward(const BatchLatents& b, int64_t t) const {
   const int64_t batch = b.z_in.size(0);
@@ -36,12 +45,12 @@ GeneratorOutput SdxlGenerator::forward(const BatchLatents& b, int64_t t) const {
   const at::Tensor timestep = at::full({batch}, t, at::TensorOptions().dtype(at::kLong).device(device));
   const at::Tensor out = unet->forward(b.z_in, timestep, ctx, pooled, b.time_ids).to(b.z_t.scalar_type());
   GeneratorOutput g;
-  g.eps = out.narrow(1, 0, 4);
+  g.prediction = out.narrow(1, 0, 4);
   // scheduler.step: ᾱ_t as the float32 0-d table entry, the arithmetic in the sample's dtype (diffusers).
   if (schedule->config().prediction_type != "epsilon" || schedule->config().clip_sample)
     throw ModelError("SdxlGenerator: training supports the epsilon-prediction schedule without clipping (SDXL's)");
   const at::Tensor alpha = schedule->alphas_cumprod()[t];
-  g.x0 = (b.z_t - at::pow(1.0 - alpha, 0.5) * g.eps) / at::pow(alpha, 0.5);
+  g.x0 = (b.z_t - at::pow(1.0 - alpha, 0.5) * g.prediction) / at::pow(alpha, 0.5);
   at::Tensor z;
   if (has_alpha_head()) {
     g.mask_logits = out.narrow(1, 4, out.size(1) - 4);

@@ -5,13 +5,17 @@
 //   Phase I:  z = x0·mask_latent + z_shot·(1 − mask_latent);   Phase II: a = σ(mask_logits), z = x0·a + z_shot·(1 − a)
 //   x = VAE.decode(z / scaling_factor)
 // Differentiable end to end: gradients reach the UNet's trainable tensors (model/train/trainable_lora.h) through
-// the frozen VAE decoder. The phase follows the UNet's conv_out (4 channels: Phase I, 5: Phase II).
+// the frozen VAE decoder. The phase follows the UNet's conv_out (4 channels: Phase I, 5: Phase II). The batch's
+// latents: model/train/batch_inputs.h.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <memory>
+#include <string>
+
+#include "model/train/generator.h"
 
 namespace osor::model {
 class UNet2DConditionModel;
@@ -21,24 +25,19 @@ class DdpmSchedule;
 
 namespace osor::model::train {
 
-struct BatchLatents;
-
-struct GeneratorOutput {
-  at::Tensor eps, mask_logits;  // mask_logits undefined in Phase I
-  at::Tensor x0, decoder_input;  // decoder_input = z / scaling_factor
-  at::Tensor x;                  // [B,3,H,W], the VAE decoder's output (≈ [−1, 1]), in the latents' dtype
-};
-
-struct SdxlGenerator {
+struct SdxlGenerator final : Generator {
   SdxlGenerator(std::unique_ptr<UNet2DConditionModel> unet, std::unique_ptr<AutoencoderKL> vae,
                 std::unique_ptr<DdpmSchedule> schedule, at::Tensor prompt_embeds, at::Tensor pooled_prompt_embeds);
-  ~SdxlGenerator();
+  ~SdxlGenerator() override;
   SdxlGenerator(SdxlGenerator&&) noexcept;
   SdxlGenerator& operator=(SdxlGenerator&&) noexcept;
 
-  // The step's forward at timestep t (the phase's model_t) on prepared latents (model/train/batch_inputs.h).
-  GeneratorOutput forward(const BatchLatents& batch, int64_t t) const;
-  bool has_alpha_head() const;  // conv_out has more than 4 channels
+  BatchLatents prepare(const at::Tensor& shot, const at::Tensor& mask, const at::Tensor& posterior_noise,
+                       const at::Tensor& eps_noise, int64_t t, const at::Tensor& gt_mask) const override;
+  GeneratorOutput forward(const BatchLatents& batch, int64_t t) const override;
+  bool has_alpha_head() const override;  // conv_out has more than 4 channels
+  int64_t latent_channels() const override;
+  std::string terminal_layer_shape() const override;
 
   std::unique_ptr<UNet2DConditionModel> unet;
   std::unique_ptr<AutoencoderKL> vae;

@@ -17,9 +17,7 @@
 #include "model/train/discriminator.h"
 #include "model/train/discriminator_step.h"
 #include "model/train/mask_degradation.h"
-#include "model/train/sdxl_generator.h"
-#include "model/unet/unet_2d_condition.h"
-#include "model/vae/autoencoder_kl.h"
+#include "model/train/generator.h"
 
 namespace osor::model::train {
 namespace {
@@ -39,7 +37,7 @@ at::Tensor draw_latent_noise(const TrainBatch& b, int64_t channels, at::Generato
 }  // namespace
 
 struct Trainer::Impl {
-  SdxlGenerator& generator;
+  Generator& generator;
   std::vector<std::pair<std::string, at::Tensor>> g_params;
   Discriminator& d;
   LpipsLoss lpips;
@@ -50,7 +48,7 @@ struct Trainer::Impl {
   std::mt19937_64 mask_rng;
   int64_t step = 0, batch_count = 0;
 
-  Impl(SdxlGenerator& g, std::vector<std::pair<std::string, at::Tensor>> params, Discriminator& disc, LpipsLoss lp,
+  Impl(Generator& g, std::vector<std::pair<std::string, at::Tensor>> params, Discriminator& disc, LpipsLoss lp,
        TrainerOptions o)
       : generator(g), g_params(std::move(params)), d(disc), lpips(std::move(lp)), options(std::move(o)),
         g_opt(g_params, options.config.optimizer), d_opt(d.trainable_parameters(), options.config.optimizer),
@@ -84,13 +82,12 @@ at::Tensor Trainer::Impl::degraded_mask(const TrainBatch& b, std::string& mode_n
 }
 
 BatchLatents Trainer::Impl::latents(const TrainBatch& b, const at::Tensor& input_mask) {
-  const int64_t channels = generator.vae->config().latent_channels;
+  const int64_t channels = generator.latent_channels();
   const int64_t shard = options.shard_index, shards = options.shard_count;
   const at::Tensor posterior = draw_latent_noise(b, channels, noise_gen, shard, shards).to(b.shot.device());
   const at::Tensor eps = draw_latent_noise(b, channels, noise_gen, shard, shards).to(b.shot.device());
   const at::Tensor gt = options.phase == 2 ? b.mask : at::Tensor();
-  return prepare_batch_latents(*generator.vae, *generator.schedule, b.shot * 2 - 1, input_mask, posterior, eps,
-                               options.config.model_t, gt);
+  return generator.prepare(b.shot * 2 - 1, input_mask, posterior, eps, options.config.model_t, gt);
 }
 
 StepRecord Trainer::Impl::generator_batch(const TrainBatch& b) {
@@ -126,15 +123,14 @@ StepRecord Trainer::Impl::discriminator_batch(const TrainBatch& b) {
   return rec;
 }
 
-Trainer::Trainer(SdxlGenerator& generator, std::vector<std::pair<std::string, at::Tensor>> generator_params,
+Trainer::Trainer(Generator& generator, std::vector<std::pair<std::string, at::Tensor>> generator_params,
                  Discriminator& d, LpipsLoss lpips, TrainerOptions options) {
   if (options.phase != 1 && options.phase != 2)
     throw ModelError("Trainer: phase must be 1 or 2, got " + std::to_string(options.phase));
   if ((options.phase == 2) != generator.has_alpha_head())
     throw ModelError(std::string("Trainer: Phase ") + std::to_string(options.phase) + " needs a generator " +
-                     (options.phase == 2 ? "with" : "without") + " the alpha head (conv_out of " +
-                     (options.phase == 2 ? "5" : "4") + " channels), this one has " +
-                     std::to_string(generator.unet->conv_out_channels()));
+                     (options.phase == 2 ? "with" : "without") + " the alpha head; this one has " +
+                     generator.terminal_layer_shape());
   if (generator_params.empty()) throw ModelError("Trainer: the generator has no trainable tensors");
   if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count)
     throw ModelError("Trainer: shard " + std::to_string(options.shard_index) + " of " + std::to_string(options.shard_count));

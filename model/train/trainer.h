@@ -1,4 +1,4 @@
-// OSOR's training loop on one batch at a time (osor-*/src/engine/train_phase{1,2}.py; spec §1.2):
+// OSOR's training loop on one batch at a time, either backbone (osor-*/src/engine/train_phase{1,2}.py; spec §1.2):
 //   batch_count even → G step (model/train/generator_step.h); odd → D step (model/train/discriminator_step.h) on the
 //   generator's output for that batch, computed without gradients; global step += 1 after each D step.
 // Each step prepares its batch's latents with fresh noise (posterior and ε draws, model/train/batch_inputs.h).
@@ -24,7 +24,7 @@ namespace osor::model::train {
 
 class AdamW;
 class Discriminator;
-struct SdxlGenerator;
+class Generator;
 
 // One batch as the data loader yields it (OSOR's dataset: float32 in [0, 1]); all [B,·,H,W] at one size.
 struct TrainBatch {
@@ -58,7 +58,7 @@ struct TrainerOptions {
 class Trainer {
  public:
   // `generator_params`: the trainable tensors by OSOR's names (model/train/trainable_lora.h make_trainable).
-  Trainer(SdxlGenerator& generator, std::vector<std::pair<std::string, at::Tensor>> generator_params, Discriminator& d,
+  Trainer(Generator& generator, std::vector<std::pair<std::string, at::Tensor>> generator_params, Discriminator& d,
           LpipsLoss lpips, TrainerOptions options);
   ~Trainer();
 

@@ -1,5 +1,5 @@
-// osor train end to end on the CPU with tiny random networks (model/configs/tiny) and the bundled sample benchmark
-// read as CORNE data (input/ = shot, gt/ = bg, mask_effect/ = the training mask): Phase I learns (losses fall, the
+// osor train end to end on the CPU with tiny random networks (model/configs/tiny; SDXL and FLUX) and the bundled
+// sample benchmark read as CORNE data (input/ = shot, gt/ = bg, mask_effect/ = the training mask): Phase I learns (losses fall, the
 // masked PSNR of a fixed validation set rises above the untrained generator's by an asserted floor), Phase II
 // starts from Phase I's checkpoint with the widened alpha head, and a run stopped and resumed from its checkpoint
 // ends with exactly the uninterrupted run's tensors.
@@ -115,6 +115,49 @@ TEST_CASE("osor train: a run resumed from its checkpoint ends with exactly the u
   for (const char* file : {"state_dict.safetensors", "discriminator.safetensors", "optimizer.safetensors"})
     check_same_tensors(dir / "straight" / "checkpoints" / "step-0000006" / file, dir / "split" / "checkpoints" / "step-0000006" / file);
   CHECK(osor::harness::train::read_loss_csv(dir / "split" / "losses.csv").rows.size() == 6);
+}
+
+TEST_CASE("osor train --backbone flux: tiny OSOR-FLUX Phase I learns, Phase II widens proj_out to 68, a resumed run is exact") {
+  const auto dir = osor::test::scratch_dir("cli_train_flux");
+  const std::string flux = " --backbone flux";
+  const auto p1 = dir / "phase1";
+  auto r = osor::test::run_osor("train --phase 1 --out " + p1.string() + flux + common(dir, "128") +
+                                " --steps 40 --checkpoint-every 40 --validate-every 40 --validate-samples 4 --json");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const json j = json::parse(r.out);
+  const double before = j["validation_masked_psnr_first"], after = j["validation_masked_psnr_last"];
+  MESSAGE("FLUX Phase I: validation masked PSNR " << before << " -> " << after << " dB, " << j["steps_per_second"] << " steps/s");
+  CHECK(after > before + 0.5);
+  const auto table = osor::harness::train::read_loss_csv(p1 / "losses.csv");
+  REQUIRE(table.rows.size() == 40);
+  CHECK(mean_of(table, "G_l1", 35, 40) < mean_of(table, "G_l1", 0, 5));
+  const auto ckpt = p1 / "checkpoints" / "step-0000040";
+  const auto p1_state = osor::model::SafetensorsFile::open(ckpt / "state_dict.safetensors");
+  CHECK(p1_state.tensor("transformer.base_model.model.proj_out.weight").size(0) == 64);
+  CHECK(p1_state.metadata().at("r") == "4");
+  CHECK(json::parse(std::ifstream(p1 / "run.json"))["backbone"] == "flux");
+
+  r = osor::test::run_osor("train --phase 2 --out " + (dir / "phase2").string() + flux + common(dir, "128") +
+                           " --steps 2 --init " + (ckpt / "state_dict.safetensors").string() + " --json");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(json::parse(r.out)["losses"].contains("G_alpha"));
+  const auto p2_state =
+      osor::model::SafetensorsFile::open(dir / "phase2" / "checkpoints" / "step-0000002" / "state_dict.safetensors");
+  CHECK(p2_state.tensor("transformer.base_model.model.proj_out.weight").size(0) == 68);
+
+  const std::string args = flux + common(dir, "96x96") + " --phase 2 --checkpoint-every 2";
+  r = osor::test::run_osor("train --out " + (dir / "straight").string() + args + " --steps 4");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  r = osor::test::run_osor("train --out " + (dir / "split").string() + args + " --steps 2");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  // A resume with the other backbone is refused.
+  r = osor::test::run_osor("train --out " + (dir / "split").string() + common(dir, "96x96") + " --phase 2 --steps 4 --resume");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("backbone") != std::string::npos);
+  r = osor::test::run_osor("train --out " + (dir / "split").string() + args + " --steps 4 --resume");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  for (const char* file : {"state_dict.safetensors", "discriminator.safetensors", "optimizer.safetensors"})
+    check_same_tensors(dir / "straight" / "checkpoints" / "step-0000004" / file, dir / "split" / "checkpoints" / "step-0000004" / file);
 }
 
 TEST_CASE("osor train --dtype bf16: bf16 base weights under autocast, float32 trainable tensors in the checkpoint") {

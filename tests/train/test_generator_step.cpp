@@ -104,7 +104,7 @@ struct Run {
     if (fx.io.contains(key + "_f64")) fx.check(key, got);
   }
   void check_generator_output(const std::string& s, const GeneratorOutput& g) {
-    fx.check(s + ".eps", g.eps);
+    fx.check(s + ".eps", g.prediction);
     if (g.mask_logits.defined()) fx.check(s + ".mask_logits", g.mask_logits);
     fx.check(s + ".x0", g.x0);
     fx.check(s + ".vae_decode_input", g.decoder_input);

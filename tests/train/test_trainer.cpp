@@ -114,7 +114,7 @@ void copy_state(TinyRun& from, TinyRun& to) {
 
 TEST_CASE("trainer: G and D batches alternate, the global step counts D steps, OSOR's loss dicts") {
   TinyRun run(1);
-  CHECK(run.g.generator->unet->conv_out_channels() == 4);
+  CHECK(run.g.generator->terminal_layer_shape() == "conv_out of 4 channels");
   CHECK(run.g.lora_modules > 0);
   const auto g = run.trainer->train_on(synthetic_batch(0));
   CHECK(g.generator);
@@ -138,7 +138,7 @@ TEST_CASE("trainer: G and D batches alternate, the global step counts D steps, O
 
 TEST_CASE("trainer: Phase II trains the widened alpha head and records the mask degradation of each batch") {
   TinyRun run(2);
-  CHECK(run.g.generator->unet->conv_out_channels() == 5);
+  CHECK(run.g.generator->terminal_layer_shape() == "conv_out of 5 channels");
   const auto g = run.trainer->train_on(synthetic_batch(0));
   CHECK_FALSE(g.mask_degradation.empty());
   bool has_alpha = false;
