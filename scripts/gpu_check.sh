@@ -9,9 +9,11 @@
 #                        osor_sdxl_1024 (processing at 1024²), its _cudnn_off / _nhwc / _graphs / _graphs_nhwc
 #                        execution levers (graphs: GPU only), sdxl_inpaint, osor_flux (OSOR-FLUX one step,
 #                        long side 1024: 1024² processing; random full-size FLUX.1-Fill transformer, ~24 GB in bf16)
+#   train_step_sdxl.json `osor train-step --json`: one OSOR-SDXL Phase I training step (G + D batch; batch 2, 512²,
+#                        bf16, random full-size SDXL + convnext_xxlarge D + LPIPS-VGG): milliseconds, peak memory
 #   summary.json         medians, ratios to SDXL-Inpainting, the fastest variants, phase times, commands;
 #                        phases.tsv: seconds per phase
-# Budget: under 8 minutes on one H200 (16 cores), build included.
+# Budget: about 8 minutes on one H200 (16 cores), build included (the training step adds about a minute).
 #
 #   bash scripts/gpu_check.sh OUTDIR                 on the GPU machine
 #   bash scripts/gpu_check.sh --cpu-smoke OUTDIR     here, without a GPU: the same phases on the CPU with the tiny
@@ -57,12 +59,14 @@ if [[ "$MODE" == gpu ]]; then
   DEVICE=cuda DTYPE=bf16 RES=1024 CONFIGS=model/configs/full
   OSOR_WARMUP=5 OSOR_ITERS=20 INPAINT_WARMUP=2 INPAINT_ITERS=5 INPAINT_METHOD="sdxl-inpaint:size=1024"
   BUILD_LIMIT=330 TEST_LIMIT=60 LATENCY_LIMIT=150
+  TRAIN_RES=512 TRAIN_WARMUP=1 TRAIN_ITERS=3 TRAIN_LIMIT=150
 else
   BUILD_DIR="${BUILD_DIR:-build-gpu-smoke}" JOBS="${JOBS:-2}"
   DEVICE=cpu DTYPE=fp32 RES=64 CONFIGS=model/configs/tiny
   # sdxl-inpaint processes at its own size (1024² by default): 64² and 2 steps keep the smoke run short.
   OSOR_WARMUP=1 OSOR_ITERS=3 INPAINT_WARMUP=1 INPAINT_ITERS=2 INPAINT_METHOD="sdxl-inpaint:size=64,steps=2"
   BUILD_LIMIT=7200 TEST_LIMIT=600 LATENCY_LIMIT=600
+  TRAIN_RES=96 TRAIN_WARMUP=0 TRAIN_ITERS=1 TRAIN_LIMIT=600
 fi
 if [[ -z "$DEPS" && -d "$ROOT/.gpu_deps/include" ]]; then DEPS="$ROOT/.gpu_deps/include"; fi
 
@@ -190,7 +194,13 @@ run_phase latency_sdxl_inpaint "$LATENCY_LIMIT" "$OUT/latency_sdxl_inpaint.log" 
   "$OSOR" latency --method "$INPAINT_METHOD" "${LATENCY_COMMON[@]}" --warmup "$INPAINT_WARMUP" --iters "$INPAINT_ITERS" \
   --out "$OUT/latency_sdxl_inpaint.json"
 
-# 5. Summary: every variant's median, the ratios to SDXL-Inpainting, the fastest variants, from the JSON files (python3's json; no third-party package).
+# 5. Training: one OSOR-SDXL Phase I step as OSOR trains (issue 15's GPU report): batch 2 at 512², bf16 base weights
+#    under autocast, float32 LoRA (rank 256) and conv_out, the full discriminator; warm-up step, then timed steps.
+run_phase train_step_sdxl "$TRAIN_LIMIT" "$OUT/train_step_sdxl.log" \
+  "$OSOR" train-step --backbone sdxl --phase 1 --random-weights "$CONFIGS" --res "$TRAIN_RES" --batch 2 --dtype "$DTYPE" \
+  --device "$DEVICE" --warmup "$TRAIN_WARMUP" --iters "$TRAIN_ITERS" --json --out "$OUT/train_step_sdxl.json"
+
+# 6. Summary: every variant's median, the ratios to SDXL-Inpainting, the fastest variants, from the JSON files (python3's json; no third-party package).
 TOTAL=$(seconds_since "$START")
 if [[ "$DRY_RUN" == 0 ]]; then
   python3 - "$OUT" "$TOTAL" "$MODE" <<'PY'
@@ -210,6 +220,12 @@ for path in sorted(glob.glob(os.path.join(out, "latency_*.json"))):
                                 "cudnn_benchmark": j.get("cudnn_benchmark"), "stages": c["stages"],
                                 "stage_calls": c["stage_calls"], "peak_device_mem_bytes": c["peak_device_mem_bytes"],
                                 "res": c["res"], "dtype": c["dtype"], "device": j["device"].get("name")}
+for path in sorted(glob.glob(os.path.join(out, "train_step_*.json"))):
+    j = json.load(open(path))
+    summary.setdefault("train_step", {})[os.path.basename(path)[len("train_step_"):-len(".json")]] = {
+        k: j.get(k) for k in ("backbone", "phase", "res", "batch", "dtype", "step_median_ms", "generator_batch_median_ms",
+                              "discriminator_batch_median_ms", "device_peak_allocated_gib", "device_peak_reserved_gib",
+                              "load_ms", "trainable_parameters")}
 lat = summary["latency"]
 if "sdxl_inpaint" in lat:
     # SDXL-Inpainting's 20 steps over each one-step variant, and the headline pair: OSOR's own policy (eager

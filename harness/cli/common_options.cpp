@@ -2,7 +2,24 @@
 
 #include <CLI/CLI.hpp>
 
+#include <ATen/Context.h>
+
+#include "harness/error.h"
+
 namespace osor::cli {
+
+c10::Device checked_device(const std::string& name) {
+  c10::Device device(c10::kCPU);
+  try {
+    device = c10::Device(name);
+  } catch (const std::exception&) {
+    throw HarnessError("--device " + name + ": expected cpu or cuda[:N]");
+  }
+  if (device.is_cuda() && !at::hasCUDA())
+    throw HarnessError("--device " + name + ": this LibTorch has no CUDA support or no GPU is visible");
+  if (!device.is_cpu() && !device.is_cuda()) throw HarnessError("--device " + name + ": expected cpu or cuda[:N]");
+  return device;
+}
 
 CLI::Option* add_weights_option(CLI::App& cmd, std::string& dir) {
   return cmd.add_option("--weights", dir, "weights folder (default $OSOR_WEIGHTS, then ~/.cache/osor/weights)");

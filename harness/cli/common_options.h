@@ -5,6 +5,8 @@
 // returns the option, so that a command can add constraints (excludes, required) of its own.
 #pragma once
 
+#include <c10/core/Device.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,6 +34,8 @@ CLI::Option* add_no_cache_flag(CLI::App& cmd, bool& no_cache);
 // --device cpu|cuda[:N] and --dtype fp32|fp16|bf16 (the precision of the in-tree models); --help shows the default.
 CLI::Option* add_device_option(CLI::App& cmd, std::string& device);
 CLI::Option* add_dtype_option(CLI::App& cmd, std::string& dtype);
+// The --device value as a device: HarnessError unless cpu or cuda[:N], and cuda only where this LibTorch sees a GPU.
+c10::Device checked_device(const std::string& name);
 
 // --json. `what` says what is printed where the command prints more than one kind of thing (help "print JSON:
 // <what>"); empty: "print JSON".

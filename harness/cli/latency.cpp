@@ -35,18 +35,6 @@ struct LatencyArgs {
   bool synthetic = false, json = false;
 };
 
-void check_device(const std::string& name) {
-  c10::Device device(c10::kCPU);
-  try {
-    device = c10::Device(name);
-  } catch (const std::exception&) {
-    throw HarnessError("--device " + name + ": expected cpu or cuda[:N]");
-  }
-  if (device.is_cuda() && !at::hasCUDA())
-    throw HarnessError("--device " + name + ": this LibTorch has no CUDA support or no GPU is visible");
-  if (!device.is_cpu() && !device.is_cuda()) throw HarnessError("--device " + name + ": expected cpu or cuda[:N]");
-}
-
 std::vector<adapters::RemovalInput> make_inputs(const LatencyArgs& args, int64_t res, int count) {
   if (args.bench.empty()) return harness::synthetic_inputs(res, count, args.seed);
 #if OSOR_LATENCY_BENCHMARK_INPUTS
@@ -58,7 +46,7 @@ std::vector<adapters::RemovalInput> make_inputs(const LatencyArgs& args, int64_t
 }
 
 void run_latency(const LatencyArgs& args) {
-  check_device(args.device);
+  checked_device(args.device);
   if (args.res.empty() || args.batch.empty()) throw HarnessError("--res and --batch need at least one value");
   for (const int b : args.batch)
     if (b < 1) throw HarnessError("--batch " + std::to_string(b) + ": must be at least 1");
