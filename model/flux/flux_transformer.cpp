@@ -12,6 +12,7 @@
 #include "model/io/diffusers_config.h"
 #include "model/io/module_weights.h"
 #include "model/io/safetensors.h"
+#include "model/nn/activation_checkpoint.h"
 
 namespace osor::model {
 namespace {
@@ -92,6 +93,55 @@ void check_inputs(const FluxTransformerInputs& in, const FluxTransformerConfig& 
                            : "guidance given, but this transformer has no guidance embedder (guidance_embeds false)");
 }
 
+// diffusers 0.32 with gradient checkpointing (transformer_flux.py): each double and each single block under
+// torch.utils.checkpoint, temb and the rotary tables among the block's arguments. `checkpoint` false: the block.
+using Tensors = std::vector<at::Tensor>;
+using DoubleBlock = std::shared_ptr<FluxTransformerBlock>;
+using SingleBlock = std::shared_ptr<FluxSingleTransformerBlock>;
+
+std::pair<at::Tensor, at::Tensor> run_block(const DoubleBlock& b, const at::Tensor& image, const at::Tensor& text,
+                                            const at::Tensor& temb, const flux::RotaryEmbedding& rope,
+                                            bool checkpoint) {
+  if (!checkpoint) return b->forward(image, text, temb, rope);
+  auto run = [b](const Tensors& in) {
+    const auto [t, h] = b->forward(in[0], in[1], in[2], {in[3], in[4]});
+    return Tensors{t, h};
+  };
+  const Tensors out = nn::checkpointed(*b, run, {image, text, temb, rope.cos, rope.sin});
+  return {out[0], out[1]};
+}
+
+at::Tensor run_block(const SingleBlock& b, const at::Tensor& tokens, const at::Tensor& temb,
+                     const flux::RotaryEmbedding& rope, bool checkpoint) {
+  if (!checkpoint) return b->forward(tokens, temb, rope);
+  auto run = [b](const Tensors& in) { return Tensors{b->forward(in[0], in[1], {in[2], in[3]})}; };
+  return nn::checkpointed(*b, run, {tokens, temb, rope.cos, rope.sin})[0];
+}
+
+FluxTransformerBlock::Streams run_block(const DoubleBlock& b, const FluxTransformerBlock::Streams& s,
+                                        const at::Tensor& temb, const at::Tensor& cond_temb,
+                                        const flux::RotaryEmbedding& rope, bool checkpoint) {
+  if (!checkpoint) return b->forward_conditioned(s, temb, cond_temb, rope);
+  auto run = [b](const Tensors& in) {
+    const auto out = b->forward_conditioned({in[0], in[1], in[2]}, in[3], in[4], {in[5], in[6]});
+    return Tensors{out.text, out.image, out.condition};
+  };
+  const Tensors out = nn::checkpointed(*b, run, {s.text, s.image, s.condition, temb, cond_temb, rope.cos, rope.sin});
+  return {out[0], out[1], out[2]};
+}
+
+std::pair<at::Tensor, at::Tensor> run_block(const SingleBlock& b, const at::Tensor& tokens, const at::Tensor& condition,
+                                            const at::Tensor& temb, const at::Tensor& cond_temb,
+                                            const flux::RotaryEmbedding& rope, bool checkpoint) {
+  if (!checkpoint) return b->forward_conditioned(tokens, condition, temb, cond_temb, rope);
+  auto run = [b](const Tensors& in) {
+    const auto [x, c] = b->forward_conditioned(in[0], in[1], in[2], in[3], {in[4], in[5]});
+    return Tensors{x, c};
+  };
+  const Tensors out = nn::checkpointed(*b, run, {tokens, condition, temb, cond_temb, rope.cos, rope.sin});
+  return {out[0], out[1]};
+}
+
 // Tensors already under diffusers' names, copied as strictly as load_module_weights does (every parameter present
 // with its shape, no other key; the module has no buffers).
 void copy_strict(FluxModule& net, std::map<std::string, at::Tensor> tensors, const std::string& label) {
@@ -168,6 +218,7 @@ FluxTransformerConfig FluxTransformerConfig::from_file(const std::filesystem::pa
 struct FluxTransformer2DModel::Impl {
   std::shared_ptr<FluxModule> net;
   at::TensorOptions options;
+  bool gradient_checkpointing = false;
 };
 
 FluxTransformer2DModel::FluxTransformer2DModel(const FluxTransformerConfig& config, at::TensorOptions options)
@@ -184,6 +235,8 @@ FluxTransformer2DModel& FluxTransformer2DModel::operator=(FluxTransformer2DModel
 const FluxTransformerConfig& FluxTransformer2DModel::config() const { return impl_->net->config; }
 int64_t FluxTransformer2DModel::output_features() const { return impl_->net->proj_out->weight.size(0); }
 at::TensorOptions FluxTransformer2DModel::options() const { return impl_->options; }
+void FluxTransformer2DModel::set_gradient_checkpointing(bool enabled) { impl_->gradient_checkpointing = enabled; }
+bool FluxTransformer2DModel::gradient_checkpointing() const { return impl_->gradient_checkpointing; }
 torch::nn::Module& FluxTransformer2DModel::module() { return *impl_->net; }
 
 at::Tensor FluxTransformer2DModel::time_projection(const at::Tensor& value, at::ScalarType dtype) {
@@ -215,9 +268,11 @@ at::Tensor FluxTransformer2DModel::forward(const FluxTransformerInputs& in) cons
   at::Tensor text = net.context_embedder->forward(in.encoder_hidden_states.to(options));
   const at::Tensor ids = at::cat({ids_2d(in.txt_ids), ids_2d(in.img_ids)}, 0).to(options.device());
   const flux::RotaryEmbedding rope = flux::rotary_embedding(ids, net.config.axes_dims_rope);
-  for (const auto& block : net.transformer_blocks) std::tie(text, image) = block->forward(image, text, temb, rope);
+  const bool checkpoint = impl_->gradient_checkpointing;
+  for (const auto& block : net.transformer_blocks)
+    std::tie(text, image) = run_block(block, image, text, temb, rope, checkpoint);
   at::Tensor tokens = at::cat({text, image}, 1);
-  for (const auto& block : net.single_transformer_blocks) tokens = block->forward(tokens, temb, rope);
+  for (const auto& block : net.single_transformer_blocks) tokens = run_block(block, tokens, temb, rope, checkpoint);
   const int64_t text_len = text.size(1);
   image = tokens.narrow(1, text_len, tokens.size(1) - text_len);
   return net.proj_out->forward(net.norm_out->forward(image, temb)).contiguous();
@@ -242,10 +297,11 @@ at::Tensor FluxTransformer2DModel::forward(const FluxTransformerInputs& in, cons
   const at::Tensor ids =
       at::cat({ids_2d(in.txt_ids).to(at::kFloat), ids_2d(in.img_ids).to(at::kFloat), ids_2d(cond.ids).to(at::kFloat)}, 0);
   const flux::RotaryEmbedding rope = flux::rotary_embedding(ids.to(options.device()), net.config.axes_dims_rope);
-  for (const auto& block : net.transformer_blocks) s = block->forward_conditioned(s, temb, cond_temb, rope);
+  const bool checkpoint = impl_->gradient_checkpointing;
+  for (const auto& block : net.transformer_blocks) s = run_block(block, s, temb, cond_temb, rope, checkpoint);
   at::Tensor tokens = at::cat({s.text, s.image}, 1), condition = s.condition;
   for (const auto& block : net.single_transformer_blocks)
-    std::tie(tokens, condition) = block->forward_conditioned(tokens, condition, temb, cond_temb, rope);
+    std::tie(tokens, condition) = run_block(block, tokens, condition, temb, cond_temb, rope, checkpoint);
   const int64_t text_len = s.text.size(1);
   const at::Tensor image = tokens.narrow(1, text_len, tokens.size(1) - text_len);
   return net.proj_out->forward(net.norm_out->forward(image, temb)).contiguous();

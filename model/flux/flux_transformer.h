@@ -86,6 +86,13 @@ class FluxTransformer2DModel {
   // The same with condition tokens (FluxConditionTokens): the image tokens' output only.
   at::Tensor forward(const FluxTransformerInputs& inputs, const FluxConditionTokens& condition) const;
 
+  // Gradient checkpointing (diffusers' enable_gradient_checkpointing; model/nn/activation_checkpoint.h): while grad
+  // mode is on, each double and single block keeps no activations and is recomputed in backward (both forward
+  // overloads): less memory, one more forward of the blocks, the same values and gradients. Off by default;
+  // inference (grad mode off) is unaffected.
+  void set_gradient_checkpointing(bool enabled);
+  bool gradient_checkpointing() const;
+
   // The sinusoid [N, 256] the model embeds for σ (or g): Timesteps(256, flip_sin_to_cos, shift 0) of
   // (value in `dtype`)·1000, in float32.
   static at::Tensor time_projection(const at::Tensor& value, at::ScalarType dtype);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "model/error.h"
+#include "model/nn/activation_checkpoint.h"
 #include "model/nn/attention.h"
 
 namespace osor::model::nn {
@@ -147,7 +148,19 @@ Transformer2DModel::Transformer2DModel(int64_t heads, int64_t head_dim, int64_t 
     proj_out_conv = register_module("proj_out", std::make_shared<Conv2d>(inner, channels, 1));
 }
 
-at::Tensor Transformer2DModel::forward(const at::Tensor& x, const at::Tensor& context) const {
+namespace {
+
+at::Tensor checkpointed_block(const std::shared_ptr<BasicTransformerBlock>& block, const at::Tensor& x,
+                              const at::Tensor& context) {
+  auto run = [block](const std::vector<at::Tensor>& in) {
+    return std::vector<at::Tensor>{block->forward(in[0], in[1])};
+  };
+  return checkpointed(*block, run, {x, context})[0];
+}
+
+}  // namespace
+
+at::Tensor Transformer2DModel::forward(const at::Tensor& x, const at::Tensor& context, bool checkpoint_blocks) const {
   const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
   at::Tensor t = norm->forward(x);
   if (linear_projection) {
@@ -156,7 +169,8 @@ at::Tensor Transformer2DModel::forward(const at::Tensor& x, const at::Tensor& co
     t = proj_in_conv->forward(t);
     t = t.permute({0, 2, 3, 1}).reshape({b, h * w, -1});
   }
-  for (const auto& block : blocks) t = block->forward(t, context);
+  for (const auto& block : blocks)
+    t = checkpoint_blocks ? checkpointed_block(block, t, context) : block->forward(t, context);
   // [b, h·w, c] back to [b, c, h, w] in x's layout: no copy at all for a channels-last x (NHWC in memory).
   const auto format = x.suggest_memory_format();
   if (linear_projection) {

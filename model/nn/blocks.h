@@ -84,7 +84,9 @@ class Transformer2DModel : public torch::nn::Module {
  public:
   Transformer2DModel(int64_t heads, int64_t head_dim, int64_t channels, int64_t layers, int64_t context_dim,
                      int64_t groups, bool linear_projection);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& context) const;
+  // checkpoint_blocks: each BasicTransformerBlock under activation checkpointing (model/nn/activation_checkpoint.h),
+  // as diffusers' Transformer2DModel with gradient_checkpointing; norm and projections are not.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& context, bool checkpoint_blocks = false) const;
   bool linear_projection;
   std::shared_ptr<GroupNorm> norm;
   std::shared_ptr<Linear> proj_in_linear, proj_out_linear;

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <unordered_set>
 
 #include "model/error.h"
 
@@ -169,6 +170,26 @@ std::vector<std::pair<std::string, Conv2d*>> named_convs(torch::nn::Module& root
   std::vector<std::pair<std::string, Conv2d*>> out;
   for (const auto& item : root.named_modules("", /*include_self=*/false))
     if (auto* c = dynamic_cast<Conv2d*>(item.value().get())) out.emplace_back(item.key(), c);
+  return out;
+}
+
+std::vector<at::Tensor> tensors_requiring_grad(const torch::nn::Module& root) {
+  std::vector<at::Tensor> out;
+  std::unordered_set<const void*> seen;
+  auto add = [&](const at::Tensor& t) {
+    if (t.defined() && t.requires_grad() && seen.insert(t.unsafeGetTensorImpl()).second) out.push_back(t);
+  };
+  for (const auto& p : root.parameters(/*recurse=*/true)) add(p);  // Linear/Conv2d weights and biases among them
+  auto add_adapter = [&](const torch::nn::Module& m) {
+    const LoraAdapter* lora = nullptr;
+    if (const auto* l = dynamic_cast<const Linear*>(&m)) lora = &l->lora;
+    if (const auto* c = dynamic_cast<const Conv2d*>(&m)) lora = &c->lora;
+    if (!lora) return;
+    add(lora->down);
+    add(lora->up);
+  };
+  add_adapter(root);
+  for (const auto& item : root.named_modules("", /*include_self=*/false)) add_adapter(*item.value());
   return out;
 }
 

@@ -98,6 +98,12 @@ class List : public torch::nn::Module {
 std::vector<std::pair<std::string, Linear*>> named_linears(torch::nn::Module& root);
 std::vector<std::pair<std::string, Conv2d*>> named_convs(torch::nn::Module& root);
 
+// Every tensor below `root` that requires grad, each once: its registered parameters and the weights of its
+// Linear/Conv2d layers that do, and their runtime LoRA adapters (lora.down/up: plain members, not parameters) that
+// do. What a trainer updates inside `root` (model/train/trainable_lora.h), and what an activation-checkpointed block
+// needs to know about (model/nn/activation_checkpoint.h).
+std::vector<at::Tensor> tensors_requiring_grad(const torch::nn::Module& root);
+
 // Stores every Conv2d weight below `root` (and a runtime LoRA adapter's) in `format`: ChannelsLast makes the
 // convolutions run in NHWC (cuDNN's tensor-core layout; a convolution's output follows its weight's layout), the
 // values are unchanged.

@@ -7,6 +7,8 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include "model/nn/autocast_state.h"
+
 namespace osor::model::train {
 
 class AutocastScope {
@@ -18,9 +20,8 @@ class AutocastScope {
   bool active() const { return active_; }
 
  private:
-  c10::DeviceType device_type_;
-  bool active_ = false, was_enabled_ = false;
-  c10::ScalarType previous_dtype_ = c10::kFloat;
+  bool active_ = false;
+  nn::AutocastState previous_;
 };
 
 }  // namespace osor::model::train

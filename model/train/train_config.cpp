@@ -94,9 +94,12 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& s
   } catch (const json::exception& e) {
     fail(source, std::string("not valid JSON: ") + e.what());
   }
-  check_keys(j, {"model_t", "max_grad_norm", "loss_weights", "optimizer", "occupancy", "mask_degradation"}, source, "");
+  check_keys(j, {"model_t", "max_grad_norm", "gradient_checkpointing", "loss_weights", "optimizer", "occupancy",
+                 "mask_degradation"},
+             source, "");
   read(j, "model_t", c.model_t, source);
   read(j, "max_grad_norm", c.max_grad_norm, source);
+  read(j, "gradient_checkpointing", c.gradient_checkpointing, source);
   if (j.contains("loss_weights")) read_loss_weights(j.at("loss_weights"), c.loss_weights, source);
   if (j.contains("optimizer")) read_optimizer(j.at("optimizer"), c.optimizer, source);
   if (j.contains("mask_degradation")) read_mask_degradation(j.at("mask_degradation"), c.mask_degradation, source);

@@ -1,6 +1,6 @@
 // The trainer's settings in one place, defaults = the official configs (osor-*/configs/phase{1,2}.yaml; spec §1.1),
 // overridable from a JSON file whose keys mirror the structs:
-//   {"model_t": 600, "max_grad_norm": 1.0,
+//   {"model_t": 600, "max_grad_norm": 1.0, "gradient_checkpointing": true,
 //    "loss_weights": {"l1": 0.25, "lpips": 5.0, "gan": 0.3, "gp": 60000, "alpha_bce": 1.0, "alpha_dice": 2.0},
 //    "optimizer": {"lr": 1e-5, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01},   (G and D alike)
 //    "occupancy": "area" | "nearest" | ... (model/train/occupancy.h names),
@@ -25,6 +25,10 @@ enum class Backbone { Sdxl, Flux };
 struct TrainConfig {
   int64_t model_t = 600;       // SDXL Phase I; Phase II and FLUX: 400
   double max_grad_norm = 1.0;  // G only
+  // training.grad_checkpointing: the generator network recomputes its blocks' activations in backward (diffusers'
+  // enable_gradient_checkpointing; UNet2DConditionModel / FluxTransformer2DModel::set_gradient_checkpointing).
+  // Memory only: values and gradients are the same either way.
+  bool gradient_checkpointing = true;
   LossWeights loss_weights;
   AdamWOptions optimizer;      // lr_g = lr_d
   OccupancyOptions occupancy;

@@ -5,6 +5,7 @@
 #include "model/error.h"
 #include "model/io/diffusers_config.h"
 #include "model/io/module_weights.h"
+#include "model/nn/activation_checkpoint.h"
 #include "model/nn/blocks.h"
 
 namespace osor::model {
@@ -31,6 +32,18 @@ std::shared_ptr<Transformer2DModel> transformer(int64_t channels, int64_t heads,
                                               s.linear_projection);
 }
 
+// diffusers 0.32 with gradient checkpointing (unet_2d_blocks.py): the resnets of the down and up blocks, and the mid
+// block's resnets after the first, run under torch.utils.checkpoint; the attentions are called as they are and
+// checkpoint each of their transformer blocks (Transformer2DModel::forward's checkpoint_blocks).
+at::Tensor run_resnet(const std::shared_ptr<ResnetBlock2D>& resnet, const at::Tensor& h, const at::Tensor& temb,
+                      bool checkpoint) {
+  if (!checkpoint) return resnet->forward(h, temb);
+  auto run = [resnet](const std::vector<at::Tensor>& in) {
+    return std::vector<at::Tensor>{resnet->forward(in[0], in[1])};
+  };
+  return nn::checkpointed(*resnet, run, {h, temb})[0];
+}
+
 // DownBlock2D (no attentions) and CrossAttnDownBlock2D: (resnet [→ transformer]) × layers, then a stride-2 conv;
 // every stage's output is kept as a skip connection.
 class DownBlock : public torch::nn::Module {
@@ -49,10 +62,11 @@ class DownBlock : public torch::nn::Module {
       downsampler = d->add(std::make_shared<nn::Downsample2D>(out, padding));
     }
   }
-  at::Tensor forward(at::Tensor h, const at::Tensor& temb, const at::Tensor& ctx, std::vector<at::Tensor>& skips) const {
+  at::Tensor forward(at::Tensor h, const at::Tensor& temb, const at::Tensor& ctx, std::vector<at::Tensor>& skips,
+                     bool checkpoint) const {
     for (size_t i = 0; i < resnets.size(); ++i) {
-      h = resnets[i]->forward(h, temb);
-      if (!attentions.empty()) h = attentions[i]->forward(h, ctx);
+      h = run_resnet(resnets[i], h, temb, checkpoint);
+      if (!attentions.empty()) h = attentions[i]->forward(h, ctx, checkpoint);
       skips.push_back(h);
     }
     if (downsampler) {
@@ -85,12 +99,12 @@ class UpBlock : public torch::nn::Module {
     }
   }
   at::Tensor forward(at::Tensor h, std::vector<at::Tensor>& skips, const at::Tensor& temb, const at::Tensor& ctx,
-                     bool forward_upsample_size) const {
+                     bool forward_upsample_size, bool checkpoint) const {
     for (size_t i = 0; i < resnets.size(); ++i) {
       h = at::cat({h, skips.back()}, 1);
       skips.pop_back();
-      h = resnets[i]->forward(h, temb);
-      if (!attentions.empty()) h = attentions[i]->forward(h, ctx);
+      h = run_resnet(resnets[i], h, temb, checkpoint);
+      if (!attentions.empty()) h = attentions[i]->forward(h, ctx, checkpoint);
     }
     if (upsampler) {
       std::optional<std::pair<int64_t, int64_t>> size;
@@ -114,8 +128,8 @@ class MidBlock : public torch::nn::Module {
     attention = att->add(transformer(channels, heads, depth, s));
     r1 = res->add(resnet(channels, channels, s));
   }
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const at::Tensor& ctx) const {
-    return r1->forward(attention->forward(r0->forward(x, temb), ctx), temb);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const at::Tensor& ctx, bool checkpoint) const {
+    return run_resnet(r1, attention->forward(r0->forward(x, temb), ctx, checkpoint), temb, checkpoint);
   }
   std::shared_ptr<ResnetBlock2D> r0, r1;
   std::shared_ptr<Transformer2DModel> attention;
@@ -263,6 +277,7 @@ struct UNet2DConditionModel::Impl {
   std::shared_ptr<UNetModule> net;
   at::TensorOptions options;
   at::MemoryFormat memory_format = at::MemoryFormat::Contiguous;
+  bool gradient_checkpointing = false;
 };
 
 UNet2DConditionModel::UNet2DConditionModel(const UNetConfig& config, at::TensorOptions options)
@@ -289,6 +304,9 @@ void UNet2DConditionModel::set_memory_format(at::MemoryFormat format) {
 }
 
 at::MemoryFormat UNet2DConditionModel::memory_format() const { return impl_->memory_format; }
+
+void UNet2DConditionModel::set_gradient_checkpointing(bool enabled) { impl_->gradient_checkpointing = enabled; }
+bool UNet2DConditionModel::gradient_checkpointing() const { return impl_->gradient_checkpointing; }
 
 at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::Tensor& timestep,
                                          const at::Tensor& encoder_hidden_states, const at::Tensor& text_embeds,
@@ -320,9 +338,10 @@ at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::
   const bool forward_upsample_size = sample.size(2) % factor != 0 || sample.size(3) % factor != 0;
   at::Tensor h = net.conv_in->forward(sample);
   std::vector<at::Tensor> skips{h};
-  for (const auto& b : net.down_blocks) h = b->forward(h, emb, ctx, skips);
-  if (net.mid_block) h = net.mid_block->forward(h, emb, ctx);
-  for (const auto& b : net.up_blocks) h = b->forward(h, skips, emb, ctx, forward_upsample_size);
+  const bool checkpoint = impl_->gradient_checkpointing;
+  for (const auto& b : net.down_blocks) h = b->forward(h, emb, ctx, skips, checkpoint);
+  if (net.mid_block) h = net.mid_block->forward(h, emb, ctx, checkpoint);
+  for (const auto& b : net.up_blocks) h = b->forward(h, skips, emb, ctx, forward_upsample_size, checkpoint);
   return net.conv_out->forward(at::silu(net.conv_norm_out->forward(h))).contiguous();
 }
 

@@ -66,6 +66,13 @@ class UNet2DConditionModel {
   void set_memory_format(at::MemoryFormat format);
   at::MemoryFormat memory_format() const;
 
+  // Gradient checkpointing (diffusers' enable_gradient_checkpointing; model/nn/activation_checkpoint.h): while grad
+  // mode is on, each resnet of the down and up blocks, the mid block's second resnet and each transformer block of
+  // the attentions keep no activations and are recomputed in backward: less memory, one more forward of those
+  // blocks, the same values and gradients. Off by default; inference (grad mode off) is unaffected.
+  void set_gradient_checkpointing(bool enabled);
+  bool gradient_checkpointing() const;
+
   const UNetConfig& config() const;
   int64_t conv_out_channels() const;  // 4, or 5 once OSOR's alpha head is loaded
   at::TensorOptions options() const;
