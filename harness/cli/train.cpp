@@ -85,6 +85,8 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--lora-alpha", r.lora_alpha, "LoRA alpha of fresh adapters (default: the rank)");
   cmd.add_option("--seed", r.seed, "seed of every random draw (noise, degradations, data order)")->capture_default_str();
   add_device_option(cmd, r.device);
+  cmd.add_flag("--no-gradient-checkpointing", r.no_gradient_checkpointing,
+               "keep the blocks' activations instead of recomputing them in backward (faster, more memory; official: on)");
   cmd.add_option("--dtype", r.dtype, "fp32 or bf16 (bf16 base weights under autocast, float32 trainable tensors)")->capture_default_str();
   cmd.add_option("--checkpoint-every", r.checkpoint_every, "steps between checkpoints")->capture_default_str();
   cmd.add_option("--keep-last", r.keep_last, "checkpoints kept (0: all)")->capture_default_str();

@@ -20,17 +20,19 @@ namespace {
 struct TrainStepArgs {
   harness::TrainStepConfig config;
   std::string random_weights, device = "cpu", out;
-  bool json = false;
+  bool json = false, no_gradient_checkpointing = false;
 };
 
 void run_train_step(TrainStepArgs& args) {
   auto& c = args.config;
   c.device = checked_device(args.device);
   c.random_config_dir = args.random_weights;
+  c.gradient_checkpointing = !args.no_gradient_checkpointing;
   at::globalContext().setBenchmarkCuDNN(c.device.is_cuda());  // as osor latency's "auto"
-  std::fprintf(stderr, "osor train-step: %s Phase %d, %lld² batch %lld, %s on %s: %d warm-up + %d timed steps\n",
-               c.backbone.c_str(), c.phase, static_cast<long long>(c.res), static_cast<long long>(c.batch),
-               c.dtype.c_str(), c.device.str().c_str(), c.warmup, c.iters);
+  std::fprintf(stderr, "osor train-step: %s Phase %d, %lld² batch %lld, %s on %s, gradient checkpointing %s: %d warm-up + "
+               "%d timed steps\n", c.backbone.c_str(), c.phase, static_cast<long long>(c.res),
+               static_cast<long long>(c.batch), c.dtype.c_str(), c.device.str().c_str(),
+               c.gradient_checkpointing ? "on" : "off", c.warmup, c.iters);
   const harness::TrainStepProfile p = harness::profile_train_step(c);
   const nlohmann::json j = harness::train_step_json(p);
   if (!args.out.empty()) harness::write_file_atomic(args.out, j.dump(2) + "\n");
@@ -65,6 +67,8 @@ void add_train_step_command(CLI::App& app) {
   cmd->add_option("--dtype", c.dtype, "bf16 (bf16 base weights under autocast, float32 trainable tensors: OSOR) or fp32")
       ->capture_default_str();
   add_device_option(*cmd, args->device);
+  cmd->add_flag("--no-gradient-checkpointing", args->no_gradient_checkpointing,
+                "keep the blocks' activations instead of recomputing them (official: recompute)");
   cmd->add_option("--lora-rank", c.lora_rank, "LoRA rank (default the official: SDXL 256, FLUX 64)");
   cmd->add_option("--warmup", c.warmup, "untimed steps first")->capture_default_str();
   cmd->add_option("--iters", c.iters, "timed steps")->capture_default_str();

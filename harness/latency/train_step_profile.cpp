@@ -76,6 +76,7 @@ TrainStepProfile profile_train_step(const TrainStepConfig& c) {
   s.device = c.device;
   s.dtype = c.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   mt::TrainableGenerator g = mt::build_trainable_generator(s);
+  g.generator->set_gradient_checkpointing(c.gradient_checkpointing);
   mt::Discriminator d = random_discriminator(c);
   const auto lpips_net = std::make_shared<metrics::LpipsNet>(metrics::LpipsNet::random(metrics::LpipsTrunk::Vgg, c.device, c.seed + 6));
   mt::TrainerOptions o;
@@ -133,6 +134,7 @@ nlohmann::json train_step_json(const TrainStepProfile& p) {
           {"res", c.res},
           {"batch", c.batch},
           {"dtype", c.dtype},
+          {"gradient_checkpointing", c.gradient_checkpointing},
           {"device", c.device.str()},
           {"warmup", c.warmup},
           {"iters", c.iters},

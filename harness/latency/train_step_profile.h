@@ -31,6 +31,7 @@ struct TrainStepConfig {
   std::string dtype = "bf16";                 // bf16 (OSOR) or fp32
   c10::Device device = c10::Device(c10::kCPU);
   int64_t lora_rank = 0;                      // 0: the backbone's official rank
+  bool gradient_checkpointing = true;         // official: on
   int warmup = 1, iters = 3;                  // steps
   uint64_t seed = 0;
 };

@@ -79,6 +79,7 @@ Run::Run(const TrainRunOptions& options, mt::DataParallelGroup& parallel, c10::D
       steps(options.steps > 0 ? options.steps : official_steps(options.phase)), dp(parallel),
       g(build_generator(options, device, base_dtype)), d(build_discriminator(options, device)),
       lpips(build_lpips(options, device)), config(build_config(options)) {
+  g.generator->set_gradient_checkpointing(config.gradient_checkpointing);
   CorneLayoutOptions layout;
   layout.phase = o.phase;
   layout.with_sam = o.phase == 2 && std::filesystem::is_directory(o.data / "mask_sam");

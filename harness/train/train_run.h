@@ -34,6 +34,7 @@ struct TrainRunOptions {
   int64_t lora_rank = 0;       // fresh adapters; 0: official (SDXL 256, FLUX 64)
   double lora_alpha = 0;       // 0: = the rank
   uint64_t seed = 0;
+  bool no_gradient_checkpointing = false;  // overrides the config's gradient_checkpointing (official: on)
   std::string device = "cpu", dtype = "fp32";  // dtype bf16: bf16 base weights and autocast (OSOR's setting)
   int64_t checkpoint_every = 500, keep_last = 3, log_every = 10, plot_every = 50;
   int64_t validate_every = 0, validate_samples = 4;  // masked PSNR of the generator on the first samples

@@ -102,8 +102,10 @@ metrics::LpipsNet build_lpips(const TrainRunOptions& o, const c10::Device& devic
 }
 
 mt::TrainConfig build_config(const TrainRunOptions& o) {
-  return o.config_file.empty() ? mt::TrainConfig::defaults(backbone_of(o), o.phase)
-                               : mt::TrainConfig::from_file(o.config_file, backbone_of(o), o.phase);
+  mt::TrainConfig c = o.config_file.empty() ? mt::TrainConfig::defaults(backbone_of(o), o.phase)
+                                            : mt::TrainConfig::from_file(o.config_file, backbone_of(o), o.phase);
+  if (o.no_gradient_checkpointing) c.gradient_checkpointing = false;
+  return c;
 }
 
 ResizeOptions resize_options(const TrainRunOptions& o) {

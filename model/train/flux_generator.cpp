@@ -58,6 +58,8 @@ std::string FluxGenerator::terminal_layer_shape() const {
   return "proj_out of " + std::to_string(transformer->output_features()) + " features";
 }
 
+void FluxGenerator::set_gradient_checkpointing(bool enabled) { transformer->set_gradient_checkpointing(enabled); }
+
 BatchLatents FluxGenerator::prepare(const at::Tensor& shot, const at::Tensor& mask, const at::Tensor& posterior_noise,
                                     const at::Tensor& eps_noise, int64_t t, const at::Tensor& gt_mask) const {
   if (shot.dim() != 4 || shot.size(2) % (2 * kVaeScale) || shot.size(3) % (2 * kVaeScale))

@@ -46,6 +46,7 @@ struct FluxGenerator final : Generator {
   bool has_alpha_head() const override;  // proj_out has more rows than out_channels
   int64_t latent_channels() const override;
   std::string terminal_layer_shape() const override;
+  void set_gradient_checkpointing(bool enabled) override;
 
   std::unique_ptr<FluxTransformer2DModel> transformer;
   std::unique_ptr<AutoencoderKL> vae;

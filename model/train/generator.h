@@ -38,6 +38,9 @@ class Generator {
   virtual bool has_alpha_head() const = 0;     // Phase II's widened terminal layer
   virtual int64_t latent_channels() const = 0; // the VAE's latent channels (the noise draws' shape)
   virtual std::string terminal_layer_shape() const = 0;  // e.g. "conv_out of 4 channels" (error messages)
+  // Activation recomputation in the backbone's blocks as diffusers' enable_gradient_checkpointing (memory for one
+  // more forward of those blocks; no numeric effect: model/nn/activation_checkpoint.h).
+  virtual void set_gradient_checkpointing(bool enabled) = 0;
 };
 
 }  // namespace osor::model::train

@@ -32,6 +32,8 @@ std::string SdxlGenerator::terminal_layer_shape() const {
   return "conv_out of " + std::to_string(unet->conv_out_channels()) + " channels";
 }
 
+void SdxlGenerator::set_gradient_checkpointing(bool enabled) { unet->set_gradient_checkpointing(enabled); }
+
 BatchLatents SdxlGenerator::prepare(const at::Tensor& shot, const at::Tensor& mask, const at::Tensor& posterior_noise,
                                     const at::Tensor& eps_noise, int64_t t, const at::Tensor& gt_mask) const {
   return prepare_batch_latents(*vae, *schedule, shot, mask, posterior_noise, eps_noise, t, gt_mask);

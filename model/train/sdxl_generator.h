@@ -38,6 +38,7 @@ struct SdxlGenerator final : Generator {
   bool has_alpha_head() const override;  // conv_out has more than 4 channels
   int64_t latent_channels() const override;
   std::string terminal_layer_shape() const override;
+  void set_gradient_checkpointing(bool enabled) override;
 
   std::unique_ptr<UNet2DConditionModel> unet;
   std::unique_ptr<AutoencoderKL> vae;

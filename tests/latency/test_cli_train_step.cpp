@@ -26,12 +26,13 @@ TEST_CASE("osor train-step: one timed G + D step of tiny SDXL and FLUX on the CP
     const auto out = dir / (backbone + ".json");
     const auto r = osor::test::run_osor("train-step --backbone " + backbone + " --phase 2 --random-weights " + tiny_configs() +
                                         " --res 96 --batch 1 --lora-rank 4 --dtype fp32 --warmup 1 --iters 2 --json --out " +
-                                        out.string());
+                                        out.string() + (backbone == "flux" ? " --no-gradient-checkpointing" : ""));
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     const json j = json::parse(r.out);
     CHECK(j == json::parse(std::ifstream(out)));
     CHECK(j["format"] == "osor-train-step/1");
     CHECK(j["backbone"] == backbone);
+    CHECK(j["gradient_checkpointing"] == (backbone == "sdxl"));  // official: on
     CHECK(j["step_ms"].size() == 2);
     for (const auto& ms : j["step_ms"]) CHECK(ms.get<double>() > 0);
     CHECK(j["step_median_ms"].get<double>() >= j["generator_batch_median_ms"].get<double>());
