@@ -5,8 +5,6 @@
 #include <torch/nn/module.h>
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -37,11 +35,7 @@ mt::TrainBatch synthetic_batch(const TrainStepConfig& c) {
 }
 
 mt::Discriminator random_discriminator(const TrainStepConfig& c) {
-  const auto file = c.random_config_dir / "discriminator" / "config.json";
-  std::ifstream in(file);
-  if (!in) throw HarnessError("osor train-step: missing " + file.string());
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  mt::Discriminator d(mt::discriminator_config_from_json(text, file.string()));
+  mt::Discriminator d(mt::discriminator_config_from_file(c.random_config_dir / "discriminator" / "config.json"));
   d.randomize(c.seed + 5);
   d.module().to(c.device);
   return d;

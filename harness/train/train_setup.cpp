@@ -80,11 +80,7 @@ mt::Discriminator build_discriminator(const TrainRunOptions& o, const c10::Devic
     if (o.random_config_dir.empty())
       throw HarnessError("osor train: give the discriminator: --disc FILE (a whole D, e.g. an earlier run's "
                          "discriminator.safetensors) or --disc-trunk FILE (OpenCLIP convnext_xxlarge trunk, fresh heads)");
-    const auto file = o.random_config_dir / "discriminator" / "config.json";
-    std::ifstream in(file);
-    if (!in) throw HarnessError("osor train: missing " + file.string());
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    mt::Discriminator d(mt::discriminator_config_from_json(text, file.string()));
+    mt::Discriminator d(mt::discriminator_config_from_file(o.random_config_dir / "discriminator" / "config.json"));
     d.randomize(o.seed + 5);
     return d;
   };

@@ -1,6 +1,8 @@
 #include "model/train/discriminator.h"
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 
 #include <torch/torch.h>
 
@@ -116,6 +118,13 @@ DiscriminatorConfig discriminator_config_from_json(const std::string& text, cons
   if (c.trunk.depths.size() != 4 || c.trunk.dims.size() != 4 || c.head_hidden <= 0)
     throw ModelError("discriminator config " + source + ": depths and dims need 4 stages and head_hidden > 0");
   return c;
+}
+
+DiscriminatorConfig discriminator_config_from_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw ModelError("discriminator config " + path.string() + ": missing or unreadable");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return discriminator_config_from_json(text, path.string());
 }
 
 Discriminator::Discriminator(const DiscriminatorConfig& config) : root_(std::make_shared<SMMPatchGAN>(config)) {

@@ -39,6 +39,8 @@ DiscriminatorConfig discriminator_config_from_weights(const std::filesystem::pat
 // The architecture from a small JSON file (model/configs/{tiny,full}/discriminator/config.json: depths, dims,
 // kernel_size, mlp_ratio, head_hidden; keys starting with "_" are comments). ModelError naming `source` otherwise.
 DiscriminatorConfig discriminator_config_from_json(const std::string& text, const std::string& source);
+// The same read from a file (ModelError naming a missing one).
+DiscriminatorConfig discriminator_config_from_file(const std::filesystem::path& path);
 
 struct DiscriminatorOutput {
   std::vector<at::Tensor> logits;    // per head [B,h_k,w_k]

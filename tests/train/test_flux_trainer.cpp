@@ -73,14 +73,6 @@ std::pair<at::Tensor, at::Tensor> draws(int64_t batch, int64_t channels, int64_t
   return {posterior, at::randn({batch, channels, h / 8, w / 8}, gen, f32)};
 }
 
-DiscriminatorConfig tiny_discriminator() {
-  DiscriminatorConfig c;
-  c.trunk.depths = {1, 1, 1, 1};
-  c.trunk.dims = {8, 16, 32, 64};
-  c.head_hidden = 16;
-  return c;
-}
-
 }  // namespace
 
 TEST_CASE("flux trainer: the training forward equals osor-flux inference on the same networks and draws (both phases)") {
@@ -204,7 +196,7 @@ TEST_CASE("flux trainer: Phase I and Phase II G and D batches on tiny FLUX move 
     CAPTURE(phase);
     TrainableGenerator g = build_trainable_generator(tiny_flux(phase));
     CHECK(g.generator->has_alpha_head() == (phase == 2));
-    Discriminator d(tiny_discriminator());
+    Discriminator d(discriminator_config_from_file(tiny_configs() / "discriminator" / "config.json"));
     d.randomize(5);
     TrainerOptions o;
     o.config = TrainConfig::defaults(Backbone::Flux, phase);
