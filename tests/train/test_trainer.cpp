@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "model/cpu_threads.h"
 #include "model/error.h"
 #include "model/io/safetensors.h"
 #include "model/train/adamw.h"
@@ -197,6 +198,9 @@ constexpr int64_t kParallelBatches = 4;
 // order (train/README.md §3). A larger eps makes the update smooth in g, so the comparison measures the data
 // parallelism, not that amplification.
 constexpr double kSmoothAdamEps = 1e-4;
+// Workers and the one-process reference sum on one intra-op thread each: the reduction order of a CPU kernel
+// depends on the thread count, and an earlier test in this process may have changed it.
+constexpr int kGlooTestThreads = 1;
 
 // Everything both networks train, by name.
 std::vector<std::pair<std::string, at::Tensor>> trained_tensors(TinyRun& run) {
@@ -215,6 +219,7 @@ TEST_CASE("trainer: worker process of the two-process Gloo training" * doctest::
   DataParallelOptions options;
   options.timeout = std::chrono::seconds(120);
   DataParallelGroup group(env, c10::Device("cpu"), options);
+  const osor::model::IntraOpThreads threads(kGlooTestThreads);
   TinyRun run(1, 7, env.rank, env.world_size, kSmoothAdamEps);
   run.trainer->set_gradient_hook([&group](const std::vector<at::Tensor>& params) {
     std::vector<at::Tensor> grads;
@@ -245,6 +250,7 @@ TEST_CASE("trainer: two Gloo processes on halves of each batch end with one proc
   for (size_t rank = 0; rank < workers.size(); ++rank)
     REQUIRE_MESSAGE(status[rank] == 0, "worker " << rank << " exited with " << status[rank] << ":\n"
                                                  << osor::test::read_text(workers[rank].log));
+  const osor::model::IntraOpThreads threads(kGlooTestThreads);
   TinyRun single(1, 7, 0, 1, kSmoothAdamEps);
   for (int64_t i = 0; i < kParallelBatches; ++i) single.trainer->train_on(synthetic_batch(i));
   const auto expected = trained_tensors(single);
