@@ -61,7 +61,8 @@ void add_remove_command(CLI::App& app) {
   cmd->add_option("--noise", args->noise,
                   "safetensors file with the method's recorded noise (osor-sdxl: posterior, eps; osor-flux: posterior, "
                   "flow; sdxl-inpaint: image_posterior, latents, masked_image_posterior; flux-fill: latents, "
-                  "masked_image_posterior)")
+                  "masked_image_posterior; omnipaint: latents, condition_posterior; omnieraser: foreground_posterior, "
+                  "masked_image_posterior, latents)")
       ->excludes(seed);
   cmd->callback([args] { run_remove(*args); });
 }
