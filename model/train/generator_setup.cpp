@@ -102,60 +102,49 @@ std::unique_ptr<FluxGenerator> flux_base(const GeneratorSetup& s, const at::Tens
   return std::make_unique<FluxGenerator>(std::move(transformer), std::move(vae), prompt, pooled);
 }
 
-// The init checkpoint's adapters at runtime (`apply`), else fresh PEFT adapters on `targets`.
-void attach_adapters(const GeneratorSetup& s, torch::nn::Module& network, const std::vector<std::string>& targets,
-                     int64_t official_rank, const std::function<LoraReport(const SafetensorsFile&, const LoraOptions&)>& apply,
-                     TrainableGenerator& out, std::string& adapters) {
+// What differs between the backbones in making the generator trainable.
+struct TrainableNetwork {
+  torch::nn::Module& network;
+  std::vector<std::string> targets;  // PEFT's target list
+  int64_t official_rank;
+  std::string prefix;          // OSOR's checkpoint names: "unet." / "transformer.base_model.model."
+  std::string terminal_layer;  // trained whole, widened for the alpha head in Phase II: conv_out / proj_out
+};
+
+// The init checkpoint's adapters at runtime, else fresh PEFT adapters; returns the description's adapter part.
+std::string attach_adapters(const GeneratorSetup& s, const TrainableNetwork& n, TrainableGenerator& out) {
+  std::string adapters;
   if (!s.init_checkpoint.empty()) {
     LoraOptions runtime;
     runtime.merge = false;
-    const LoraReport r = apply(SafetensorsFile::open(s.init_checkpoint), runtime);
+    const LoraReport r = apply_osor_checkpoint(n.network, SafetensorsFile::open(s.init_checkpoint), n.terminal_layer, runtime);
     out.lora_modules = r.wrapped_modules;
     out.lora_rank = r.rank;
     out.lora_alpha = r.scaling * static_cast<double>(r.rank);
     adapters = "adapters from " + s.init_checkpoint.string();
   }
-  if (out.lora_modules > 0) return;
+  if (out.lora_modules > 0) return adapters;
   TrainableLoraOptions lora;
-  lora.rank = s.lora_rank > 0 ? s.lora_rank : official_rank;
+  lora.rank = s.lora_rank > 0 ? s.lora_rank : n.official_rank;
   lora.alpha = s.lora_alpha > 0 ? s.lora_alpha : static_cast<double>(lora.rank);
   lora.seed = s.seed + 3;
-  out.lora_modules = attach_fresh_lora(network, targets, lora);
+  out.lora_modules = attach_fresh_lora(n.network, n.targets, lora);
   out.lora_rank = lora.rank;
   out.lora_alpha = lora.alpha;
-  adapters = "fresh adapters" + (adapters.empty() ? std::string() : " (" + adapters + " had none)");
+  return "fresh adapters" + (adapters.empty() ? std::string() : " (" + adapters + " had none)");
 }
 
-std::string phase_one_refusal(const std::string& layer) {
-  return "training Phase I: the initial state's " + layer + " (a Phase II checkpoint?); Phase I trains the network's "
-         "own output without the alpha head";
-}
-
-void build_sdxl(const GeneratorSetup& s, const at::TensorOptions& options, TrainableGenerator& out, std::string& text) {
-  auto g = sdxl_base(s, options, text);
-  std::string adapters;
-  attach_adapters(s, g->unet->module(), sdxl_lora_targets(), official_lora_rank(Backbone::Sdxl),
-                  [&](const SafetensorsFile& f, const LoraOptions& o) { return apply_osor_checkpoint(*g->unet, f, o); },
-                  out, adapters);
-  if (s.phase == 1 && g->has_alpha_head()) throw ModelError(phase_one_refusal(g->terminal_layer_shape()));
-  if (s.phase == 2 && !g->has_alpha_head()) widen_conv_out(*g->unet, 5, s.seed + 4);
-  out.parameters = make_trainable(g->unet->module(), "unet.", "conv_out", s.trainable_dtype);
-  text += "; " + std::to_string(out.lora_modules) + " LoRA modules of rank " + std::to_string(out.lora_rank) + " (" + adapters + ")";
-  out.generator = std::move(g);
-}
-
-void build_flux(const GeneratorSetup& s, const at::TensorOptions& options, TrainableGenerator& out, std::string& text) {
-  auto g = flux_base(s, options, text);
-  std::string adapters;
-  attach_adapters(s, g->transformer->module(), flux_lora_targets(), official_lora_rank(Backbone::Flux),
-                  [&](const SafetensorsFile& f, const LoraOptions& o) { return apply_osor_checkpoint(*g->transformer, f, o); },
-                  out, adapters);
-  if (s.phase == 1 && g->has_alpha_head()) throw ModelError(phase_one_refusal(g->terminal_layer_shape()));
-  if (s.phase == 2 && !g->has_alpha_head())
-    widen_proj_out(*g->transformer, g->transformer->output_features() + 4, s.seed + 4);
-  out.parameters = make_trainable(g->transformer->module(), "transformer.base_model.model.", "proj_out", s.trainable_dtype);
-  text += "; " + std::to_string(out.lora_modules) + " LoRA modules of rank " + std::to_string(out.lora_rank) + " (" + adapters + ")";
-  out.generator = std::move(g);
+// Adapters, the Phase I check or the Phase II widening (`widen_alpha_head`), the trainable tensors by OSOR's names.
+void make_generator_trainable(const GeneratorSetup& s, const TrainableNetwork& n, Generator& g,
+                              const std::function<void()>& widen_alpha_head, TrainableGenerator& out, std::string& text) {
+  const std::string adapters = attach_adapters(s, n, out);
+  if (s.phase == 1 && g.has_alpha_head())
+    throw ModelError("training Phase I: the initial state's " + g.terminal_layer_shape() + " (a Phase II checkpoint?); "
+                     "Phase I trains the network's own output without the alpha head");
+  if (s.phase == 2 && !g.has_alpha_head()) widen_alpha_head();
+  out.parameters = make_trainable(n.network, n.prefix, n.terminal_layer, s.trainable_dtype);
+  text += "; " + std::to_string(out.lora_modules) + " LoRA modules of rank " + std::to_string(out.lora_rank) + " (" +
+          adapters + ")";
 }
 
 }  // namespace
@@ -169,8 +158,20 @@ TrainableGenerator build_trainable_generator(const GeneratorSetup& s) {
   const auto options = at::TensorOptions().device(s.device).dtype(s.dtype);
   TrainableGenerator out;
   std::string text;
-  if (s.backbone == Backbone::Flux) build_flux(s, options, out, text);
-  else build_sdxl(s, options, out, text);
+  if (s.backbone == Backbone::Flux) {
+    auto g = flux_base(s, options, text);
+    FluxTransformer2DModel& t = *g->transformer;
+    make_generator_trainable(s, {t.module(), flux_lora_targets(), official_lora_rank(Backbone::Flux),
+                                 "transformer.base_model.model.", "proj_out"},
+                             *g, [&] { widen_proj_out(t, t.output_features() + 4, s.seed + 4); }, out, text);
+    out.generator = std::move(g);
+  } else {
+    auto g = sdxl_base(s, options, text);
+    UNet2DConditionModel& unet = *g->unet;
+    make_generator_trainable(s, {unet.module(), sdxl_lora_targets(), official_lora_rank(Backbone::Sdxl), "unet.", "conv_out"},
+                             *g, [&] { widen_conv_out(unet, 5, s.seed + 4); }, out, text);
+    out.generator = std::move(g);
+  }
   out.description = text + "; Phase " + std::to_string(s.phase);
   return out;
 }
