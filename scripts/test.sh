@@ -9,4 +9,8 @@ if [[ "${OSOR_TORCH:-pip}" != debian && "${OSOR_COMPAT_BUILD:-1}" == 1 ]]; then 
 for dir in "${BUILD_DIRS[@]}"; do
   echo "== ctest in $dir ($(grep -E -o "Torch [0-9.]+, CUDA support: [A-Z]+" "$dir/configure.log" || echo "configured by hand")) ==" >&2
   (cd "$dir" && ctest --output-on-failure -j"$(nproc)")
+  # A passing tree's scratch files (converted weights, CLI runs) are not needed again: free the disk before the next
+  # tree runs. After a failure they stay for the post-mortem (set -e stops above).
+  echo "osor test: $dir passed; removing its test scratch ($(du -sh "$dir/tests/scratch" 2>/dev/null | cut -f1))" >&2
+  find "$dir/tests/scratch" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 done

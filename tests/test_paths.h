@@ -6,7 +6,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <string>
+#include <system_error>
+#include <vector>
 
 // The build's locations live in one translation unit (tests/test_locations.cpp, the only one compiled with
 // their absolute paths), so that every other test compiles to the same command line in any checkout and ccache
@@ -56,10 +59,39 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
   return dir;
 }
 
-// A fresh, empty scratch folder of this process: ctest runs every test case in a process of its own, in parallel,
-// so test cases that share a folder name need this one.
+// The folders of process_scratch_dir, removed when the process that made them exits (not by a fork()ed child's
+// exit), so that the suite does not leave a copy of its converted weights per test process behind: a CI run
+// wrote several GB of them and filled its disk. OSOR_KEEP_SCRATCH=1 keeps them for a post-mortem.
+class ProcessScratchFolders {
+ public:
+  void add(const std::filesystem::path& dir) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    dirs_.push_back(dir);
+  }
+  ~ProcessScratchFolders() {
+    const char* keep = std::getenv("OSOR_KEEP_SCRATCH");
+    if (::getpid() != owner_ || (keep && std::string(keep) == "1")) return;
+    std::error_code ignored;
+    for (const auto& dir : dirs_) std::filesystem::remove_all(dir, ignored);
+  }
+
+ private:
+  const pid_t owner_ = ::getpid();
+  std::mutex mutex_;
+  std::vector<std::filesystem::path> dirs_;
+};
+
+inline ProcessScratchFolders& process_scratch_folders() {
+  static ProcessScratchFolders folders;
+  return folders;
+}
+
+// A fresh, empty scratch folder of this process, removed when it exits: ctest runs every test case in a process
+// of its own, in parallel, so test cases that share a folder name need this one.
 inline std::filesystem::path process_scratch_dir(const std::string& name) {
-  return scratch_dir(name + "." + std::to_string(::getpid()));
+  const std::filesystem::path dir = scratch_dir(name + "." + std::to_string(::getpid()));
+  process_scratch_folders().add(dir);
+  return dir;
 }
 
 }  // namespace osor::test

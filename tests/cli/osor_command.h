@@ -35,6 +35,9 @@ inline CommandResult run_osor(const std::string& args) {
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::ifstream in(err_file);
   result.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  in.close();
+  std::error_code ignored;
+  std::filesystem::remove(err_file, ignored);
   return result;
 }
 

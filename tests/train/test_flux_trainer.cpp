@@ -124,8 +124,7 @@ TEST_CASE("flux trainer: OSOR's FLUX LoRA targets and checkpoint names, and a ch
   CHECK(named.at(prefix + "proj_out.bias").size(0) == config.out_channels + 4);
 
   perturb(g.parameters, 9);
-  const fs::path dir = fs::temp_directory_path() / ("osor_flux_ckpt_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const fs::path dir = osor::test::process_scratch_dir("flux_ckpt");
   osor::model::write_safetensors(dir / "state_dict.safetensors", g.parameters, {{"lora_alpha", "4"}, {"r", "4"}});
   GeneratorSetup again = tiny_flux(2);
   again.init_checkpoint = dir / "state_dict.safetensors";

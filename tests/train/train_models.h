@@ -94,7 +94,7 @@ inline std::filesystem::path lpips_vgg_weights(const TrainFixture& losses) {
   }
   for (const auto& name : stored.names())
     if (name.rfind("lin", 0) == 0 && name.rfind("lins.", 0) != 0) tensors.emplace_back(name, stored.tensor(name));
-  const auto path = std::filesystem::path(OSOR_TEST_SCRATCH_DIR) / ("lpips_vgg_" + std::to_string(getpid()) + ".safetensors");
+  const auto path = process_scratch_dir("lpips_vgg") / "lpips_vgg.safetensors";
   model::write_safetensors(path, tensors);
   return path;
 }
