@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "adapters/error.h"
 
@@ -161,6 +164,72 @@ int end_group(pid_t pid, milliseconds grace) {
   return status;
 }
 
+// Signals that end osor reach the programs it runs. Each program leads a process group of its own (so that
+// end_group reaches what it started), which also keeps it out of the terminal's foreground group: without
+// this, Ctrl-C, a scheduler's SIGTERM (SLURM, a CI timeout) or a closed terminal's SIGHUP would end osor and
+// leave the program running, holding its GPU, with nobody to wait for it. While a program runs its group is
+// listed in running_groups; such a signal is sent on to every listed group, then osor ends by it as it would
+// have (the default action, re-raised). A signal osor was told to ignore (nohup) or that someone else handles
+// is left alone: the handler is installed only over the default disposition.
+constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP};
+// More programs at once than osor's jobs ever run; beyond it a program is simply not listed. Static storage:
+// zero before any code runs, so the handler never meets an initialisation in progress.
+std::array<std::atomic<pid_t>, 256> running_groups;
+
+// Async-signal-safe: atomic loads, kill, sigaction and raise only.
+void forward_and_end(int sig) {
+  const int saved_errno = errno;
+  for (auto& slot : running_groups) {
+    const pid_t pgid = slot.load();
+    if (pgid > 0) ::kill(-pgid, sig);
+  }
+  struct sigaction fallback {};
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  ::sigaction(sig, &fallback, nullptr);
+  ::raise(sig);  // delivered when this handler returns: osor ends by the signal, as without the handler
+  errno = saved_errno;
+}
+
+void install_forwarding_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (const int sig : kForwardedSignals) {
+      struct sigaction current {};
+      if (::sigaction(sig, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL)
+        continue;
+      struct sigaction forward {};
+      forward.sa_handler = &forward_and_end;
+      sigemptyset(&forward.sa_mask);
+      for (const int other : kForwardedSignals) sigaddset(&forward.sa_mask, other);
+      ::sigaction(sig, &forward, nullptr);
+    }
+  });
+}
+
+// Lists a program's group in running_groups while it lives.
+class ForwardedGroup {
+ public:
+  explicit ForwardedGroup(pid_t pgid) {
+    install_forwarding_once();
+    for (auto& slot : running_groups) {
+      pid_t empty = 0;
+      if (slot.compare_exchange_strong(empty, pgid)) {
+        slot_ = &slot;
+        break;
+      }
+    }
+  }
+  ~ForwardedGroup() {
+    if (slot_) slot_->store(0);
+  }
+  ForwardedGroup(const ForwardedGroup&) = delete;
+  ForwardedGroup& operator=(const ForwardedGroup&) = delete;
+
+ private:
+  std::atomic<pid_t>* slot_ = nullptr;
+};
+
 // The last line of stderr ('\r' ends a line too: a progress bar redraws with it), cut to its last
 // kFailureLineKeep bytes but never inside a UTF-8 character, with "..." where its start is missing (cut
 // here, or dropped with the head of the stream).
@@ -200,6 +269,8 @@ CommandOutput run_command(const std::vector<std::string>& argv, double timeout_s
   CommandOutput result;
   OutputPipes pipes(out_pipe[0], err_pipe[0], result);
   if (rc != 0) throw AdapterError(argv[0] + ": cannot start the program: " + std::strerror(rc));
+  // Listed from its start until end_group has ended its group.
+  const ForwardedGroup forwarded(pid);
 
   // 1e9 s keeps the deadline within steady_clock's range for any "no limit" value a user may give.
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(

@@ -11,6 +11,8 @@
 // After the exit, output still in the pipes is read for up to kCommandDrainGrace; then the whole group is
 // ended (SIGTERM, SIGKILL for what is left), so nothing it started outlives the call. On timeout the group
 // is ended the same way. A descendant that left the group (setsid, as daemons do) is out of reach.
+// The group is not the terminal's, so while a program runs, osor forwards SIGINT, SIGTERM and SIGHUP to it
+// before ending by the signal itself (Ctrl-C or a scheduler's cancel ends the program too, not only osor).
 #pragma once
 
 #include <chrono>
