@@ -1,10 +1,12 @@
 // osor train: OSOR's generator training (Phase I or II) on CORNE-layout data (harness/train/train_run.h,
 // docs/training.md). Many processes: start it under torchrun (--no-python) or srun; see docs/training.md.
 #include <CLI/CLI.hpp>
+#include <signal.h>
 
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "harness/cli/commands.h"
 #include "harness/cli/common_options.h"
@@ -40,17 +42,26 @@ void parse_size(const std::string& text, harness::train::TrainRunOptions& run) {
     throw HarnessError("osor train: --size " + text + ": positive, and HxW multiples of 16");
 }
 
-void run_train(TrainArgs& args) {
-  auto& run = args.run;
-  parse_size(args.size, run);
-  if (!args.random_weights.empty()) run.random_config_dir = args.random_weights;
-  else run.weights_dir = model::resolve_weights_dir(args.weights);
-  const auto r = harness::train::run_training(run);
-  if (!args.json) {
-    std::fprintf(stderr, "osor train: step %lld, %.3f steps/s; last checkpoint %s\n", static_cast<long long>(r.step),
-                 r.steps_per_second, r.last_checkpoint.string().c_str());
-    return;
+std::string signal_name(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGUSR1: return "SIGUSR1";
+    default: return "signal " + std::to_string(sig);
   }
+}
+
+// Ends the process by `sig` with its default action, as it would have ended without osor train's handler, so
+// that a shell, torchrun or SLURM sees what happened (a shell's convention for SIGINT, a requeue script's test).
+[[noreturn]] void end_by_signal(int sig) {
+  std::fflush(nullptr);
+  std::cout.flush();
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+  std::_Exit(128 + sig);  // a signal whose default action does not end the process
+}
+
+void print_json(const harness::train::TrainRunResult& r) {
   nlohmann::json j = {{"step", r.step},
                       {"batches", r.batches},
                       {"seconds", r.seconds},
@@ -61,7 +72,29 @@ void run_train(TrainArgs& args) {
   for (const auto& [name, v] : r.last_losses) j["losses"][name] = v;
   if (r.first_validation_psnr) j["validation_masked_psnr_first"] = *r.first_validation_psnr;
   if (r.last_validation_psnr) j["validation_masked_psnr_last"] = *r.last_validation_psnr;
+  if (r.stopped_by_signal != 0) j["stopped_by_signal"] = r.stopped_by_signal;
   std::cout << j.dump(2) << std::endl;
+}
+
+void run_train(TrainArgs& args) {
+  auto& run = args.run;
+  parse_size(args.size, run);
+  if (!args.random_weights.empty()) run.random_config_dir = args.random_weights;
+  else run.weights_dir = model::resolve_weights_dir(args.weights);
+  const auto r = harness::train::run_training(run);
+  if (r.stopped_by_signal != 0) {
+    std::fprintf(stderr, "osor train: stopped by %s after step %lld; checkpoint %s; the same command with --resume continues it\n",
+                 signal_name(r.stopped_by_signal).c_str(),
+                 static_cast<long long>(r.step), r.last_checkpoint.string().c_str());
+  }
+  if (!args.json) {
+    if (r.stopped_by_signal == 0)
+      std::fprintf(stderr, "osor train: step %lld, %.3f steps/s; last checkpoint %s\n", static_cast<long long>(r.step),
+                   r.steps_per_second, r.last_checkpoint.string().c_str());
+  } else {
+    print_json(r);
+  }
+  if (r.stopped_by_signal != 0) end_by_signal(r.stopped_by_signal);
 }
 
 void add_options(CLI::App& cmd, TrainArgs& a) {

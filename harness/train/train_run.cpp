@@ -3,9 +3,14 @@
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -50,6 +55,67 @@ struct Run {
   void restore(const std::filesystem::path& checkpoint);
   void save(const DataCursor& cursor);
   void evaluate(int64_t step) const;
+};
+
+// The stop signals (train_run.h) while a run lasts: the first one is recorded and the run ends after the step
+// in progress with a checkpoint; the handler then gives that signal back its previous disposition, so a second
+// one acts at once. A signal that is ignored (nohup) stays ignored. The previous dispositions come back when
+// the run ends.
+class StopSignals {
+ public:
+  StopSignals() {
+    for (size_t i = 0; i < std::size(kSignals); ++i) {
+      ::sigaction(kSignals[i], nullptr, &previous_[i]);
+      if (!(previous_[i].sa_flags & SA_SIGINFO) && previous_[i].sa_handler == SIG_IGN) continue;
+      struct sigaction stop {};
+      stop.sa_handler = &StopSignals::on_signal;
+      sigemptyset(&stop.sa_mask);
+      ::sigaction(kSignals[i], &stop, nullptr);
+      installed_[i] = true;
+    }
+  }
+  ~StopSignals() {
+    for (size_t i = 0; i < std::size(kSignals); ++i)
+      if (installed_[i]) ::sigaction(kSignals[i], &previous_[i], nullptr);
+    received_ = 0;
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+  // The signal received on this process, or 0.
+  static int received() { return received_; }
+
+  // Whether any process of the group received one (a collective: every rank calls it after each step), and
+  // which: this process's own, else SIGTERM for a stop that only another process was told of.
+  static int received_by_any(mt::DataParallelGroup& dp, const c10::Device& device) {
+    const int own = received_;
+    if (dp.world_size() == 1) return own;
+    std::vector<at::Tensor> flag = {at::full({1}, own != 0 ? 1.0f : 0.0f, at::TensorOptions().device(device))};
+    dp.all_reduce_mean(flag);
+    if (flag[0].item<float>() == 0.0f) return 0;
+    return own != 0 ? own : SIGTERM;
+  }
+
+ private:
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGUSR1};
+
+  // Async-signal-safe: a sig_atomic_t store, write and sigaction only.
+  static void on_signal(int sig) {
+    const int saved_errno = errno;
+    if (received_ == 0) received_ = sig;
+    static const char kNote[] =
+        "\nosor train: stopping after this step, with a checkpoint (the same signal again stops at once)\n";
+    [[maybe_unused]] const ssize_t ignored = ::write(2, kNote, sizeof kNote - 1);
+    struct sigaction fallback {};
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    ::sigaction(sig, &fallback, nullptr);
+    errno = saved_errno;
+  }
+
+  static inline volatile sig_atomic_t received_ = 0;
+  struct sigaction previous_[std::size(kSignals)] {};
+  bool installed_[std::size(kSignals)] = {};
 };
 
 at::ScalarType base_dtype_of(const std::string& dtype) {
@@ -278,6 +344,7 @@ TrainRunResult run_training(const TrainRunOptions& options) {
   Progress progress("osor train", std::max<int64_t>(run.steps - first_step, 0));
   const auto started = std::chrono::steady_clock::now();
   mt::StepRecord last_g;
+  const StopSignals stop_signals;  // from the first step on: a signal while loading ends the process as before
   while (run.trainer->step() < run.steps) {
     const Batch batch = loader->next();
     const mt::StepRecord rec = run.trainer->train_on({batch.shot.to(run.device), batch.bg.to(run.device), batch.mask.to(run.device),
@@ -298,7 +365,13 @@ TrainRunResult run_training(const TrainRunOptions& options) {
         std::fprintf(stderr, "osor train: step %lld/%lld%s (%.2f steps/s)\n", static_cast<long long>(step),
                      static_cast<long long>(run.steps), losses_text(row).c_str(), row.it_per_s);
     }
-    if (step % options.checkpoint_every == 0 || step == run.steps) run.save(loader->cursor());
+    const int stop = StopSignals::received_by_any(dp, run.device);
+    if (step % options.checkpoint_every == 0 || step == run.steps || stop != 0) run.save(loader->cursor());
+    if (stop != 0 && step < run.steps) {
+      dp.barrier();  // every process ends after rank 0 has written the checkpoint
+      result.stopped_by_signal = stop;
+      break;
+    }
     if (validation && dp.is_main() && (step % options.validate_every == 0 || step == run.steps))
       result.last_validation_psnr = validate(*validation, run, t);
     if (options.eval_every > 0 && dp.is_main() && step % options.eval_every == 0) run.evaluate(step);

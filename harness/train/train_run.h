@@ -6,6 +6,9 @@
 //   <out>/eval/step-NNNNNNN/          periodic `osor eval` runs of the checkpoint (osor-sdxl / osor-flux; real weights)
 // --resume continues from the newest complete checkpoint exactly: parameters, optimizer moments, random
 // generators and the data cursor.
+// SIGINT (Ctrl-C), SIGTERM (a scheduler's cancel or preemption, torchrun's shutdown) and SIGUSR1 (SLURM's
+// --signal=USR1@SECONDS warning before the time limit) stop the run at the end of the current step, with a
+// checkpoint there, on every process alike; the same signal again ends it at once.
 #pragma once
 
 #include <cstdint>
@@ -53,6 +56,9 @@ struct TrainRunResult {
   std::vector<std::pair<std::string, double>> last_losses;
   std::optional<double> first_validation_psnr, last_validation_psnr;  // masked PSNR (dB) when validating
   int64_t world_size = 1;
+  // The signal that stopped the run before its last step (after the checkpoint of `step`); 0 when it ran to the
+  // end. The caller should then end by that signal, as the process would have without the handler.
+  int stopped_by_signal = 0;
 };
 
 // HarnessError (bad settings, data or files; raised before anything is written where it can be) and ModelError.

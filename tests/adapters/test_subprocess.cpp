@@ -3,26 +3,21 @@
 // nothing it started outlives the call, on exit, on timeout, or when a signal ends osor itself.
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "adapters/subprocess.h"
+#include "tests/cli/osor_process.h"
 #include "tests/test_paths.h"
-
-extern char** environ;
 
 using namespace osor;
 namespace fs = std::filesystem;
@@ -59,41 +54,6 @@ std::vector<pid_t> read_pids(const fs::path& file) {
   std::vector<pid_t> pids;
   for (long pid = 0; in >> pid;) pids.push_back(static_cast<pid_t>(pid));
   return pids;
-}
-
-// `osor args...` started as a separate process (posix_spawn, never fork() of this threaded one), its output in
-// `log`, with default dispositions and no blocked signals whatever this process has.
-pid_t spawn_osor(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> arguments = {OSOR_BINARY};
-  arguments.insert(arguments.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : arguments) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE_MESSAGE(rc == 0, std::strerror(rc));
-  return pid;
-}
-
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace
@@ -194,28 +154,20 @@ TEST_CASE("external command: Ctrl-C, SIGTERM or SIGHUP to osor reaches the progr
     const fs::path pid_file = dir / "program.pid", script = dir / "remover.sh", log = dir / "osor.log";
     std::ofstream(script) << "#!/bin/sh\necho $$ >> '" << pid_file.string() << "'\nexec sleep 60\n";
     fs::permissions(script, fs::perms::owner_all);
-    const pid_t osor = spawn_osor({"eval", "--method", "command:argv=" + script.string() + " {input} {output}",
-                                   "--metrics", "psnr", "--masks", "object", "--limit", "1", "--out",
-                                   (dir / "run").string()},
-                                  log);
+    const pid_t osor = test::start_osor({"eval", "--method", "command:argv=" + script.string() + " {input} {output}",
+                                         "--metrics", "psnr", "--masks", "object", "--limit", "1", "--out",
+                                         (dir / "run").string()},
+                                        log);
     // osor loads the benchmark, then starts the program, which writes its pid and waits.
-    std::vector<pid_t> pids;
     int status = 0;
-    bool osor_ended = false;
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (pids.empty() && !osor_ended && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      pids = read_pids(pid_file);
-      osor_ended = ::waitpid(osor, &status, WNOHANG) == osor;
-    }
-    if (!osor_ended && pids.empty()) ::kill(osor, SIGKILL);
-    REQUIRE_MESSAGE(!pids.empty(), "the program never started; osor's output: " << read_text(log));
-    REQUIRE_MESSAGE(!osor_ended, "osor ended before the signal; its output: " << read_text(log));
+    const bool started = test::wait_while_running(osor, [&] { return !read_pids(pid_file).empty(); }, status);
+    REQUIRE_MESSAGE(started, "the program never started while osor ran; osor's output: " << test::file_text(log));
+    const pid_t program = read_pids(pid_file).at(0);
 
     REQUIRE(::kill(osor, sig) == 0);
     REQUIRE(::waitpid(osor, &status, 0) == osor);
     CHECK(WIFSIGNALED(status));
     if (WIFSIGNALED(status)) CHECK(WTERMSIG(status) == sig);
-    check_gone(pids[0]);
+    check_gone(program);
   }
 }

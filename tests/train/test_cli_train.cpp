@@ -2,12 +2,14 @@
 // sample benchmark read as CORNE data (input/ = shot, gt/ = bg, mask_effect/ = the training mask): Phase I learns (losses fall, the
 // masked PSNR of a fixed validation set rises above the untrained generator's by an asserted floor), Phase II
 // starts from Phase I's checkpoint with the widened alpha head, and a run stopped and resumed from its checkpoint
-// ends with exactly the uninterrupted run's tensors.
+// ends with exactly the uninterrupted run's tensors, also when a signal stopped it.
 #include <doctest/doctest.h>
 
 // osor train is part of the OpenCV build (its data loader decodes images).
 #if OSOR_TESTS_WITH_OPENCV
 #include <ATen/ATen.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <cmath>
 #include <filesystem>
@@ -15,11 +17,14 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "harness/train/loss_log.h"
 #include "model/io/safetensors.h"
+#include "model/train/checkpoint.h"
 #include "model/weights_manifest.h"
 #include "tests/cli/osor_command.h"
+#include "tests/cli/osor_process.h"
 #include "tests/model/test_osor_fixture.h"
 #include "tests/test_paths.h"
 #include "tests/train/train_models.h"
@@ -115,6 +120,67 @@ TEST_CASE("osor train: a run resumed from its checkpoint ends with exactly the u
   for (const char* file : {"state_dict.safetensors", "discriminator.safetensors", "optimizer.safetensors"})
     check_same_tensors(dir / "straight" / "checkpoints" / "step-0000006" / file, dir / "split" / "checkpoints" / "step-0000006" / file);
   CHECK(osor::harness::train::read_loss_csv(dir / "split" / "losses.csv").rows.size() == 6);
+}
+
+namespace {
+
+// The rows of <out>/losses.csv so far (log every step): the steps done.
+size_t logged_steps(const std::filesystem::path& out) {
+  const auto csv = out / "losses.csv";
+  if (!std::filesystem::exists(csv)) return 0;
+  try {
+    return osor::harness::train::read_loss_csv(csv).rows.size();
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("osor train: SIGTERM, SIGINT or SIGUSR1 stops the run after the step in progress with a checkpoint there, and --resume continues it exactly") {
+  const auto dir = osor::test::scratch_dir("cli_train_signal");
+  const std::string common_args = common(dir, "96x96") + " --phase 1 --checkpoint-every 1000";
+  std::vector<std::string> args;
+  for (std::istringstream words(common_args); !words.eof();) {
+    std::string w;
+    words >> w;
+    if (!w.empty()) args.push_back(w);
+  }
+  for (const int sig : {SIGTERM, SIGINT, SIGUSR1}) {
+    CAPTURE(sig);
+    const auto out = dir / ("stopped-" + std::to_string(sig));
+    std::vector<std::string> train = {"train", "--out", out.string(), "--steps", "1000"};
+    train.insert(train.end(), args.begin(), args.end());
+    const auto log = dir / ("osor-" + std::to_string(sig) + ".log");
+    const pid_t osor = osor::test::start_osor(train, log);
+    int status = 0;
+    const bool running = osor::test::wait_while_running(osor, [&] { return logged_steps(out) >= 2; }, status);
+    REQUIRE_MESSAGE(running, "osor train ended or stalled before step 2: " << osor::test::file_text(log));
+    REQUIRE(::kill(osor, sig) == 0);
+    REQUIRE(::waitpid(osor, &status, 0) == osor);
+    CHECK_MESSAGE(WIFSIGNALED(status), osor::test::file_text(log));
+    if (WIFSIGNALED(status)) CHECK(WTERMSIG(status) == sig);
+
+    // The checkpoint is at the last logged step, the one in progress when the signal came.
+    const size_t steps = logged_steps(out);
+    CHECK(steps >= 2);
+    CHECK(steps < 1000);
+    const auto latest = osor::model::train::latest_checkpoint(out);
+    REQUIRE(latest.has_value());
+    CHECK(latest->filename() == osor::model::train::checkpoint_folder_name(static_cast<int64_t>(steps)));
+    CHECK(osor::test::file_text(log).find("after step " + std::to_string(steps) + "; checkpoint") != std::string::npos);
+    if (sig != SIGTERM) continue;
+
+    // Resumed to two steps further, it ends where a run that was never stopped ends.
+    const std::string to = " --steps " + std::to_string(steps + 2);
+    auto r = osor::test::run_osor("train --out " + out.string() + common_args + to + " --resume");
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    r = osor::test::run_osor("train --out " + (dir / "straight").string() + common_args + to);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    const std::string last = osor::model::train::checkpoint_folder_name(static_cast<int64_t>(steps + 2));
+    for (const char* file : {"state_dict.safetensors", "discriminator.safetensors", "optimizer.safetensors"})
+      check_same_tensors(dir / "straight" / "checkpoints" / last / file, out / "checkpoints" / last / file);
+  }
 }
 
 TEST_CASE("osor train --backbone flux: tiny OSOR-FLUX Phase I learns, Phase II widens proj_out to 68, a resumed run is exact") {
