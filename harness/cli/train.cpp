@@ -83,9 +83,9 @@ void run_train(TrainArgs& args) {
   else run.weights_dir = model::resolve_weights_dir(args.weights);
   const auto r = harness::train::run_training(run);
   if (r.stopped_by_signal != 0) {
+    const std::string checkpoint = r.last_checkpoint.empty() ? std::string("written by rank 0") : r.last_checkpoint.string();
     std::fprintf(stderr, "osor train: stopped by %s after step %lld; checkpoint %s; the same command with --resume continues it\n",
-                 signal_name(r.stopped_by_signal).c_str(),
-                 static_cast<long long>(r.step), r.last_checkpoint.string().c_str());
+                 signal_name(r.stopped_by_signal).c_str(), static_cast<long long>(r.step), checkpoint.c_str());
   }
   if (!args.json) {
     if (r.stopped_by_signal == 0)

@@ -26,8 +26,21 @@ extern char** environ;
 namespace osor::test {
 
 // `osor args...` (posix_spawn, never fork() of this threaded process), stdout and stderr in `log`, with the
-// default dispositions of the signals tests send and no blocked signals, whatever this process has.
-inline pid_t start_osor(const std::vector<std::string>& args, const std::filesystem::path& log) {
+// default dispositions of the signals tests send and no blocked signals, whatever this process has. `env`
+// ("NAME=value") is added to this process's environment, replacing variables of the same names.
+inline pid_t start_osor(const std::vector<std::string>& args, const std::filesystem::path& log,
+                        const std::vector<std::string>& env = {}) {
+  std::vector<std::string> variables;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    bool replaced = false;
+    for (const auto& v : env) replaced = replaced || entry.substr(0, entry.find('=') + 1) == v.substr(0, v.find('=') + 1);
+    if (!replaced) variables.push_back(entry);
+  }
+  variables.insert(variables.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& v : variables) envp.push_back(v.data());
+  envp.push_back(nullptr);
   std::vector<std::string> arguments = {OSOR_BINARY};
   arguments.insert(arguments.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -48,7 +61,7 @@ inline pid_t start_osor(const std::vector<std::string>& args, const std::filesys
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   REQUIRE_MESSAGE(rc == 0, "cannot start " << OSOR_BINARY << ": " << std::strerror(rc));
@@ -75,6 +88,18 @@ inline bool wait_while_running(pid_t pid, const std::function<bool()>& ready, in
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+// Waits up to `limit` for `pid` to end (its wait status in `status`); kills it and returns false if it did not.
+inline bool wait_for_exit(pid_t pid, int& status, std::chrono::seconds limit = std::chrono::seconds(120)) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return false;
 }
 
 }  // namespace osor::test

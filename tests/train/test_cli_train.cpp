@@ -27,6 +27,7 @@
 #include "tests/cli/osor_process.h"
 #include "tests/model/test_osor_fixture.h"
 #include "tests/test_paths.h"
+#include "tests/train/spawned_workers.h"
 #include "tests/train/train_models.h"
 
 namespace {
@@ -181,6 +182,43 @@ TEST_CASE("osor train: SIGTERM, SIGINT or SIGUSR1 stops the run after the step i
     for (const char* file : {"state_dict.safetensors", "discriminator.safetensors", "optimizer.safetensors"})
       check_same_tensors(dir / "straight" / "checkpoints" / last / file, out / "checkpoints" / last / file);
   }
+}
+
+TEST_CASE("osor train on two Gloo processes: SIGTERM to one of them stops both after the same step, at rank 0's checkpoint") {
+  const auto dir = osor::test::scratch_dir("cli_train_signal_ranks");
+  const auto out = dir / "run";
+  std::vector<std::string> train = {"train", "--out", out.string(), "--steps", "1000", "--device", "cpu"};
+  for (std::istringstream words(common(dir, "96x96") + " --phase 1 --checkpoint-every 1000"); !words.eof();) {
+    std::string w;
+    words >> w;
+    if (!w.empty()) train.push_back(w);
+  }
+  const std::string port = std::to_string(osor::test::free_port());
+  pid_t ranks[2];
+  for (int rank = 0; rank < 2; ++rank)
+    ranks[rank] = osor::test::start_osor(train, dir / ("rank" + std::to_string(rank) + ".log"),
+                                         {"RANK=" + std::to_string(rank), "LOCAL_RANK=" + std::to_string(rank), "WORLD_SIZE=2",
+                                          "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port, "OMP_NUM_THREADS=1"});
+  const auto logs = [&] { return osor::test::file_text(dir / "rank0.log") + "\n--- rank 1:\n" + osor::test::file_text(dir / "rank1.log"); };
+  int status[2] = {0, 0};
+  const bool running = osor::test::wait_while_running(ranks[0], [&] { return logged_steps(out) >= 2; }, status[0]);
+  if (!running) ::kill(ranks[1], SIGKILL);
+  REQUIRE_MESSAGE(running, "rank 0 ended or stalled before step 2: " << logs());
+
+  REQUIRE(::kill(ranks[1], SIGTERM) == 0);
+  for (int rank = 0; rank < 2; ++rank) {
+    CAPTURE(rank);
+    REQUIRE_MESSAGE(osor::test::wait_for_exit(ranks[rank], status[rank]), "did not end after the stop: " << logs());
+    CHECK_MESSAGE(WIFSIGNALED(status[rank]), logs());
+    if (WIFSIGNALED(status[rank])) CHECK(WTERMSIG(status[rank]) == SIGTERM);  // rank 0 stops for rank 1's signal
+  }
+  const size_t steps = logged_steps(out);
+  CHECK(steps >= 2);
+  const auto latest = osor::model::train::latest_checkpoint(out);
+  REQUIRE(latest.has_value());
+  CHECK(latest->filename() == osor::model::train::checkpoint_folder_name(static_cast<int64_t>(steps)));
+  for (int rank = 0; rank < 2; ++rank)
+    CHECK(osor::test::file_text(dir / ("rank" + std::to_string(rank) + ".log")).find("stopped by SIGTERM after step " + std::to_string(steps)) != std::string::npos);
 }
 
 TEST_CASE("osor train --backbone flux: tiny OSOR-FLUX Phase I learns, Phase II widens proj_out to 68, a resumed run is exact") {
