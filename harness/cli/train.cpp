@@ -141,6 +141,9 @@ void add_train_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "Train OSOR's generator (SDXL or FLUX, Phase I or II) with its discriminator on "
                                                "CORNE-layout data");
   add_options(*cmd, *args);
+  cmd->footer("Stopping: SIGINT (Ctrl-C), SIGTERM or SIGUSR1 stops the run after the current step with a checkpoint of it "
+              "(the same signal again: at once); the same command with --resume continues exactly.\n"
+              "Many processes: start it under torchrun --no-python or srun (docs/training.md).");
   cmd->callback([args] { run_train(*args); });
 }
 

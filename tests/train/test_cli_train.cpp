@@ -147,6 +147,8 @@ TEST_CASE("osor train: SIGTERM, SIGINT or SIGUSR1 stops the run after the step i
     words >> w;
     if (!w.empty()) args.push_back(w);
   }
+  const auto help = osor::test::run_osor("train --help");
+  CHECK(help.out.find("SIGINT (Ctrl-C), SIGTERM or SIGUSR1 stops the run after the current step") != std::string::npos);
   for (const int sig : {SIGTERM, SIGINT, SIGUSR1}) {
     CAPTURE(sig);
     const auto out = dir / ("stopped-" + std::to_string(sig));
