@@ -175,6 +175,7 @@ constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP};
 // More programs at once than osor's jobs ever run; beyond it a program is simply not listed. Static storage:
 // zero before any code runs, so the handler never meets an initialisation in progress.
 std::array<std::atomic<pid_t>, 256> running_groups;
+static_assert(std::atomic<pid_t>::is_always_lock_free, "the signal handler reads running_groups");
 
 // Async-signal-safe: atomic loads, kill, sigaction and raise only.
 void forward_and_end(int sig) {

@@ -57,10 +57,10 @@ struct Run {
   void evaluate(int64_t step) const;
 };
 
-// The stop signals (train_run.h) while a run lasts: the first one is recorded and the run ends after the step
-// in progress with a checkpoint; the handler then gives that signal back its previous disposition, so a second
-// one acts at once. A signal that is ignored (nohup) stays ignored. The previous dispositions come back when
-// the run ends.
+// The stop signals (train_run.h) while the steps run: the first one is recorded and the run ends after the step
+// in progress with a checkpoint; the handler then gives that signal its default action back, so a second one
+// acts at once. A signal that is ignored (nohup) stays ignored. The previous dispositions come back when the
+// loop ends.
 class StopSignals {
  public:
   StopSignals() {
@@ -81,9 +81,6 @@ class StopSignals {
   }
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
-
-  // The signal received on this process, or 0.
-  static int received() { return received_; }
 
   // Whether any process of the group received one (a collective: every rank calls it after each step), and
   // which: this process's own, else SIGTERM for a stop that only another process was told of.
