@@ -37,7 +37,7 @@ json resize_json(const TrainRunOptions& o) {
 }  // namespace
 
 json settings_json(const TrainRunOptions& o, int64_t steps, int64_t world) {
-  const int64_t rank = o.lora_rank > 0 ? o.lora_rank : mt::official_lora_rank(backbone_of(o));
+  const mt::LoraSetting lora = mt::fresh_lora_setting(backbone_of(o), o.lora_rank, o.lora_alpha);
   return {{"phase", o.phase},
           {"backbone", o.backbone},
           {"data", std::filesystem::absolute(o.data).lexically_normal().string()},
@@ -48,7 +48,7 @@ json settings_json(const TrainRunOptions& o, int64_t steps, int64_t world) {
           {"batch_size", o.batch_size},
           {"world_size", world},
           {"resize", resize_json(o)},
-          {"lora", {{"rank", rank}, {"alpha", o.lora_alpha > 0 ? o.lora_alpha : static_cast<double>(rank)}}},
+          {"lora", {{"rank", lora.rank}, {"alpha", lora.alpha}}},
           {"seed", o.seed},
           {"device", o.device},
           {"dtype", o.dtype}};

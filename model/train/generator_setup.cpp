@@ -106,7 +106,6 @@ std::unique_ptr<FluxGenerator> flux_base(const GeneratorSetup& s, const at::Tens
 struct TrainableNetwork {
   torch::nn::Module& network;
   std::vector<std::string> targets;  // PEFT's target list
-  int64_t official_rank;
   std::string prefix;          // OSOR's checkpoint names: "unet." / "transformer.base_model.model."
   std::string terminal_layer;  // trained whole, widened for the alpha head in Phase II: conv_out / proj_out
 };
@@ -124,9 +123,10 @@ std::string attach_adapters(const GeneratorSetup& s, const TrainableNetwork& n, 
     adapters = "adapters from " + s.init_checkpoint.string();
   }
   if (out.lora_modules > 0) return adapters;
+  const LoraSetting setting = fresh_lora_setting(s.backbone, s.lora_rank, s.lora_alpha);
   TrainableLoraOptions lora;
-  lora.rank = s.lora_rank > 0 ? s.lora_rank : n.official_rank;
-  lora.alpha = s.lora_alpha > 0 ? s.lora_alpha : static_cast<double>(lora.rank);
+  lora.rank = setting.rank;
+  lora.alpha = setting.alpha;
   lora.seed = s.seed + 3;
   out.lora_modules = attach_fresh_lora(n.network, n.targets, lora);
   out.lora_rank = lora.rank;
@@ -149,7 +149,12 @@ void make_generator_trainable(const GeneratorSetup& s, const TrainableNetwork& n
 
 }  // namespace
 
-int64_t official_lora_rank(Backbone backbone) { return backbone == Backbone::Flux ? 64 : 256; }
+LoraSetting fresh_lora_setting(Backbone backbone, int64_t rank, double alpha) {
+  LoraSetting setting;
+  setting.rank = rank > 0 ? rank : (backbone == Backbone::Flux ? 64 : 256);
+  setting.alpha = alpha > 0 ? alpha : static_cast<double>(setting.rank);
+  return setting;
+}
 
 TrainableGenerator build_trainable_generator(const GeneratorSetup& s) {
   if (s.phase != 1 && s.phase != 2) throw ModelError("training: phase must be 1 or 2, got " + std::to_string(s.phase));
@@ -161,14 +166,13 @@ TrainableGenerator build_trainable_generator(const GeneratorSetup& s) {
   if (s.backbone == Backbone::Flux) {
     auto g = flux_base(s, options, text);
     FluxTransformer2DModel& t = *g->transformer;
-    make_generator_trainable(s, {t.module(), flux_lora_targets(), official_lora_rank(Backbone::Flux),
-                                 "transformer.base_model.model.", "proj_out"},
+    make_generator_trainable(s, {t.module(), flux_lora_targets(), "transformer.base_model.model.", "proj_out"},
                              *g, [&] { widen_proj_out(t, t.output_features() + 4, s.seed + 4); }, out, text);
     out.generator = std::move(g);
   } else {
     auto g = sdxl_base(s, options, text);
     UNet2DConditionModel& unet = *g->unet;
-    make_generator_trainable(s, {unet.module(), sdxl_lora_targets(), official_lora_rank(Backbone::Sdxl), "unet.", "conv_out"},
+    make_generator_trainable(s, {unet.module(), sdxl_lora_targets(), "unet.", "conv_out"},
                              *g, [&] { widen_conv_out(unet, 5, s.seed + 4); }, out, text);
     out.generator = std::move(g);
   }

@@ -50,8 +50,13 @@ struct TrainableGenerator {
   std::string description;  // one line: base, adapters, phase
 };
 
-// OSOR's LoRA rank (= alpha) of a backbone: SDXL 256, FLUX 64 (configs/phase{1,2}.yaml).
-int64_t official_lora_rank(Backbone backbone);
+// The rank and alpha of fresh adapters: the given ones, where 0 means OSOR's (configs/phase{1,2}.yaml: rank SDXL
+// 256, FLUX 64; alpha = rank).
+struct LoraSetting {
+  int64_t rank = 0;
+  double alpha = 0;
+};
+LoraSetting fresh_lora_setting(Backbone backbone, int64_t rank, double alpha);
 
 // ModelError naming the missing file or the inconsistent setting.
 TrainableGenerator build_trainable_generator(const GeneratorSetup& setup);

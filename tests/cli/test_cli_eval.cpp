@@ -3,11 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <chrono>
 #include <fstream>
@@ -18,31 +15,13 @@
 
 #include "harness/atomic_file.h"
 #include "reports/thumbnails.h"
+#include "tests/cli/osor_process.h"
 #include "tests/test_paths.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-extern char** environ;
-
 namespace {
-
-// Runs osor with an argument vector; returns the exit code. stdout/stderr go to files in `dir`.
-pid_t spawn_osor(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> argv = {OSOR_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, (log.string() + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, cargv[0], &actions, nullptr, cargv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
-}
 
 int wait_exit(pid_t pid) {
   int status = 0;
@@ -50,7 +29,10 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int run_osor(const std::vector<std::string>& args, const fs::path& log) { return wait_exit(spawn_osor(args, log)); }
+// Runs osor with an argument vector (its stdout and stderr in `log`); returns the exit code.
+int run_osor(const std::vector<std::string>& args, const fs::path& log) {
+  return wait_exit(osor::test::start_osor(args, log));
+}
 
 json read_json(const fs::path& file) {
   std::ifstream in(file);
@@ -148,7 +130,7 @@ TEST_CASE("osor eval killed with SIGKILL resumes to the same results, repeating 
   const size_t jobs = 2;
   std::vector<std::string> killed_args = eval_args(dir / "killed");
   killed_args.insert(killed_args.end(), {"--jobs", std::to_string(jobs)});
-  const pid_t pid = spawn_osor(killed_args, dir / "killed.txt");
+  const pid_t pid = osor::test::start_osor(killed_args, dir / "killed.txt");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (count_records(dir / "killed") < 40 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));

@@ -136,24 +136,30 @@ size_t logged_steps(const std::filesystem::path& out) {
   }
 }
 
+// The settings of the runs a signal stops: Phase I at 96x96, no periodic checkpoint before the stop.
+std::string stoppable_settings(const std::filesystem::path& dir) {
+  return common(dir, "96x96") + " --phase 1 --checkpoint-every 1000";
+}
+
+// `osor train` of 1000 steps into `out` with those settings, as an argument vector.
+std::vector<std::string> stoppable_run(const std::filesystem::path& dir, const std::filesystem::path& out) {
+  std::vector<std::string> argv = {"train", "--out", out.string(), "--steps", "1000"};
+  std::istringstream words(stoppable_settings(dir));
+  for (std::string w; words >> w;) argv.push_back(w);
+  return argv;
+}
+
 }  // namespace
 
 TEST_CASE("osor train: SIGTERM, SIGINT or SIGUSR1 stops the run after the step in progress with a checkpoint there, and --resume continues it exactly") {
   const auto dir = osor::test::scratch_dir("cli_train_signal");
-  const std::string common_args = common(dir, "96x96") + " --phase 1 --checkpoint-every 1000";
-  std::vector<std::string> args;
-  for (std::istringstream words(common_args); !words.eof();) {
-    std::string w;
-    words >> w;
-    if (!w.empty()) args.push_back(w);
-  }
+  const std::string common_args = stoppable_settings(dir);
   const auto help = osor::test::run_osor("train --help");
   CHECK(help.out.find("SIGINT (Ctrl-C), SIGTERM or SIGUSR1 stops the run after the current step") != std::string::npos);
   for (const int sig : {SIGTERM, SIGINT, SIGUSR1}) {
     CAPTURE(sig);
     const auto out = dir / ("stopped-" + std::to_string(sig));
-    std::vector<std::string> train = {"train", "--out", out.string(), "--steps", "1000"};
-    train.insert(train.end(), args.begin(), args.end());
+    const std::vector<std::string> train = stoppable_run(dir, out);
     const auto log = dir / ("osor-" + std::to_string(sig) + ".log");
     const pid_t osor = osor::test::start_osor(train, log);
     int status = 0;
@@ -189,12 +195,8 @@ TEST_CASE("osor train: SIGTERM, SIGINT or SIGUSR1 stops the run after the step i
 TEST_CASE("osor train on two Gloo processes: SIGTERM to one of them stops both after the same step, at rank 0's checkpoint") {
   const auto dir = osor::test::scratch_dir("cli_train_signal_ranks");
   const auto out = dir / "run";
-  std::vector<std::string> train = {"train", "--out", out.string(), "--steps", "1000", "--device", "cpu"};
-  for (std::istringstream words(common(dir, "96x96") + " --phase 1 --checkpoint-every 1000"); !words.eof();) {
-    std::string w;
-    words >> w;
-    if (!w.empty()) train.push_back(w);
-  }
+  std::vector<std::string> train = stoppable_run(dir, out);
+  train.insert(train.end(), {"--device", "cpu"});
   const std::string port = std::to_string(osor::test::free_port());
   pid_t ranks[2];
   for (int rank = 0; rank < 2; ++rank)
