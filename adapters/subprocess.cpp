@@ -171,11 +171,21 @@ int end_group(pid_t pid, milliseconds grace) {
 // listed in running_groups; such a signal is sent on to every listed group, then osor ends by it as it would
 // have (the default action, re-raised). A signal osor was told to ignore (nohup) or that someone else handles
 // is left alone: the handler is installed only over the default disposition.
+//
+// A program is running before osor can list it: a signal in between would end osor and miss the program (a
+// CI run saw a scheduler's SIGTERM do that). So the handler is installed before the first start, and while
+// any program is being started (programs_starting > 0) it only notes the signal; the thread whose start
+// ends last, its program listed, then forwards it and ends osor. The handler stores before it reads the
+// count and a start decrements before it reads the note (sequentially consistent atomics), so at least one
+// of them sees the other: the signal is never lost, at worst forwarded twice.
 constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP};
 // More programs at once than osor's jobs ever run; beyond it a program is simply not listed. Static storage:
 // zero before any code runs, so the handler never meets an initialisation in progress.
 std::array<std::atomic<pid_t>, 256> running_groups;
-static_assert(std::atomic<pid_t>::is_always_lock_free, "the signal handler reads running_groups");
+std::atomic<int> programs_starting{0};
+std::atomic<int> signal_while_starting{0};
+static_assert(std::atomic<pid_t>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+              "the signal handler reads running_groups, programs_starting and signal_while_starting");
 
 // Async-signal-safe: atomic loads, kill, sigaction and raise only.
 void forward_and_end(int sig) {
@@ -188,8 +198,13 @@ void forward_and_end(int sig) {
   fallback.sa_handler = SIG_DFL;
   sigemptyset(&fallback.sa_mask);
   ::sigaction(sig, &fallback, nullptr);
-  ::raise(sig);  // delivered when this handler returns: osor ends by the signal, as without the handler
+  ::raise(sig);  // delivered when the handler returns (at once outside one): osor ends by the signal
   errno = saved_errno;
+}
+
+void on_forwarded_signal(int sig) {
+  signal_while_starting.store(sig);
+  if (programs_starting.load() == 0) forward_and_end(sig);
 }
 
 void install_forwarding_once() {
@@ -200,7 +215,7 @@ void install_forwarding_once() {
       if (::sigaction(sig, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL)
         continue;
       struct sigaction forward {};
-      forward.sa_handler = &forward_and_end;
+      forward.sa_handler = &on_forwarded_signal;
       sigemptyset(&forward.sa_mask);
       for (const int other : kForwardedSignals) sigaddset(&forward.sa_mask, other);
       ::sigaction(sig, &forward, nullptr);
@@ -208,26 +223,44 @@ void install_forwarding_once() {
   });
 }
 
-// Lists a program's group in running_groups while it lives.
+// A program's place among those signals reach: made before it is started, its group listed from started()
+// until this ends (after end_group has ended the group).
 class ForwardedGroup {
  public:
-  explicit ForwardedGroup(pid_t pgid) {
+  ForwardedGroup() {
     install_forwarding_once();
-    for (auto& slot : running_groups) {
-      pid_t empty = 0;
-      if (slot.compare_exchange_strong(empty, pgid)) {
-        slot_ = &slot;
-        break;
+    programs_starting.fetch_add(1);
+  }
+  // True when a signal to end osor came before this start: the caller starts nothing (see started()).
+  static bool stopping() { return signal_while_starting.load() != 0; }
+  // Lists the program's group (none when it did not start), then, if this was the last start in progress and
+  // a signal came meanwhile, forwards it and ends osor.
+  void started(pid_t pgid) {
+    if (!starting_) return;
+    starting_ = false;
+    if (pgid > 0) {
+      for (auto& slot : running_groups) {
+        pid_t empty = 0;
+        if (slot.compare_exchange_strong(empty, pgid)) {
+          slot_ = &slot;
+          break;
+        }
       }
+    }
+    if (programs_starting.fetch_sub(1) == 1) {
+      const int sig = signal_while_starting.load();
+      if (sig != 0) forward_and_end(sig);
     }
   }
   ~ForwardedGroup() {
+    started(0);
     if (slot_) slot_->store(0);
   }
   ForwardedGroup(const ForwardedGroup&) = delete;
   ForwardedGroup& operator=(const ForwardedGroup&) = delete;
 
  private:
+  bool starting_ = true;
   std::atomic<pid_t>* slot_ = nullptr;
 };
 
@@ -262,16 +295,22 @@ CommandOutput run_command(const std::vector<std::string>& argv, double timeout_s
     close_pipe(err_pipe);
     throw AdapterError(argv[0] + ": cannot create pipes: " + std::strerror(error));
   }
+  CommandOutput result;
+  OutputPipes pipes(out_pipe[0], err_pipe[0], result);
+  // Declared before the start and destroyed after end_group: see kForwardedSignals.
+  ForwardedGroup forwarded;
+  if (ForwardedGroup::stopping()) {
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    throw AdapterError(argv[0] + ": not started: osor is stopping on a signal");
+  }
   pid_t pid = 0;
   const int rc = spawn_group_leader(argv, out_pipe[1], err_pipe[1], pid);
+  forwarded.started(rc == 0 ? pid : 0);
   // The program has its own copies of the write ends; ours would keep the pipes from ever reaching EOF.
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
-  CommandOutput result;
-  OutputPipes pipes(out_pipe[0], err_pipe[0], result);
   if (rc != 0) throw AdapterError(argv[0] + ": cannot start the program: " + std::strerror(rc));
-  // Listed from its start until end_group has ended its group.
-  const ForwardedGroup forwarded(pid);
 
   // 1e9 s keeps the deadline within steady_clock's range for any "no limit" value a user may give.
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(

@@ -171,3 +171,26 @@ TEST_CASE("external command: Ctrl-C, SIGTERM or SIGHUP to osor reaches the progr
     check_gone(program);
   }
 }
+
+TEST_CASE("external command: a signal to osor while it is starting the program still reaches the program") {
+  // The program signals osor the moment it runs, before osor can have listed it among its running programs:
+  // the earliest a scheduler's signal can come. It must end anyway, every time.
+  for (int round = 0; round < 5; ++round) {
+    CAPTURE(round);
+    const fs::path dir = test::scratch_dir("command_signal_while_starting");
+    const fs::path pid_file = dir / "program.pid", script = dir / "remover.sh", log = dir / "osor.log";
+    std::ofstream(script) << "#!/bin/sh\necho $$ >> '" << pid_file.string() << "'\nkill -s TERM $PPID\nexec sleep 60\n";
+    fs::permissions(script, fs::perms::owner_all);
+    const pid_t osor = test::start_osor({"eval", "--method", "command:argv=" + script.string() + " {input} {output}",
+                                         "--metrics", "psnr", "--masks", "object", "--limit", "1", "--out",
+                                         (dir / "run").string()},
+                                        log);
+    int status = 0;
+    REQUIRE(::waitpid(osor, &status, 0) == osor);
+    CHECK(WIFSIGNALED(status));
+    if (WIFSIGNALED(status)) CHECK(WTERMSIG(status) == SIGTERM);
+    const auto pids = read_pids(pid_file);
+    REQUIRE_MESSAGE(pids.size() == 1, "osor's output: " << test::file_text(log));
+    check_gone(pids[0]);
+  }
+}
