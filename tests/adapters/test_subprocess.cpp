@@ -135,9 +135,10 @@ TEST_CASE("external command: the program's own exit ends the call, with its stat
 TEST_CASE("external command: a timeout ends the program and every process it started") {
   const fs::path dir = test::scratch_dir("command_timeout_group");
   const fs::path pid_file = dir / "children.pid";
-  // 1 s leaves sh ample time to start both sleeps and write their ids before the timeout.
+  // 3 s leaves sh time to start both sleeps and write their ids before the timeout, on a loaded 2-core CI
+  // machine too.
   const auto r = adapters::run_command(
-      {"sh", "-c", "sleep 30 & echo $! > \"$1\"; sleep 30 & echo $! >> \"$1\"; wait", "sh", pid_file.string()}, 1.0);
+      {"sh", "-c", "sleep 30 & echo $! > \"$1\"; sleep 30 & echo $! >> \"$1\"; wait", "sh", pid_file.string()}, 3.0);
   CHECK(r.timed_out);
   CHECK(r.exit_code == -1);
   const auto pids = read_pids(pid_file);
