@@ -15,6 +15,7 @@
 #include "model/stage_timer.h"
 #include "model/train/discriminator.h"
 #include "model/train/generator_setup.h"
+#include "model/train/train_config.h"
 #include "model/train/trainer.h"
 
 namespace osor::harness {
@@ -42,7 +43,8 @@ mt::Discriminator random_discriminator(const TrainStepConfig& c) {
 }
 
 void check(const TrainStepConfig& c) {
-  if (c.backbone != "sdxl" && c.backbone != "flux") throw HarnessError("osor train-step: --backbone must be sdxl or flux");
+  if (!mt::backbone_named(c.backbone))
+    throw HarnessError("osor train-step: --backbone must be sdxl or flux, got " + c.backbone);
   if (c.phase != 1 && c.phase != 2) throw HarnessError("osor train-step: --phase must be 1 or 2");
   if (c.dtype != "bf16" && c.dtype != "fp32") throw HarnessError("osor train-step: --dtype must be bf16 or fp32");
   if (c.res < 96 || c.res % 16) throw HarnessError("osor train-step: --res must be a multiple of 16, at least 96");
@@ -62,7 +64,7 @@ TrainStepProfile profile_train_step(const TrainStepConfig& c) {
   p.config = c;
   const double load_start = steady_clock_ms();
   mt::GeneratorSetup s;
-  s.backbone = c.backbone == "flux" ? mt::Backbone::Flux : mt::Backbone::Sdxl;
+  s.backbone = *mt::backbone_named(c.backbone);
   s.random_config_dir = c.random_config_dir;
   s.phase = c.phase;
   s.lora_rank = c.lora_rank;

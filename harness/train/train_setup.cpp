@@ -3,6 +3,7 @@
 #include <torch/nn/module.h>
 
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "harness/error.h"
@@ -21,9 +22,9 @@ namespace mt = model::train;
 int64_t official_steps(int phase) { return phase == 1 ? 15000 : 5000; }
 
 mt::Backbone backbone_of(const TrainRunOptions& o) {
-  if (o.backbone == "sdxl") return mt::Backbone::Sdxl;
-  if (o.backbone == "flux") return mt::Backbone::Flux;
-  throw HarnessError("osor train: --backbone must be sdxl or flux, got " + o.backbone);
+  const std::optional<mt::Backbone> backbone = mt::backbone_named(o.backbone);
+  if (!backbone) throw HarnessError("osor train: --backbone must be sdxl or flux, got " + o.backbone);
+  return *backbone;
 }
 
 namespace {

@@ -76,6 +76,12 @@ void read_mask_degradation(const json& j, MaskDegradationOptions& m, const std::
 
 }  // namespace
 
+std::optional<Backbone> backbone_named(const std::string& name) {
+  if (name == "sdxl") return Backbone::Sdxl;
+  if (name == "flux") return Backbone::Flux;
+  return std::nullopt;
+}
+
 TrainConfig TrainConfig::defaults(Backbone backbone, int phase) {
   if (phase != 1 && phase != 2) throw ModelError("training phase must be 1 or 2, got " + std::to_string(phase));
   TrainConfig c;

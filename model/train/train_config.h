@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "model/train/adamw.h"
@@ -21,6 +22,9 @@
 namespace osor::model::train {
 
 enum class Backbone { Sdxl, Flux };
+
+// The backbone a command line names: "sdxl" or "flux"; nullopt for anything else.
+std::optional<Backbone> backbone_named(const std::string& name);
 
 struct TrainConfig {
   int64_t model_t = 600;       // SDXL Phase I; Phase II and FLUX: 400

@@ -53,4 +53,5 @@ TEST_CASE("osor train-step: one timed G + D step of tiny SDXL and FLUX on the CP
   CHECK(r.err.find("is not a folder") != std::string::npos);
   r = osor::test::run_osor("train-step --random-weights " + tiny_configs() + " --backbone dit");
   CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--backbone must be sdxl or flux, got dit") != std::string::npos);
 }
