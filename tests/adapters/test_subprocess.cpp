@@ -56,6 +56,19 @@ std::vector<pid_t> read_pids(const fs::path& file) {
   return pids;
 }
 
+// `osor eval` of one sample through a `command:` method that is a shell script: it appends its pid to
+// `pid_file`, runs `then` and execs a 60 s sleep (which only a signal ends early). Returns osor's pid.
+pid_t start_eval_of_sleeping_program(const fs::path& dir, const std::string& then, fs::path& pid_file, fs::path& log) {
+  pid_file = dir / "program.pid";
+  log = dir / "osor.log";
+  const fs::path script = dir / "remover.sh";
+  std::ofstream(script) << "#!/bin/sh\necho $$ >> '" << pid_file.string() << "'\n" << then << "exec sleep 60\n";
+  fs::permissions(script, fs::perms::owner_all);
+  return test::start_osor({"eval", "--method", "command:argv=" + script.string() + " {input} {output}", "--metrics",
+                           "psnr", "--masks", "object", "--limit", "1", "--out", (dir / "run").string()},
+                          log);
+}
+
 }  // namespace
 
 TEST_CASE("external command: 50 MB on stdout and a 5 MB stderr line keep only each stream's tail, counted") {
@@ -151,14 +164,8 @@ TEST_CASE("external command: Ctrl-C, SIGTERM or SIGHUP to osor reaches the progr
   // foreground group: without forwarding, the signal ended osor and left the program running.
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
     CAPTURE(sig);
-    const fs::path dir = test::scratch_dir("command_signal_forwarding");
-    const fs::path pid_file = dir / "program.pid", script = dir / "remover.sh", log = dir / "osor.log";
-    std::ofstream(script) << "#!/bin/sh\necho $$ >> '" << pid_file.string() << "'\nexec sleep 60\n";
-    fs::permissions(script, fs::perms::owner_all);
-    const pid_t osor = test::start_osor({"eval", "--method", "command:argv=" + script.string() + " {input} {output}",
-                                         "--metrics", "psnr", "--masks", "object", "--limit", "1", "--out",
-                                         (dir / "run").string()},
-                                        log);
+    fs::path pid_file, log;
+    const pid_t osor = start_eval_of_sleeping_program(test::scratch_dir("command_signal_forwarding"), "", pid_file, log);
     // osor loads the benchmark, then starts the program, which writes its pid and waits.
     int status = 0;
     const bool started = test::wait_while_running(osor, [&] { return !read_pids(pid_file).empty(); }, status);
@@ -178,14 +185,9 @@ TEST_CASE("external command: a signal to osor while it is starting the program s
   // the earliest a scheduler's signal can come. It must end anyway, every time.
   for (int round = 0; round < 5; ++round) {
     CAPTURE(round);
-    const fs::path dir = test::scratch_dir("command_signal_while_starting");
-    const fs::path pid_file = dir / "program.pid", script = dir / "remover.sh", log = dir / "osor.log";
-    std::ofstream(script) << "#!/bin/sh\necho $$ >> '" << pid_file.string() << "'\nkill -s TERM $PPID\nexec sleep 60\n";
-    fs::permissions(script, fs::perms::owner_all);
-    const pid_t osor = test::start_osor({"eval", "--method", "command:argv=" + script.string() + " {input} {output}",
-                                         "--metrics", "psnr", "--masks", "object", "--limit", "1", "--out",
-                                         (dir / "run").string()},
-                                        log);
+    fs::path pid_file, log;
+    const pid_t osor = start_eval_of_sleeping_program(test::scratch_dir("command_signal_while_starting"),
+                                                      "kill -s TERM $PPID\n", pid_file, log);
     int status = 0;
     REQUIRE(::waitpid(osor, &status, 0) == osor);
     CHECK(WIFSIGNALED(status));
