@@ -73,33 +73,34 @@ inline std::string file_text(const std::filesystem::path& file) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Polls `ready` every 20 ms until it holds, the process `pid` ends (its wait status in `status`) or `limit`
-// passes. Returns whether `ready` held; a process still running then is killed when it did not.
-inline bool wait_while_running(pid_t pid, const std::function<bool()>& ready, int& status,
-                               std::chrono::seconds limit = std::chrono::seconds(180)) {
+// What poll_process saw first.
+enum class PollEnd { Ready, Exited, TimedOut };
+
+// Polls every 20 ms until `ready` holds, the process `pid` ends (its wait status in `status`) or `limit` passes;
+// a process still running at the limit is killed (and its status collected).
+inline PollEnd poll_process(pid_t pid, const std::function<bool()>& ready, int& status, std::chrono::seconds limit) {
   const auto give_up = std::chrono::steady_clock::now() + limit;
   for (;;) {
-    if (ready()) return true;
-    if (::waitpid(pid, &status, WNOHANG) == pid) return false;
+    if (ready()) return PollEnd::Ready;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return PollEnd::Exited;
     if (std::chrono::steady_clock::now() >= give_up) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
-      return false;
+      return PollEnd::TimedOut;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 
-// Waits up to `limit` for `pid` to end (its wait status in `status`); kills it and returns false if it did not.
+// Whether `ready` held while `pid` ran (within `limit`, after which it is killed).
+inline bool wait_while_running(pid_t pid, const std::function<bool()>& ready, int& status,
+                               std::chrono::seconds limit = std::chrono::seconds(180)) {
+  return poll_process(pid, ready, status, limit) == PollEnd::Ready;
+}
+
+// Whether `pid` ended within `limit` (its wait status in `status`); it is killed if it did not.
 inline bool wait_for_exit(pid_t pid, int& status, std::chrono::seconds limit = std::chrono::seconds(120)) {
-  const auto give_up = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < give_up) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  return false;
+  return poll_process(pid, [] { return false; }, status, limit) == PollEnd::Exited;
 }
 
 }  // namespace osor::test
